@@ -1,0 +1,317 @@
+"""Awareness (presence) with y-protocols semantics, fed only by strictly decoded entries.
+
+We do not feed untrusted bytes to pycrdt's ``Awareness`` (its decoder truncates silently);
+:mod:`collab.protocol` decodes and bounds every entry, and :class:`Awareness` applies the
+y-protocols 1.0.7 rules to the resulting :class:`~collab.protocol.AwarenessEntry` tuples:
+
+* an entry is accepted when its clock is newer than the known one, or when the clock is equal,
+  the state is ``null`` and the client is known (``null`` = the client is gone);
+* a remote ``null`` for *our own* client is refused by bumping our clock (the change event then
+  re-broadcasts our state, exactly like y-protocols);
+* every accepted entry produces an ``update`` event; only real changes (deep inequality)
+  produce a ``change`` event (:attr:`AwarenessEvent.changed`);
+* :meth:`Awareness.check` renews our own state every 15 s and expires remote states not
+  updated for 30 s (origin ``"timeout"``); :meth:`Awareness.run` calls it every 3 s. The clock
+  is injectable so tests need no sleeps.
+
+The replica can hide itself (``Awareness(client_id, state=None)`` or ``set_local_state(None)``)
+or show a labelled state, e.g. ``state={"user": {"name": "archive"}}``.
+
+Example:
+    >>> from collab.protocol import AwarenessEntry
+    >>> aw = Awareness(7, state={"user": {"name": "Zoë"}})
+    >>> events = []
+    >>> handle = aw.observe(events.append)
+    >>> ev = aw.apply((AwarenessEntry(9, 1, {"x": 1}),), origin="peer")
+    >>> ev.added, sorted(aw.states)
+    ((9,), [7, 9])
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import anyio
+
+from collab.protocol import AwarenessEntry
+
+__all__ = ["Awareness", "AwarenessEvent", "ClientMeta"]
+
+log = logging.getLogger(__name__)
+
+OUTDATED_TIMEOUT: Final = 30.0
+"""Seconds after which a remote state that was not renewed is removed (y-protocols)."""
+
+DEFAULT_MAX_CLIENTS: Final = 10_000
+"""Cap on remote clients tracked; entries for further new clients are refused and counted."""
+
+_UNSET: Final[Any] = object()
+
+
+@dataclass(slots=True)
+class ClientMeta:
+    """What we know about one client's awareness clock."""
+
+    clock: int
+    "The last accepted clock of that client."
+    last_updated: float
+    "Our clock reading when the entry was accepted (seconds)."
+
+
+@dataclass(frozen=True, slots=True)
+class AwarenessEvent:
+    """One accepted awareness update.
+
+    ``added``/``updated``/``removed`` follow y-protocols' ``update`` event (every accepted
+    entry); ``changed`` is true when it was also a ``change`` (state really differs).
+    """
+
+    added: tuple[int, ...]
+    "Clients that appeared."
+    updated: tuple[int, ...]
+    "Clients whose state was re-sent (maybe unchanged)."
+    removed: tuple[int, ...]
+    "Clients that went away (``null`` state or timeout)."
+    origin: Any
+    "Who caused it: a connection, ``'local'`` or ``'timeout'``."
+    changed: bool = True
+    "True when at least one state really changed (y-protocols ``change``)."
+
+    @property
+    def clients(self) -> tuple[int, ...]:
+        """``added + updated + removed``: the clients to re-broadcast."""
+        return self.added + self.updated + self.removed
+
+
+AwarenessObserver = Callable[[AwarenessEvent], None]
+
+
+@dataclass
+class Awareness:
+    """The awareness states of one document (see the module docstring).
+
+    Args:
+        client_id: our Yjs client id (the document's).
+        state: our initial local state; ``{}`` like y-protocols, ``None`` to stay hidden.
+        clock: a monotonic clock in seconds (inject a fake one in tests).
+        outdated_timeout: seconds before remote states expire (renewal at half of it).
+        max_clients: cap on tracked remote clients.
+    """
+
+    client_id: int
+    "Our own Yjs client id."
+    state: Any = field(default_factory=dict)
+    "Initial local state (``None`` = hidden)."
+    clock: Callable[[], float] = time.monotonic
+    "Time source in seconds."
+    outdated_timeout: float = OUTDATED_TIMEOUT
+    "Expiry for remote states, seconds."
+    max_clients: int = DEFAULT_MAX_CLIENTS
+    "Maximum number of clients tracked."
+
+    refused: int = field(default=0, init=False)
+    "Entries refused because of :attr:`max_clients` (a counter)."
+    _states: dict[int, Any] = field(default_factory=dict, init=False, repr=False)
+    _meta: dict[int, ClientMeta] = field(default_factory=dict, init=False, repr=False)
+    _observers: dict[int, AwarenessObserver] = field(default_factory=dict, init=False, repr=False)
+    _next_handle: int = field(default=0, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.state is not None:
+            self.set_local_state(self.state)
+
+    # ------------------------------------------------------------------ views
+
+    @property
+    def states(self) -> Mapping[int, Any]:
+        """Known states by client id (clients that are gone are absent)."""
+        return self._states
+
+    @property
+    def meta(self) -> Mapping[int, ClientMeta]:
+        """Clock bookkeeping by client id (also for clients that are gone)."""
+        return self._meta
+
+    def get_local_state(self) -> Any:
+        """Our own state, or ``None`` when hidden/gone."""
+        return self._states.get(self.client_id)
+
+    # ------------------------------------------------------------------ observers
+
+    def observe(self, callback: AwarenessObserver) -> int:
+        """Call ``callback(event)`` for every accepted update; returns a handle."""
+        handle = self._next_handle
+        self._next_handle += 1
+        self._observers[handle] = callback
+        return handle
+
+    def unobserve(self, handle: int) -> None:
+        """Remove an observer (unknown handles are ignored)."""
+        self._observers.pop(handle, None)
+
+    def _emit(self, event: AwarenessEvent) -> None:
+        for callback in list(self._observers.values()):
+            callback(event)
+
+    # ------------------------------------------------------------------ local changes
+
+    def set_local_state(self, state: Any) -> None:
+        """Set (or with ``None`` remove) our own state; bumps our clock.
+
+        Example:
+            >>> aw = Awareness(1)
+            >>> aw.set_local_state({"user": {"name": "archive"}})
+            >>> aw.meta[1].clock
+            1
+        """
+        client = self.client_id
+        current = self._meta.get(client)
+        clock = 0 if current is None else current.clock + 1
+        previous = self._states.get(client)
+        if state is None:
+            self._states.pop(client, None)
+        else:
+            self._states[client] = state
+        self._meta[client] = ClientMeta(clock, self.clock())
+        added: tuple[int, ...] = ()
+        updated: tuple[int, ...] = ()
+        removed: tuple[int, ...] = ()
+        changed = True
+        if state is None:
+            removed = (client,)
+        elif previous is None:
+            added = (client,)
+        else:
+            updated = (client,)
+            changed = previous != state
+        self._emit(AwarenessEvent(added, updated, removed, "local", changed))
+
+    def set_local_state_field(self, key: str, value: Any) -> None:
+        """Set one field of our (dict) state, like y-protocols ``setLocalStateField``."""
+        state = self.get_local_state()
+        if isinstance(state, dict):
+            self.set_local_state({**state, key: value})
+
+    # ------------------------------------------------------------------ remote changes
+
+    def apply(self, entries: Iterable[AwarenessEntry], origin: Any) -> AwarenessEvent | None:
+        """Apply decoded entries with y-protocols ``applyAwarenessUpdate`` rules.
+
+        Returns:
+            The emitted event, or ``None`` when no entry was accepted.
+        """
+        now = self.clock()
+        added: list[int] = []
+        updated: list[int] = []
+        removed: list[int] = []
+        changed = False
+        for entry in entries:
+            client, clock, state = entry.client_id, entry.clock, entry.state
+            meta = self._meta.get(client)
+            if meta is None and len(self._meta) >= self.max_clients:
+                self.refused += 1
+                log.warning("awareness: refusing client %d, %d tracked", client, len(self._meta))
+                continue
+            current_clock = 0 if meta is None else meta.clock
+            previous = self._states.get(client)
+            if not (
+                current_clock < clock
+                or (current_clock == clock and state is None and client in self._states)
+            ):
+                continue
+            if state is None:
+                if client == self.client_id and self.get_local_state() is not None:
+                    clock += 1  # refuse our own removal: re-assert with a newer clock
+                else:
+                    self._states.pop(client, None)
+            else:
+                self._states[client] = state
+            self._meta[client] = ClientMeta(clock, now)
+            if meta is None and state is not None:
+                added.append(client)
+                changed = True
+            elif meta is not None and state is None:
+                removed.append(client)
+                changed = True
+            elif state is not None:
+                updated.append(client)
+                changed = changed or state != previous
+        if not (added or updated or removed):
+            return None
+        event = AwarenessEvent(tuple(added), tuple(updated), tuple(removed), origin, changed)
+        self._emit(event)
+        return event
+
+    def remove_states(self, clients: Iterable[int], origin: Any) -> AwarenessEvent | None:
+        """Forget states (y-protocols ``removeAwarenessStates``); bumps our clock if ours."""
+        removed: list[int] = []
+        for client in clients:
+            if client in self._states:
+                del self._states[client]
+                if client == self.client_id:
+                    meta = self._meta[client]
+                    self._meta[client] = ClientMeta(meta.clock + 1, self.clock())
+                removed.append(client)
+        if not removed:
+            return None
+        event = AwarenessEvent((), (), tuple(removed), origin, True)
+        self._emit(event)
+        return event
+
+    # ------------------------------------------------------------------ encoding
+
+    def encode(self, clients: Iterable[int] | None = None) -> tuple[AwarenessEntry, ...]:
+        """Entries for ``clients`` (default: every known client, gone ones as ``null``).
+
+        Feed the result to :func:`collab.protocol.encode_awareness`.
+        """
+        ids = self._meta.keys() if clients is None else clients
+        out = []
+        for client in ids:
+            meta = self._meta.get(client)
+            if meta is not None:
+                out.append(AwarenessEntry(client, meta.clock, self._states.get(client)))
+        return tuple(out)
+
+    # ------------------------------------------------------------------ timers
+
+    def check(self) -> None:
+        """One timer tick: renew our state after half the timeout, expire stale remotes.
+
+        Also forgets the clock of clients gone for longer than the timeout, so the
+        :attr:`max_clients` cap cannot be exhausted by clients that already left.
+        """
+        now = self.clock()
+        local = self.get_local_state()
+        own = self._meta.get(self.client_id)
+        renew = own is not None and now - own.last_updated >= self.outdated_timeout / 2
+        if local is not None and renew:
+            self.set_local_state(local)
+        stale = [
+            client
+            for client, meta in self._meta.items()
+            if client != self.client_id
+            and client in self._states
+            and now - meta.last_updated >= self.outdated_timeout
+        ]
+        if stale:
+            self.remove_states(stale, "timeout")
+        forgotten = [
+            client
+            for client, meta in self._meta.items()
+            if client != self.client_id
+            and client not in self._states
+            and now - meta.last_updated >= 2 * self.outdated_timeout
+        ]
+        for client in forgotten:
+            del self._meta[client]
+
+    async def run(self) -> None:
+        """Call :meth:`check` every ``outdated_timeout / 10`` seconds, forever (cancel it)."""
+        while True:
+            await anyio.sleep(self.outdated_timeout / 10)
+            self.check()

@@ -1,0 +1,470 @@
+"""The sync engine: one document + awareness shared over any number of :class:`Channel` s.
+
+:class:`SyncRoom` speaks y-webrtc's data-channel protocol exactly, per connection:
+
+1. on open, send sync step 1 (our state vector) and, if we know any, every awareness state;
+2. answer a step 1 with a step 2 (everything the remote lacks);
+3. apply step 2s and updates (a step 2 marks the connection :attr:`Connection.synced`);
+4. answer query-awareness with every known awareness state;
+5. **relay**: every document update (from any origin, including other connections) and every
+   accepted awareness change is broadcast to all connections. Updates are also sent back to the
+   connection they came from, like y-webrtc (see :attr:`SyncOptions.echo_to_origin` for why
+   that matters with pending structs). This is what makes a partial mesh converge.
+
+Per connection there is one sequential inbox (the receive loop applies messages one at a
+time) and one bounded outbox drained by a sender task. Outbox overflow **closes that
+connection** with reason ``"outbox-overflow"`` (never silently drops): the peer layer
+reconnects and the fresh step 1/2 exchange repairs everything. The sender coalesces runs of
+queued updates (at most :attr:`SyncOptions.coalesce_max_updates` updates /
+:attr:`SyncOptions.coalesce_max_bytes` bytes) with ``pycrdt.merge_updates``; messages larger
+than the channel's ``max_message_size`` are split with
+:func:`collab.update_split.split_update` (a split step 2 goes out as updates with the last
+piece as the step 2).
+
+Received bytes are untrusted: ``empty``/``unknown-type`` messages are logged and ignored (as
+y-webrtc does); any other :class:`~collab.errors.ProtocolError` (malformed, truncated,
+too-large, bad-update, ...) closes *that* connection with the error code as reason.
+:meth:`SyncRoom.serve` returns normally when the connection ends for any of these reasons.
+
+Events (:meth:`SyncRoom.observe`): :class:`ConnectionAdded`, :class:`ConnectionRemoved` and
+:class:`DocumentUpdated` (every document update with its origin: a :class:`Connection` for
+remote updates, whatever the editor passed for local ones) — the replica persists updates
+from it, the peer reports stats from it. Callbacks must not raise (errors are logged and
+counted in :attr:`SyncRoom.callback_errors`).
+
+Example:
+    >>> import anyio
+    >>> from collab.memory import channel_pair
+    >>> async def main() -> str:
+    ...     a, b = SyncRoom(), SyncRoom()
+    ...     a.document.text().insert(0, "hello")
+    ...     left, right = channel_pair()
+    ...     async with anyio.create_task_group() as tg:
+    ...         tg.start_soon(a.serve, left, "to-b")
+    ...         tg.start_soon(b.serve, right, "to-a")
+    ...         await b.wait_connected_synced()
+    ...         tg.cancel_scope.cancel()
+    ...     return str(b.document.text())
+    >>> anyio.run(main)
+    'hello'
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+import anyio
+import pycrdt
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from collab.awareness import Awareness, AwarenessEvent
+from collab.document import Document
+from collab.errors import ProtocolError, TransportError
+from collab.protocol import (
+    DEFAULT_MAX_MESSAGE_SIZE,
+    AwarenessMessage,
+    BcPeerId,
+    QueryAwareness,
+    SyncStep1,
+    SyncStep2,
+    SyncUpdate,
+    decode_message,
+    encode_awareness,
+    encode_sync_step1,
+    encode_sync_step2,
+    encode_update,
+)
+from collab.types import Channel
+from collab.update_split import split_update
+
+__all__ = [
+    "Connection",
+    "ConnectionAdded",
+    "ConnectionRemoved",
+    "ConnectionStats",
+    "DocumentUpdated",
+    "RoomEvent",
+    "SyncOptions",
+    "SyncRoom",
+    "connection_of",
+]
+
+log = logging.getLogger(__name__)
+
+_IGNORED_CODES: Final = frozenset({"empty", "unknown-type"})
+_SYNC_HEADER: Final = 16  # outer type + sync type + length varint, generously
+
+
+@dataclass(frozen=True, slots=True)
+class SyncOptions:
+    """Knobs of a :class:`SyncRoom`."""
+
+    outbox_size: int = 4096
+    "Messages queued per connection before it is closed with ``outbox-overflow``."
+    coalesce_max_updates: int = 100
+    "Merge at most this many queued updates into one message (merge_updates is superlinear)."
+    coalesce_max_bytes: int = 64 * 1024
+    "Stop merging once a run reaches this many bytes."
+    max_incoming_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
+    "Incoming messages larger than this close the connection (``too-large``)."
+    echo_to_origin: bool = True
+    "Send updates back to the connection they came from (y-webrtc does; needed for pending)."
+    relay: bool = True
+    "Relay remote updates/awareness to other connections (only tests turn this off)."
+
+
+@dataclass(slots=True)
+class ConnectionStats:
+    """Counters of one connection."""
+
+    messages_in: int = 0
+    "Messages received."
+    bytes_in: int = 0
+    "Bytes received."
+    messages_out: int = 0
+    "Messages sent."
+    bytes_out: int = 0
+    "Bytes sent."
+    ignored: int = 0
+    "Received messages ignored (empty, unknown type, BroadcastChannel-only)."
+    updates_coalesced: int = 0
+    "Queued updates merged into an earlier message instead of sent alone."
+
+
+_MESSAGE: Final = 0  # payload is a whole encoded message
+_UPDATE: Final = 1  # payload is a raw update (coalescable)
+_STEP2: Final = 2  # payload is the raw update of a step 2 (split if too large)
+_Item = tuple[int, bytes]
+
+
+class Connection:
+    """One peer connection served by :meth:`SyncRoom.serve` (read-only view for callers)."""
+
+    def __init__(self, room: SyncRoom, channel: Channel, label: str) -> None:
+        self.room = room
+        "The room this connection belongs to."
+        self.channel = channel
+        "The underlying transport."
+        self.label = label
+        "A human-readable name (used in logs and events)."
+        self.stats = ConnectionStats()
+        "Traffic counters."
+        self.synced = anyio.Event()
+        "Set once the remote's sync step 2 has been applied."
+        self.remote_clients: set[int] = set()
+        "Awareness client ids the remote announced (non-null states) on this connection."
+        self.close_reason: str | None = None
+        "Why the connection ended (``remote-closed``, a protocol error code, ...)."
+        send, receive = anyio.create_memory_object_stream[_Item](room.options.outbox_size)
+        self._outbox_send: MemoryObjectSendStream[_Item] = send
+        self._outbox_receive: MemoryObjectReceiveStream[_Item] = receive
+        self._scope = anyio.CancelScope()
+        self._pending: deque[_Item] = deque()
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.label!r} reason={self.close_reason!r}>"
+
+    def _enqueue(self, item: _Item) -> None:
+        if self.close_reason is not None:
+            return
+        try:
+            self._outbox_send.send_nowait(item)
+        except anyio.WouldBlock:
+            log.warning("%s: outbox full, closing connection", self.label)
+            self._fail("outbox-overflow")
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            log.debug("%s: outbox already closed", self.label)
+
+    def _fail(self, reason: str) -> None:
+        if self.close_reason is None:
+            self.close_reason = reason
+        self._scope.cancel()
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionAdded:
+    """A connection started (its step 1 is already queued)."""
+
+    connection: Connection
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionRemoved:
+    """A connection ended; ``connection.close_reason`` says why."""
+
+    connection: Connection
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentUpdated:
+    """The document changed: ``origin`` is a :class:`Connection` for remote updates."""
+
+    update: bytes
+    origin: Any
+
+
+RoomEvent = ConnectionAdded | ConnectionRemoved | DocumentUpdated
+"""Everything :meth:`SyncRoom.observe` callbacks receive."""
+
+
+class SyncRoom:
+    """A document + awareness shared with every connection passed to :meth:`serve`.
+
+    Args:
+        document: the document (a fresh one by default).
+        awareness: the awareness (default: ``{}`` state for the document's client id, like
+            y-protocols; pass ``Awareness(doc.client_id, state=None)`` to stay hidden).
+        options: see :class:`SyncOptions`.
+    """
+
+    def __init__(
+        self,
+        document: Document | None = None,
+        awareness: Awareness | None = None,
+        *,
+        options: SyncOptions | None = None,
+    ) -> None:
+        self.document = document if document is not None else Document()
+        "The shared document."
+        self.awareness = awareness if awareness is not None else Awareness(self.document.client_id)
+        "The shared awareness."
+        self.options = options if options is not None else SyncOptions()
+        "The room's options."
+        self.connections: list[Connection] = []
+        "Connections currently served."
+        self.callback_errors = 0
+        "Room-event callbacks that raised (they are logged)."
+        self._observers: dict[int, Callable[[RoomEvent], None]] = {}
+        self._next_handle = 0
+        self._changed = anyio.Event()
+        self._doc_handle = self.document.observe(self._on_document_update)
+        self._aw_handle = self.awareness.observe(self._on_awareness_event)
+
+    # ------------------------------------------------------------------ events
+
+    def observe(self, callback: Callable[[RoomEvent], None]) -> int:
+        """Call ``callback(event)`` for every :data:`RoomEvent`; returns a handle."""
+        handle = self._next_handle
+        self._next_handle += 1
+        self._observers[handle] = callback
+        return handle
+
+    def unobserve(self, handle: int) -> None:
+        """Remove a callback added by :meth:`observe`."""
+        self._observers.pop(handle, None)
+
+    def _emit(self, event: RoomEvent) -> None:
+        for callback in list(self._observers.values()):
+            try:
+                callback(event)
+            except Exception:
+                self.callback_errors += 1
+                log.exception("room event callback %r failed on %r", callback, event)
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    def close(self) -> None:
+        """Stop observing the document/awareness (connections end with their channels)."""
+        self.document.unobserve(self._doc_handle)
+        self.awareness.unobserve(self._aw_handle)
+        for connection in list(self.connections):
+            connection._fail("room-closed")
+
+    # ------------------------------------------------------------------ broadcast
+
+    def _on_document_update(self, update: bytes, origin: Any) -> None:
+        remote = isinstance(origin, Connection)
+        for connection in self.connections:
+            if connection is origin and not self.options.echo_to_origin:
+                continue
+            if remote and connection is not origin and not self.options.relay:
+                continue
+            connection._enqueue((_UPDATE, update))
+        self._emit(DocumentUpdated(update, origin))
+
+    def _on_awareness_event(self, event: AwarenessEvent) -> None:
+        clients = event.clients
+        if not clients:
+            return
+        message = encode_awareness(self.awareness.encode(clients))
+        remote = isinstance(event.origin, Connection)
+        for connection in self.connections:
+            if remote and connection is not event.origin and not self.options.relay:
+                continue
+            connection._enqueue((_MESSAGE, message))
+
+    # ------------------------------------------------------------------ serving
+
+    async def wait_connected_synced(self) -> None:
+        """Wait until at least one connection exists and every connection is synced."""
+        while True:
+            if self.connections and all(c.synced.is_set() for c in self.connections):
+                return
+            await self._changed_or_synced()
+
+    async def _changed_or_synced(self) -> None:
+        changed = self._changed
+        async with anyio.create_task_group() as tg:
+
+            async def wait(event: anyio.Event) -> None:
+                await event.wait()
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(wait, changed)
+            for connection in self.connections:
+                if not connection.synced.is_set():
+                    tg.start_soon(wait, connection.synced)
+
+    async def serve(self, channel: Channel, label: str = "peer") -> None:
+        """Run one connection until it closes; returns normally for every peer-caused end.
+
+        Raises nothing for remote close, protocol errors or outbox overflow (see
+        ``Connection.close_reason`` via :class:`ConnectionRemoved`). Cancelling the caller
+        closes the channel with reason ``"cancelled"``.
+        """
+        connection = Connection(self, channel, label)
+        connection._enqueue((_MESSAGE, encode_sync_step1(self.document.state_vector())))
+        entries = self.awareness.encode(self.awareness.states.keys())
+        if entries:
+            connection._enqueue((_MESSAGE, encode_awareness(entries)))
+        self.connections.append(connection)
+        self._emit(ConnectionAdded(connection))
+        try:
+            with connection._scope:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._send_loop, connection)
+                    await self._receive_loop(connection)
+                    tg.cancel_scope.cancel()
+        finally:
+            if connection.close_reason is None:
+                connection.close_reason = "cancelled"
+            self.connections.remove(connection)
+            connection._outbox_send.close()
+            connection._outbox_receive.close()
+            with anyio.CancelScope(shield=True):
+                await channel.close(connection.close_reason)
+                self._emit(ConnectionRemoved(connection))
+            log.debug("%s: closed (%s)", label, connection.close_reason)
+
+    async def _receive_loop(self, connection: Connection) -> None:
+        stats = connection.stats
+        while True:
+            try:
+                data = await connection.channel.recv()
+            except TransportError as e:
+                connection.close_reason = connection.close_reason or "remote-closed"
+                log.debug("%s: channel ended: %s", connection.label, e)
+                return
+            stats.messages_in += 1
+            stats.bytes_in += len(data)
+            try:
+                self._handle(connection, data)
+            except ProtocolError as e:
+                if e.code in _IGNORED_CODES:
+                    stats.ignored += 1
+                    log.info("%s: ignoring message: %s", connection.label, e)
+                    continue
+                log.warning("%s: closing after bad message: %s", connection.label, e)
+                connection.close_reason = e.code
+                return
+
+    def _handle(self, connection: Connection, data: bytes) -> None:
+        message = decode_message(data, max_size=self.options.max_incoming_message_size)
+        if isinstance(message, SyncStep1):
+            reply = self.document.get_update(message.state_vector)
+            connection._enqueue((_STEP2, reply))
+        elif isinstance(message, SyncStep2):
+            self.document.apply_update(message.update, origin=connection)
+            connection.synced.set()
+            self._changed.set()
+            self._changed = anyio.Event()
+        elif isinstance(message, SyncUpdate):
+            self.document.apply_update(message.update, origin=connection)
+        elif isinstance(message, AwarenessMessage):
+            for entry in message.entries:
+                if entry.state is None:
+                    connection.remote_clients.discard(entry.client_id)
+                else:
+                    connection.remote_clients.add(entry.client_id)
+            self.awareness.apply(message.entries, origin=connection)
+        elif isinstance(message, QueryAwareness):
+            entries = self.awareness.encode()
+            connection._enqueue((_MESSAGE, encode_awareness(entries)))
+        elif isinstance(message, BcPeerId):
+            connection.stats.ignored += 1
+            log.info("%s: ignoring BroadcastChannel-only message", connection.label)
+
+    async def _send_loop(self, connection: Connection) -> None:
+        options = self.options
+        receive = connection._outbox_receive
+        pending = connection._pending
+        channel = connection.channel
+        try:
+            while True:
+                item = pending.popleft() if pending else await receive.receive()
+                kind, payload = item
+                if kind == _UPDATE:
+                    run = [payload]
+                    size = len(payload)
+                    while len(run) < options.coalesce_max_updates and size < (
+                        options.coalesce_max_bytes
+                    ):
+                        try:
+                            nxt = receive.receive_nowait()
+                        except anyio.WouldBlock:
+                            break
+                        if nxt[0] != _UPDATE:
+                            pending.append(nxt)
+                            break
+                        run.append(nxt[1])
+                        size += len(nxt[1])
+                    if len(run) > 1:
+                        connection.stats.updates_coalesced += len(run) - 1
+                        payload = pycrdt.merge_updates(*run)
+                    messages = self._frame(channel, payload, encode_update, encode_update)
+                elif kind == _STEP2:
+                    messages = self._frame(channel, payload, encode_update, encode_sync_step2)
+                else:
+                    messages = [payload]
+                for message in messages:
+                    await channel.send(message)
+                    connection.stats.messages_out += 1
+                    connection.stats.bytes_out += len(message)
+        except TransportError as e:
+            log.debug("%s: send failed: %s", connection.label, e)
+            connection._fail(connection.close_reason or "remote-closed")
+        except ProtocolError as e:
+            log.warning("%s: cannot send: %s", connection.label, e)
+            connection._fail(e.code)
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            return
+
+    def _frame(
+        self,
+        channel: Channel,
+        update: bytes,
+        encode: Callable[[bytes], bytes],
+        encode_last: Callable[[bytes], bytes],
+    ) -> list[bytes]:
+        message = encode_last(update)
+        limit = channel.max_message_size
+        if len(message) <= limit:
+            return [message]
+        try:
+            pieces = split_update(update, limit - _SYNC_HEADER)
+        except NotImplementedError:
+            raise ProtocolError(
+                "too-large", f"update of {len(update)} B exceeds {limit} B, cannot split yet"
+            ) from None
+        framed = [encode(piece) for piece in pieces[:-1]]
+        framed.append(encode_last(pieces[-1]))
+        return framed
+
+
+def connection_of(origin: Any) -> Connection | None:
+    """The :class:`Connection` an update origin refers to, or ``None`` for local edits."""
+    return origin if isinstance(origin, Connection) else None
