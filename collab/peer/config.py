@@ -1,0 +1,104 @@
+"""Configuration of the Python WebRTC peer (ICE servers, limits, timers).
+
+Example:
+    >>> from collab.peer.config import IceServer, PeerConfig
+    >>> cfg = PeerConfig(ice_servers=[IceServer("stun:stun.example.org:3478")])
+    >>> cfg.max_conns
+    20
+
+TURN (coturn) — what a working set-up needs, on both the browser and the Python side::
+
+    PeerConfig(ice_servers=[
+        IceServer("stun:turn.example.org:3478"),
+        IceServer("turn:turn.example.org:3478?transport=udp",
+                  username="alice", credential="s3cret"),
+    ])
+
+    # /etc/turnserver.conf
+    listening-port=3478
+    realm=turn.example.org
+    lt-cred-mech                 # static users:  user=alice:s3cret
+    # or: use-auth-secret + static-auth-secret=...  (time-limited REST credentials:
+    #     username = "<unix-expiry>:<name>", credential = base64(HMAC-SHA1(secret, username)))
+    external-ip=203.0.113.10     # public IP (or "public/private" behind 1:1 NAT)
+    min-port=49160
+    max-port=49200               # open this UDP relay range in the firewall, plus 3478 udp+tcp
+    fingerprint
+    no-cli
+
+The browser side needs the same entry in ``peerOpts: {config: {iceServers: [...]}}`` of
+``WebrtcProvider``; a ``stun:`` URL never carries credentials, a ``turn:`` URL always does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["IceServer", "PeerConfig"]
+
+
+@dataclass(frozen=True, slots=True)
+class IceServer:
+    """One STUN or TURN server (the WebRTC ``RTCIceServer`` dictionary)."""
+
+    urls: str | list[str]
+    """``"stun:host:3478"`` or ``"turn:host:3478?transport=udp"`` (or a list of them)."""
+    username: str | None = None
+    """TURN username (``lt-cred-mech`` user, or ``expiry:name`` for ``use-auth-secret``)."""
+    credential: str | None = None
+    """TURN password / REST credential."""
+
+    def __post_init__(self) -> None:
+        urls = [self.urls] if isinstance(self.urls, str) else list(self.urls)
+        if not urls:
+            raise ValueError("IceServer needs at least one URL")
+        for url in urls:
+            if not url.startswith(("stun:", "stuns:", "turn:", "turns:")):
+                raise ValueError(f"ICE server URL must start with stun:/turn: — got {url!r}")
+            if url.startswith("turn") and (self.username is None or self.credential is None):
+                raise ValueError(f"TURN server {url!r} needs username= and credential=")
+
+
+@dataclass(frozen=True, slots=True)
+class PeerConfig:
+    """Options of a :class:`collab.peer.WebrtcRoom` / :class:`collab.peer.WebrtcPeer`."""
+
+    ice_servers: list[IceServer] = field(default_factory=list)
+    """STUN/TURN servers. Empty (the default) means host candidates only — fine on one LAN or
+    in tests; add a STUN server (and TURN for symmetric NATs) for the internet. Unlike aiortc's
+    own default, nothing is contacted unless it is listed here."""
+    max_conns: int = 20
+    """Initiate connections to newly announced peers only below this many (like y-webrtc's
+    ``maxConns``). Incoming offers are always answered, as y-webrtc does."""
+    connect_timeout: float = 20.0
+    """Seconds a connection may take from offer to open data channel before it is dropped."""
+    reannounce_debounce: float = 1.0
+    """Minimum seconds between two restarts of the connection to the same remote peer."""
+    ping_interval: float = 15.0
+    """Seconds between ``{"type":"ping"}`` keepalives on the signaling socket (lib0 uses 15)."""
+    signaling_timeout: float = 30.0
+    """Reconnect the signaling socket when nothing arrived for this long (lib0 uses 30)."""
+    reconnect_min: float = 0.1
+    """First reconnect delay after losing signaling, seconds (doubles up to ``reconnect_max``)."""
+    reconnect_max: float = 2.5
+    """Largest reconnect delay, seconds (lib0 caps at 2.5 s)."""
+    max_signaling_message: int = 1 << 20
+    """Largest signaling frame accepted, bytes."""
+    max_pending_candidates: int = 64
+    """ICE candidates buffered per remote before its description is known; more are dropped."""
+    send_high_water: int = 1 << 20
+    """Data-channel ``bufferedAmount`` above which ``send`` waits."""
+    send_low_water: int = 256 * 1024
+    """``bufferedAmountLowThreshold``: sending resumes once the buffer drains below this."""
+    max_inbox: int = 10_000
+    """Received messages queued per channel before the connection is closed as overloaded."""
+    max_incoming_message: int = 262_144
+    """Largest incoming data-channel message (our advertised ``a=max-message-size``)."""
+
+    def __post_init__(self) -> None:
+        if self.max_conns < 0:
+            raise ValueError("max_conns must be >= 0")
+        if self.send_low_water > self.send_high_water:
+            raise ValueError("send_low_water must be <= send_high_water")
+        if min(self.connect_timeout, self.ping_interval, self.signaling_timeout) <= 0:
+            raise ValueError("timeouts must be positive")

@@ -1,0 +1,525 @@
+"""One WebRTC connection to one remote y-webrtc peer: a small per-remote state machine.
+
+:class:`RemotePeer` owns an aiortc ``RTCPeerConnection`` and processes that remote's
+signals one at a time (offer / answer / trickled candidates / re-announce). It implements
+y-webrtc's glare rule (when both sides offered, the larger ``token`` wins), buffers ICE
+candidates until the remote description is applied, never re-offers while its own offer is
+outstanding (re-offers are debounced), and gives up after ``connect_timeout``. When the data
+channel opens it hands a :class:`collab.peer.datachannel.DataChannel` to the room, which
+serves it with the sync hub.
+
+States: ``new`` → ``offering`` (we sent an offer) | ``answering`` (we received one) →
+``connecting`` → ``open`` → ``closed``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+from aiortc import (
+    RTCConfiguration,
+    RTCDataChannel,
+    RTCIceCandidate,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
+from aiortc.exceptions import InvalidAccessError, InvalidStateError, OperationError
+from aiortc.sdp import candidate_from_sdp
+
+from collab.errors import ProtocolError, TransportError
+from collab.peer.config import PeerConfig
+from collab.peer.datachannel import DataChannel, sctp_rtt, watch_peer_connection
+
+__all__ = ["ConnectionStats", "RemotePeer", "parse_candidate", "rtc_configuration"]
+
+log = logging.getLogger(__name__)
+
+SendSignal = Callable[[str, float, dict[str, Any]], Awaitable[None]]
+"""``send_signal(to, token, signal)`` publishes a y-webrtc ``signal`` message."""
+ServeChannel = Callable[["RemotePeer", DataChannel], Awaitable[None]]
+"""``serve_channel(remote, channel)`` runs the sync hub on an open channel until it closes."""
+
+_MAX_SDP = 64 * 1024
+_MAX_INBOX = 256
+
+
+def rtc_configuration(config: PeerConfig) -> RTCConfiguration:
+    """The aiortc configuration for ``config`` (never aiortc's implicit Google STUN)."""
+    return RTCConfiguration(
+        iceServers=[
+            RTCIceServer(urls=s.urls, username=s.username, credential=s.credential)
+            for s in config.ice_servers
+        ]
+    )
+
+
+def parse_candidate(value: Any) -> RTCIceCandidate | None:
+    """Parse simple-peer's ``signal.candidate`` object into an aiortc candidate.
+
+    Returns None for end-of-candidates (an empty ``candidate`` string).
+
+    Raises:
+        ProtocolError: ``bad-candidate`` for anything malformed.
+
+    Example:
+        >>> c = parse_candidate({"candidate": "candidate:1 1 udp 2122260223 10.0.0.1 5000 "
+        ...                      "typ host generation 0", "sdpMid": "0", "sdpMLineIndex": 0})
+        >>> (c.ip, c.port, c.sdpMid)
+        ('10.0.0.1', 5000, '0')
+    """
+    if not isinstance(value, dict):
+        raise ProtocolError("bad-candidate", "candidate is not an object")
+    line = value.get("candidate")
+    mid = value.get("sdpMid")
+    index = value.get("sdpMLineIndex")
+    if not isinstance(line, str) or len(line) > 1024:
+        raise ProtocolError("bad-candidate", "candidate string missing or too long")
+    if mid is not None and not (isinstance(mid, str) and len(mid) <= 64):
+        raise ProtocolError("bad-candidate", "bad sdpMid")
+    if index is not None and not (
+        isinstance(index, int) and not isinstance(index, bool) and 0 <= index < 1024
+    ):
+        raise ProtocolError("bad-candidate", "bad sdpMLineIndex")
+    line = line.strip()
+    if line.startswith("a="):
+        line = line[2:]
+    if line.startswith("candidate:"):
+        line = line[len("candidate:") :]
+    if not line:
+        return None
+    bits = line.split()
+    if len(bits) < 8 or bits[6] != "typ" or not bits[1].isdigit() or not bits[3].isdigit():
+        raise ProtocolError("bad-candidate", f"unparsable candidate {line[:80]!r}")
+    if not bits[5].isdigit() or not 0 < int(bits[5]) < 65536:
+        raise ProtocolError("bad-candidate", "bad port")
+    if bits[2].lower() not in ("udp", "tcp"):
+        raise ProtocolError("bad-candidate", f"unknown transport {bits[2][:10]!r}")
+    try:
+        candidate = candidate_from_sdp(line)
+    except (ValueError, IndexError) as e:
+        raise ProtocolError("bad-candidate", str(e)) from None
+    if mid is None and index is None:
+        mid, index = "0", 0
+    candidate.sdpMid = mid
+    candidate.sdpMLineIndex = index
+    return candidate
+
+
+def _token() -> float:
+    """A y-webrtc glare token: ``Date.now() + Math.random()``."""
+    return time.time() * 1000 + random.random()
+
+
+@dataclass(slots=True)
+class ConnectionStats:
+    """A snapshot of one connection (``WebrtcRoom.stats()``)."""
+
+    remote_id: str
+    state: str
+    """``new``/``offering``/``answering``/``connecting``/``open``/``closed``."""
+    initiator: bool
+    connection_state: str
+    """aiortc ``connectionState``."""
+    ice_state: str
+    rtt: float | None
+    """Smoothed SCTP round-trip time in seconds (None before the first SACK)."""
+    messages_in: int = 0
+    messages_out: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    transport_bytes_in: int = 0
+    """DTLS bytes received (all SCTP traffic incl. retransmissions and acks)."""
+    transport_bytes_out: int = 0
+    max_message_size: int = 0
+    """The remote's advertised max-message-size (0 while unknown)."""
+    opened_after: float | None = None
+    """Seconds from the connection's (re)start to the open data channel."""
+    restarts: int = 0
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+class RemotePeer:
+    """The connection to one remote peer id in one room (see the module docstring).
+
+    Args:
+        remote_id: the remote's y-webrtc peer id.
+        initiator: True to offer as soon as :meth:`run` starts (after its ``announce``).
+        config: ICE servers, timeouts, limits.
+        send_signal: publishes our offer/answer to the room.
+        serve_channel: runs the sync hub on the open channel.
+    """
+
+    def __init__(
+        self,
+        remote_id: str,
+        *,
+        initiator: bool,
+        config: PeerConfig,
+        send_signal: SendSignal,
+        serve_channel: ServeChannel,
+    ) -> None:
+        self.remote_id = remote_id
+        self.initiator = initiator
+        self.config = config
+        self.state = "new"
+        self.close_reason = ""
+        self.restarts = 0
+        self.glare_rejected = 0
+        self.signals_ignored = 0
+        self._send_signal = send_signal
+        self._serve_channel = serve_channel
+        self._pc: RTCPeerConnection | None = None
+        self._channel: DataChannel | None = None
+        self._remote_set = False
+        self._pending: list[RTCIceCandidate | None] = []
+        self._token: float | None = None
+        self._started_at = time.monotonic()
+        self._opened_after: float | None = None
+        self._inbox_send, self._inbox_recv = anyio.create_memory_object_stream[
+            tuple[str, Any, Any]
+        ](_MAX_INBOX)
+        self._scope: anyio.CancelScope | None = None
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._closed = anyio.Event()
+        self._open = anyio.Event()
+
+    # ------------------------------------------------------------------ public
+    @property
+    def is_open(self) -> bool:
+        """True while the data channel is open."""
+        return self.state == "open"
+
+    @property
+    def channel(self) -> DataChannel | None:
+        """The current data channel adapter, if any."""
+        return self._channel
+
+    def deliver(self, kind: str, payload: Any = None, token: Any = None) -> None:
+        """Queue a signal (``kind`` = ``signal``/``announce``) for sequential processing."""
+        try:
+            self._inbox_send.send_nowait((kind, payload, token))
+        except anyio.WouldBlock:
+            self.signals_ignored += 1
+            log.warning("%s: signal inbox full, dropped a %s", self.remote_id, kind)
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            self.signals_ignored += 1
+
+    def close(self, reason: str) -> None:
+        """Close this connection (idempotent; teardown finishes inside :meth:`run`)."""
+        if self.state != "closed":
+            log.info("%s: closing connection: %s", self.remote_id, reason)
+            self.close_reason = reason
+            self.state = "closed"
+        self._inbox_send.close()
+        if self._scope is not None:
+            self._scope.cancel()
+
+    async def wait_open(self) -> None:
+        """Wait until the data channel is open (or the connection closed)."""
+        await self._open.wait()
+
+    async def wait_closed(self) -> None:
+        """Wait until :meth:`run` has torn everything down."""
+        await self._closed.wait()
+
+    async def stats(self) -> ConnectionStats:
+        """A snapshot of state, RTT and traffic counters."""
+        pc = self._pc
+        channel = self._channel
+        s = ConnectionStats(
+            remote_id=self.remote_id,
+            state=self.state,
+            initiator=self.initiator,
+            connection_state=str(pc.connectionState) if pc else "closed",
+            ice_state=str(pc.iceConnectionState) if pc else "closed",
+            rtt=sctp_rtt(pc) if pc else None,
+            opened_after=self._opened_after,
+            restarts=self.restarts,
+        )
+        if channel is not None:
+            c = channel.counters
+            s.messages_in, s.messages_out = c.messages_in, c.messages_out
+            s.bytes_in, s.bytes_out = c.bytes_in, c.bytes_out
+            s.max_message_size = channel.max_message_size if channel.is_open else 0
+            s.extra = {"dropped_in": c.dropped_in, "send_waits": c.send_waits}
+        s.extra["glare_rejected"] = self.glare_rejected
+        s.extra["signals_ignored"] = self.signals_ignored
+        if pc is not None and pc.sctp is not None:
+            dtls = pc.sctp.transport
+            get = getattr(dtls, "_get_stats", None)
+            if get is not None:
+                for report in get().values():
+                    s.transport_bytes_in = int(getattr(report, "bytesReceived", 0) or 0)
+                    s.transport_bytes_out = int(getattr(report, "bytesSent", 0) or 0)
+        return s
+
+    # ------------------------------------------------------------------ main loop
+    async def run(self) -> None:
+        """Process this remote's signals until the connection closes; always cleans up."""
+        try:
+            with anyio.CancelScope() as scope:
+                self._scope = scope
+                if self.state == "closed":
+                    scope.cancel()
+                async with anyio.create_task_group() as tg:
+                    self._tg = tg
+                    tg.start_soon(self._watchdog)
+                    if self.initiator:
+                        await self._offer()
+                    async for kind, payload, token in self._inbox_recv:
+                        await self._handle(kind, payload, token)
+                    tg.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True):
+                if self.state != "closed":
+                    self.state = "closed"
+                    self.close_reason = self.close_reason or "stopped"
+                await self._drop_pc()
+                self._inbox_send.close()
+                self._open.set()
+                self._closed.set()
+
+    async def _handle(self, kind: str, payload: Any, token: Any) -> None:
+        try:
+            if kind == "announce":
+                await self._on_reannounce()
+            elif kind == "signal":
+                await self._on_signal(payload, token)
+        except ProtocolError as e:
+            self.signals_ignored += 1
+            log.warning("%s: ignored a bad signal: %s", self.remote_id, e)
+        except (
+            ValueError,
+            TransportError,
+            ConnectionError,
+            InvalidStateError,
+            InvalidAccessError,
+            OperationError,
+        ) as e:
+            # aiortc raises ValueError/InvalidStateError-like errors for SDP it can't apply.
+            self.signals_ignored += 1
+            log.warning("%s: signal failed (%s), restarting later", self.remote_id, e)
+            await self._drop_pc()
+            self.state = "new"
+
+    async def _watchdog(self) -> None:
+        while True:
+            remaining = self._started_at + self.config.connect_timeout - time.monotonic()
+            if self.state == "open":
+                await self._wait_not_open()
+                continue
+            if remaining <= 0:
+                self.close("connect-timeout")
+                return
+            await anyio.sleep(remaining)
+
+    async def _wait_not_open(self) -> None:
+        while self.state == "open":
+            channel = self._channel
+            if channel is None:
+                return
+            await channel.wait_closed()
+            if self.state == "open":
+                self.close("channel closed")
+
+    # ------------------------------------------------------------------ signals
+    async def _on_signal(self, signal: Any, token: Any) -> None:
+        if not isinstance(signal, dict):
+            raise ProtocolError("bad-signal", "signal is not an object")
+        remote_token: float | None = None
+        if isinstance(token, int | float) and not isinstance(token, bool):
+            remote_token = float(token) if math.isfinite(token) else None
+        kind = signal.get("type")
+        if kind == "offer":
+            await self._on_offer(self._sdp(signal), remote_token)
+        elif kind == "answer":
+            await self._on_answer(self._sdp(signal))
+        elif kind == "candidate":
+            await self._on_candidate(parse_candidate(signal.get("candidate")))
+        elif kind in ("renegotiate", "transceiverRequest"):
+            self.signals_ignored += 1
+            log.debug("%s: ignored %s (data-only peer)", self.remote_id, kind)
+        else:
+            raise ProtocolError("bad-signal", f"unknown signal type {str(kind)[:20]!r}")
+
+    @staticmethod
+    def _sdp(signal: dict[str, Any]) -> str:
+        sdp = signal.get("sdp")
+        if not isinstance(sdp, str) or not sdp.startswith("v=0") or len(sdp) > _MAX_SDP:
+            raise ProtocolError("bad-sdp", "missing, malformed or oversized sdp")
+        return sdp
+
+    async def _on_offer(self, sdp: str, remote_token: float | None) -> None:
+        if (
+            self.state == "offering"
+            and self._token is not None
+            and remote_token is not None
+            and self._token > remote_token
+        ):
+            # y-webrtc's rule: the larger token wins; ours is larger, so theirs is rejected
+            # and the remote will answer our offer instead.
+            self.glare_rejected += 1
+            log.info("%s: glare, rejected their offer (our token is larger)", self.remote_id)
+            return
+        if self.state in ("offering", "open", "connecting", "answering"):
+            log.info("%s: accepting a new offer in state %s", self.remote_id, self.state)
+            self.restarts += 1
+        await self._drop_pc(keep_pending=True)
+        self.initiator = False
+        self.state = "answering"
+        self._started_at = time.monotonic()
+        pc = self._new_pc()
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        await self._remote_description_applied(pc)
+        answer = await pc.createAnswer()
+        await pc.setLocalDescription(answer)
+        if pc is not self._pc:
+            return
+        self._token = _token()
+        self.state = "connecting"
+        await self._send_signal(
+            self.remote_id, self._token, {"type": "answer", "sdp": pc.localDescription.sdp}
+        )
+
+    async def _on_answer(self, sdp: str) -> None:
+        pc = self._pc
+        if self.state != "offering" or pc is None or pc.signalingState != "have-local-offer":
+            self.signals_ignored += 1
+            log.info("%s: ignored an answer in state %s", self.remote_id, self.state)
+            return
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+        self._token = None  # like y-webrtc: an answered conn no longer competes in glare
+        self.state = "connecting"
+        await self._remote_description_applied(pc)
+
+    async def _on_candidate(self, candidate: RTCIceCandidate | None) -> None:
+        if candidate is not None and candidate.ip.endswith(".local"):
+            log.debug("%s: mDNS candidate %s (aioice resolves it)", self.remote_id, candidate.ip)
+        pc = self._pc
+        if pc is None or not self._remote_set:
+            if len(self._pending) >= self.config.max_pending_candidates:
+                self.signals_ignored += 1
+                log.warning("%s: too many early candidates, dropped one", self.remote_id)
+                return
+            self._pending.append(candidate)
+            return
+        await self._add_candidate(pc, candidate)
+
+    async def _add_candidate(
+        self, pc: RTCPeerConnection, candidate: RTCIceCandidate | None
+    ) -> None:
+        try:
+            await pc.addIceCandidate(candidate)
+        except ValueError as e:  # after end-of-candidates, or no matching transport
+            self.signals_ignored += 1
+            log.info("%s: candidate not added: %s", self.remote_id, e)
+
+    async def _remote_description_applied(self, pc: RTCPeerConnection) -> None:
+        self._remote_set = True
+        pending, self._pending = self._pending, []
+        for candidate in pending:
+            if pc is not self._pc:
+                return
+            await self._add_candidate(pc, candidate)
+
+    async def _on_reannounce(self) -> None:
+        if self.state == "open":
+            return  # y-webrtc re-announces to the whole room whenever any of its conns closes
+        if time.monotonic() - self._started_at < self.config.reannounce_debounce:
+            self.signals_ignored += 1
+            return  # an offer/answer of ours is still young: never re-offer on top of it
+        log.info("%s: re-announced while we are %s: starting over", self.remote_id, self.state)
+        self.restarts += 1
+        await self._offer()
+
+    # ------------------------------------------------------------------ offers
+    async def _offer(self) -> None:
+        await self._drop_pc()
+        self.initiator = True
+        self._started_at = time.monotonic()
+        pc = self._new_pc()
+        rtc_channel = pc.createDataChannel(secrets.token_hex(20))
+        self._adopt(pc, rtc_channel)
+        offer = await pc.createOffer()
+        await pc.setLocalDescription(offer)  # aiortc gathers all candidates here
+        if pc is not self._pc:
+            return
+        self._token = _token()
+        self.state = "offering"
+        await self._send_signal(
+            self.remote_id, self._token, {"type": "offer", "sdp": pc.localDescription.sdp}
+        )
+
+    # ------------------------------------------------------------------ peer connection
+    def _new_pc(self) -> RTCPeerConnection:
+        pc = RTCPeerConnection(rtc_configuration(self.config))
+        self._pc = pc
+        self._remote_set = False
+
+        def on_state(state: str) -> None:
+            if pc is self._pc and state in ("failed", "closed"):
+                self.close(f"connection {state}")
+
+        def on_datachannel(rtc_channel: RTCDataChannel) -> None:
+            if pc is self._pc and self._channel is None:
+                self._adopt(pc, rtc_channel)
+            else:
+                log.info("%s: ignored an extra data channel", self.remote_id)
+                rtc_channel.close()
+
+        watch_peer_connection(pc, on_state=on_state, on_datachannel=on_datachannel)
+        return pc
+
+    def _adopt(self, pc: RTCPeerConnection, rtc_channel: RTCDataChannel) -> None:
+        cfg = self.config
+        channel = DataChannel(
+            rtc_channel,
+            label=self.remote_id,
+            high_water=cfg.send_high_water,
+            low_water=cfg.send_low_water,
+            max_inbox=cfg.max_inbox,
+            max_incoming=cfg.max_incoming_message,
+        )
+        self._channel = channel
+        if self._tg is not None:
+            self._tg.start_soon(self._serve, pc, channel)
+
+    async def _serve(self, pc: RTCPeerConnection, channel: DataChannel) -> None:
+        try:
+            await channel.wait_open()
+        except TransportError:
+            return
+        if pc is not self._pc or self.state == "closed":
+            return
+        self.state = "open"
+        self._opened_after = time.monotonic() - self._started_at
+        self._token = None
+        self._open.set()
+        log.info("%s: data channel open after %.3f s", self.remote_id, self._opened_after)
+        try:
+            await self._serve_channel(self, channel)
+        finally:
+            await channel.close()
+            if channel is self._channel and self.state == "open":
+                self.close(channel.close_reason or "served")
+
+    async def _drop_pc(self, *, keep_pending: bool = False) -> None:
+        pc, channel = self._pc, self._channel
+        self._pc = None
+        self._channel = None
+        self._remote_set = False
+        if not keep_pending:
+            self._pending = []
+        if channel is not None:
+            await channel.close()
+        if pc is not None:
+            await pc.close()

@@ -1,0 +1,276 @@
+"""aiortc glue: the only module that touches pyee string events.
+
+:class:`DataChannel` adapts an aiortc ``RTCDataChannel`` to :class:`collab.types.Channel`
+(whole binary messages in, whole binary messages out, ``TransportError`` once closed), with
+back-pressure on ``bufferedAmount`` and the remote's advertised ``max-message-size`` enforced
+before anything reaches aiortc. :func:`watch_peer_connection` turns the peer connection's
+``connectionstatechange`` / ``datachannel`` events into plain callbacks.
+
+Example:
+    >>> async def echo(channel: DataChannel) -> None:  # doctest: +SKIP
+    ...     async for message in channel:
+    ...         await channel.send(message)
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+from aiortc import RTCDataChannel, RTCPeerConnection
+from aiortc.exceptions import InvalidStateError
+
+from collab.errors import ProtocolError, TransportError
+
+__all__ = ["ChannelCounters", "DataChannel", "sctp_rtt", "watch_peer_connection"]
+
+log = logging.getLogger(__name__)
+
+_UNLIMITED = 1 << 30
+"""What ``max_message_size`` reports when the remote advertised ``a=max-message-size:0``."""
+_REMOTE_DEFAULT_MAX = 65_536
+"""RFC 8841 default when the remote SDP has no ``a=max-message-size`` line."""
+
+
+@dataclass(slots=True)
+class ChannelCounters:
+    """Traffic counters of one data channel."""
+
+    messages_in: int = 0
+    messages_out: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    dropped_in: int = 0
+    """Incoming messages ignored (text frames, oversized, or after close)."""
+    send_waits: int = 0
+    """How often ``send`` waited for ``bufferedAmount`` to drain."""
+
+
+class DataChannel:
+    """An aiortc ``RTCDataChannel`` as a :class:`collab.types.Channel`.
+
+    Args:
+        channel: the aiortc channel; it may already be open (a channel handed over by the
+            ``datachannel`` event of an answering connection usually is).
+        label: a name for logs (the remote peer id).
+        high_water: ``send`` waits while ``bufferedAmount`` is above this.
+        low_water: set as ``bufferedAmountLowThreshold``; sending resumes below it.
+        max_inbox: received messages queued before the channel is closed as overloaded.
+        max_incoming: largest accepted incoming message; a larger one closes the channel.
+
+    Example:
+        >>> adapter = DataChannel(rtc_channel, label="peer-1")  # doctest: +SKIP
+        >>> await adapter.wait_open()  # doctest: +SKIP
+        >>> await adapter.send(b"\\x00\\x00\\x01\\x00")  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        channel: RTCDataChannel,
+        *,
+        label: str = "",
+        high_water: int = 1 << 20,
+        low_water: int = 256 * 1024,
+        max_inbox: int = 10_000,
+        max_incoming: int = 262_144,
+    ) -> None:
+        self._channel = channel
+        self.label = label or channel.label
+        self._high_water = high_water
+        self._max_incoming = max_incoming
+        self.counters = ChannelCounters()
+        self.close_reason = ""
+        self._opened = anyio.Event()
+        self._closed = anyio.Event()
+        self._drained = anyio.Event()
+        self._send_lock = anyio.Lock()
+        self._inbox_send, self._inbox_recv = anyio.create_memory_object_stream[bytes](max_inbox)
+        channel.bufferedAmountLowThreshold = low_water
+        channel.on("message", self._on_message)
+        channel.on("open", self._on_open)
+        channel.on("close", self._on_close)
+        channel.on("bufferedamountlow", self._on_low)
+        if channel.readyState == "open":
+            self._opened.set()
+        elif channel.readyState == "closed":
+            self._mark_closed("closed before adoption")
+
+    # ------------------------------------------------------------------ pyee callbacks
+    def _on_open(self) -> None:
+        self._opened.set()
+
+    def _on_close(self) -> None:
+        self._mark_closed(self.close_reason or "remote closed")
+
+    def _on_low(self) -> None:
+        self._drained.set()
+
+    def _on_message(self, message: Any) -> None:
+        if self._closed.is_set():
+            self.counters.dropped_in += 1
+            return
+        if not isinstance(message, bytes):
+            # y-webrtc only ever sends binary; a text frame is not a y-protocols message.
+            self.counters.dropped_in += 1
+            log.warning("%s: ignored a text data-channel message", self.label)
+            return
+        if len(message) > self._max_incoming:
+            self.counters.dropped_in += 1
+            log.warning("%s: %d-byte message exceeds our limit", self.label, len(message))
+            self._abort("too-large")
+            return
+        self.counters.messages_in += 1
+        self.counters.bytes_in += len(message)
+        try:
+            self._inbox_send.send_nowait(message)
+        except anyio.WouldBlock:
+            self.counters.dropped_in += 1
+            log.warning("%s: inbox full, closing the connection", self.label)
+            self._abort("overloaded")
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            self.counters.dropped_in += 1
+
+    def _abort(self, reason: str) -> None:
+        self.close_reason = reason
+        self._channel.close()
+        self._mark_closed(reason)
+
+    def _mark_closed(self, reason: str) -> None:
+        if self._closed.is_set():
+            return
+        if not self.close_reason:
+            self.close_reason = reason
+        self._closed.set()
+        self._drained.set()
+        self._opened.set()  # wake waiters; they re-check
+        self._inbox_send.close()
+
+    # ------------------------------------------------------------------ Channel protocol
+    @property
+    def max_message_size(self) -> int:
+        """The remote's advertised ``a=max-message-size`` (65536 if it advertised none)."""
+        transport = self._channel.transport
+        size = getattr(transport, "_remote_max_message_size", _REMOTE_DEFAULT_MAX)
+        if not isinstance(size, int) or size < 0:
+            return _REMOTE_DEFAULT_MAX
+        return size if size > 0 else _UNLIMITED
+
+    @property
+    def is_open(self) -> bool:
+        """True while the channel is open and not closed by us."""
+        return self._opened.is_set() and not self._closed.is_set()
+
+    @property
+    def closed(self) -> bool:
+        """True once the channel closed (either side)."""
+        return self._closed.is_set()
+
+    @property
+    def buffered_amount(self) -> int:
+        """Bytes queued in the data channel, not yet handed to SCTP."""
+        return int(self._channel.bufferedAmount)
+
+    async def wait_open(self) -> None:
+        """Wait until the channel is open.
+
+        Raises:
+            TransportError: ``closed`` if it closed before opening.
+        """
+        await self._opened.wait()
+        if self._closed.is_set():
+            raise TransportError("closed", self.close_reason)
+
+    async def wait_closed(self) -> None:
+        """Wait until the channel is closed."""
+        await self._closed.wait()
+
+    async def send(self, message: bytes) -> None:
+        """Send one whole binary message, waiting while the send buffer is above high water.
+
+        Raises:
+            ProtocolError: ``too-large`` if the message exceeds :attr:`max_message_size`.
+            TransportError: ``closed`` if the channel is (or becomes) closed.
+        """
+        if len(message) > self.max_message_size:
+            raise ProtocolError(
+                "too-large",
+                f"{len(message)} bytes > remote max-message-size {self.max_message_size}",
+            )
+        async with self._send_lock:
+            await self.wait_open()
+            while self._channel.bufferedAmount > self._high_water and not self._closed.is_set():
+                self.counters.send_waits += 1
+                self._drained = anyio.Event()
+                await self._drained.wait()
+            if self._closed.is_set() or self._channel.readyState != "open":
+                raise TransportError("closed", self.close_reason or "channel not open")
+            try:
+                self._channel.send(message)
+            except ValueError as e:  # aiortc: larger than the remote's max-message-size
+                raise ProtocolError("too-large", str(e)) from None
+            except (InvalidStateError, ConnectionError) as e:
+                raise TransportError("closed", str(e) or "channel not open") from None
+            self.counters.messages_out += 1
+            self.counters.bytes_out += len(message)
+        # Pace: let aiortc's flush run between sends (performance-notes §3, burst pathology).
+        await anyio.lowlevel.checkpoint()
+
+    async def recv(self) -> bytes:
+        """Receive the next message.
+
+        Raises:
+            TransportError: ``closed`` once the channel closed and the inbox is drained.
+        """
+        try:
+            return await self._inbox_recv.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            raise TransportError("closed", self.close_reason or "channel closed") from None
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[bytes]:
+        while True:
+            try:
+                yield await self.recv()
+            except TransportError:
+                return
+
+    async def close(self, reason: str = "") -> None:
+        """Close the channel (idempotent); ``reason`` is logged and kept in ``close_reason``."""
+        if self._closed.is_set():
+            return
+        if reason:
+            log.info("%s: closing data channel: %s", self.label, reason)
+        self.close_reason = reason or "closed locally"
+        self._channel.close()
+        self._mark_closed(self.close_reason)
+
+
+def watch_peer_connection(
+    pc: RTCPeerConnection,
+    *,
+    on_state: Callable[[str], None],
+    on_datachannel: Callable[[RTCDataChannel], None],
+) -> None:
+    """Forward ``pc``'s pyee events to plain callbacks (``connectionState`` string / channel)."""
+
+    def state_changed() -> None:
+        on_state(str(pc.connectionState))
+
+    pc.on("connectionstatechange", state_changed)
+    pc.on("datachannel", on_datachannel)
+
+
+def sctp_rtt(pc: RTCPeerConnection) -> float | None:
+    """Smoothed SCTP round-trip time in seconds (from SACKs), or None before any sample."""
+    sctp = pc.sctp
+    srtt = getattr(sctp, "_srtt", None) if sctp is not None else None
+    if isinstance(srtt, float) and math.isfinite(srtt):
+        return srtt
+    return None

@@ -1,0 +1,311 @@
+"""A y-webrtc room over aiortc: signaling + one :class:`RemotePeer` per remote + a sync hub.
+
+:class:`WebrtcRoom` joins one room on a y-webrtc signaling server (ours or ``bin/server.js``)
+and attaches every open data channel to a hub (``await hub.serve(channel, label=...)``) —
+the hub owns the document, awareness and the y-protocols conversation. It follows y-webrtc:
+announce on (re)connect, initiate towards announced peers below ``max_conns``, answer every
+offer, re-announce after a connection closes, and encrypt every signaling payload in
+password rooms (payloads that don't decrypt are ignored).
+
+Example:
+    >>> async with WebrtcRoom("r", "ws://127.0.0.1:8000/signaling", hub) as room:  # doctest: +SKIP
+    ...     await room.wait_for_peers(1)
+    ...     print(room.peers())
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import anyio
+
+from collab.crypto import derive_key, open_payload, seal_payload
+from collab.errors import ProtocolError
+from collab.peer._runner import TaskRunner
+from collab.peer.config import PeerConfig
+from collab.peer.connection import ConnectionStats, RemotePeer
+from collab.peer.datachannel import DataChannel
+from collab.peer.signaling_client import SignalingClient
+from collab.types import Channel
+
+__all__ = ["ChannelServer", "PeerInfo", "RoomCounters", "WebrtcRoom"]
+
+log = logging.getLogger(__name__)
+
+_MAX_PEER_ID = 128
+_MAX_SIGNAL_QUEUE = 1024
+
+
+class ChannelServer(Protocol):
+    """What a room needs from a sync hub: serve one channel until it closes."""
+
+    def serve(self, channel: Channel, *, label: str) -> Awaitable[Any]:
+        """Run the y-protocols conversation on ``channel``; return when it closes."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class PeerInfo:
+    """One remote peer of a room (``WebrtcRoom.peers()``)."""
+
+    peer_id: str
+    state: str
+    initiator: bool
+
+
+@dataclass(slots=True)
+class RoomCounters:
+    """Signaling-level counters of a room."""
+
+    announces_sent: int = 0
+    signals_sent: int = 0
+    payloads_in: int = 0
+    undecryptable: int = 0
+    malformed: int = 0
+    connections: int = 0
+
+
+class WebrtcRoom:
+    """Join room ``name`` and serve every WebRTC peer in it with ``hub``.
+
+    Args:
+        name: the y-webrtc room name (signaling topic, PBKDF2 salt).
+        signaling: a ``ws://`` URL, or a :class:`SignalingClient` shared with other rooms.
+        hub: the sync hub (``hub.serve(channel, label=peer_id)``), e.g. ``collab.sync``'s.
+        password: the room password (y-webrtc's ``password`` option), or None.
+        config: ICE servers, limits, timers.
+
+    Example:
+        >>> room = WebrtcRoom("notes", "ws://127.0.0.1:4444", hub, password="pw")  # doctest: +SKIP
+        >>> await room.start(); ...; await room.close()  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        name: str,
+        signaling: str | SignalingClient,
+        hub: ChannelServer,
+        *,
+        password: str | None = None,
+        config: PeerConfig | None = None,
+    ) -> None:
+        if not name:
+            raise ValueError("room name must not be empty")
+        self.name = name
+        self.config = config or (
+            signaling.config if isinstance(signaling, SignalingClient) else PeerConfig()
+        )
+        self._signaling = (
+            signaling
+            if isinstance(signaling, SignalingClient)
+            else SignalingClient(signaling, self.config)
+        )
+        self.hub = hub
+        self.password = password
+        self.peer_id = str(uuid.uuid4())
+        self.counters = RoomCounters()
+        self._key: bytes | None = None
+        self._remotes: dict[str, RemotePeer] = {}
+        self._runner = TaskRunner(f"room {name}")
+        self._closing = False
+        self._changed = anyio.Event()
+        self._queue_send, self._queue_recv = anyio.create_memory_object_stream[Any](
+            _MAX_SIGNAL_QUEUE
+        )
+        self._announce_pending = False
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def signaling(self) -> SignalingClient:
+        """The signaling client (possibly shared with other rooms)."""
+        return self._signaling
+
+    async def start(self) -> None:
+        """Derive the key (password rooms), subscribe, announce; returns without waiting for
+        peers (see :meth:`wait_for_peers`). Call :meth:`close` from the same task."""
+        if self._runner.running:
+            raise RuntimeError("room already started")
+        if self.password is not None:
+            self._key = await anyio.to_thread.run_sync(derive_key, self.password, self.name)
+        await self._runner.start()
+        self._runner.spawn(self._process)
+        await self._signaling.start()
+        self._signaling.subscribe(
+            self.name, on_message=self._on_signaling_message, on_connect=self._on_connect
+        )
+
+    async def close(self) -> None:
+        """Leave the room: unsubscribe, close every connection (idempotent)."""
+        if not self._runner.running or self._closing:
+            return
+        self._closing = True
+        with anyio.CancelScope(shield=True):
+            await self._signaling.unsubscribe(self.name)
+            for remote in list(self._remotes.values()):
+                remote.close("room closed")
+            try:
+                await self._runner.stop()
+            finally:
+                self._remotes.clear()
+                await self._signaling.close()
+
+    async def __aenter__(self) -> WebrtcRoom:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # ------------------------------------------------------------------ public API
+    def peers(self) -> list[PeerInfo]:
+        """The remote peers this room knows (any state)."""
+        return [PeerInfo(r.remote_id, r.state, r.initiator) for r in self._remotes.values()]
+
+    def connected_peers(self) -> list[str]:
+        """Peer ids with an open data channel."""
+        return [r.remote_id for r in self._remotes.values() if r.is_open]
+
+    def channel(self, peer_id: str) -> DataChannel | None:
+        """The open data channel to ``peer_id`` (for diagnostics and tests)."""
+        remote = self._remotes.get(peer_id)
+        return remote.channel if remote is not None and remote.is_open else None
+
+    async def stats(self) -> list[ConnectionStats]:
+        """Per-connection stats: state, SCTP RTT, messages/bytes in and out."""
+        return [await r.stats() for r in list(self._remotes.values())]
+
+    async def wait_for_peers(self, count: int) -> list[str]:
+        """Wait until at least ``count`` peers have an open data channel (use with
+        ``anyio.fail_after``); returns their ids."""
+        while len(self.connected_peers()) < count:
+            await self._changed.wait()
+        return self.connected_peers()
+
+    async def wait_until(self, predicate: Callable[[], bool]) -> None:
+        """Wait until ``predicate()`` holds, re-checked on every connection change."""
+        while not predicate():
+            await self._changed.wait()
+
+    # ------------------------------------------------------------------ signaling in
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    def _on_connect(self) -> None:
+        self._enqueue(("announce-self", None))
+
+    def _on_signaling_message(self, data: Any) -> None:
+        self._enqueue(("data", data))
+
+    def _enqueue(self, item: Any) -> None:
+        try:
+            self._queue_send.send_nowait(item)
+        except anyio.WouldBlock:
+            self.counters.malformed += 1
+            log.warning("room %r: signaling queue full, dropped a message", self.name)
+
+    async def _process(self) -> None:
+        async for kind, data in self._queue_recv:
+            if kind == "announce-self":
+                await self._announce()
+                continue
+            self.counters.payloads_in += 1
+            message = self._decode(data)
+            if message is not None:
+                await self._dispatch(message)
+
+    def _decode(self, data: Any) -> dict[str, Any] | None:
+        if self._key is not None:
+            if not isinstance(data, str):
+                return None  # y-webrtc: with a key, only string payloads are considered
+            try:
+                data = open_payload(data, self._key)
+            except ProtocolError as e:
+                self.counters.undecryptable += 1
+                log.debug("room %r: ignored an undecryptable payload (%s)", self.name, e.code)
+                return None
+        if not isinstance(data, dict):
+            return None
+        return data
+
+    async def _dispatch(self, message: dict[str, Any]) -> None:
+        sender = message.get("from")
+        if not isinstance(sender, str) or not sender or len(sender) > _MAX_PEER_ID:
+            self.counters.malformed += 1
+            return
+        if sender == self.peer_id:
+            return  # our own echo
+        to = message.get("to")
+        if to is not None and to != self.peer_id:
+            return
+        kind = message.get("type")
+        if kind == "announce":
+            remote = self._remotes.get(sender)
+            if remote is not None:
+                remote.deliver("announce")
+            elif len(self._remotes) < self.config.max_conns:
+                self._open_remote(sender, initiator=True)
+        elif kind == "signal" and to == self.peer_id:
+            signal = message.get("signal")
+            remote = self._remotes.get(sender)
+            if remote is None:
+                if not (isinstance(signal, dict) and signal.get("type") == "offer"):
+                    return  # an answer/candidate for a connection we no longer have
+                remote = self._open_remote(sender, initiator=False)
+            remote.deliver("signal", signal, message.get("token"))
+        else:
+            self.counters.malformed += 1
+
+    # ------------------------------------------------------------------ signaling out
+    async def _publish(self, payload: dict[str, Any]) -> bool:
+        data: Any = payload if self._key is None else seal_payload(payload, self._key)
+        return await self._signaling.publish(self.name, data)
+
+    async def _announce(self) -> None:
+        if await self._publish({"type": "announce", "from": self.peer_id}):
+            self.counters.announces_sent += 1
+
+    async def _send_signal(self, to: str, token: float, signal: dict[str, Any]) -> None:
+        sent = await self._publish(
+            {"to": to, "from": self.peer_id, "type": "signal", "token": token, "signal": signal}
+        )
+        if sent:
+            self.counters.signals_sent += 1
+
+    # ------------------------------------------------------------------ connections
+    def _open_remote(self, remote_id: str, *, initiator: bool) -> RemotePeer:
+        remote = RemotePeer(
+            remote_id,
+            initiator=initiator,
+            config=self.config,
+            send_signal=self._send_signal,
+            serve_channel=self._serve_channel,
+        )
+        self._remotes[remote_id] = remote
+        self.counters.connections += 1
+        self._runner.spawn(self._run_remote, remote)
+        self._notify()
+        return remote
+
+    async def _run_remote(self, remote: RemotePeer) -> None:
+        try:
+            await remote.run()
+        finally:
+            if self._remotes.get(remote.remote_id) is remote:
+                del self._remotes[remote.remote_id]
+            self._notify()
+            if not self._closing and remote.close_reason != "room closed":
+                # y-webrtc's announceSignalingInfo after a conn closes: lets the other side
+                # (whose conn may be dead too) initiate again.
+                self._enqueue(("announce-self", None))
+
+    async def _serve_channel(self, remote: RemotePeer, channel: DataChannel) -> None:
+        self._notify()
+        try:
+            await self.hub.serve(channel, label=remote.remote_id)
+        finally:
+            self._notify()
