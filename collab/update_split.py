@@ -1,15 +1,445 @@
-"""Split one large Yjs V1 update into several smaller valid updates (owned by the splitter work).
+"""Split one large Yjs V1 update into several smaller, individually valid V1 updates.
 
-Placeholder signature so other modules can import it; replaced by the real implementation.
+y-webrtc has no chunking: a data-channel message larger than the remote's SCTP
+``max-message-size`` (262144 in Chromium and aiortc, 65536 by default) is dropped silently. So
+a big sync step 2 or a huge single update is sent as several ``[0, 2, update]`` messages, each
+a valid V1 update that stock Yjs (and pycrdt/yrs) accepts on its own.
+
+How it splits:
+
+* at struct boundaries: each chunk holds, per client, one contiguous run of structs (struct
+  bytes are reused verbatim, via ``memoryview`` slices, never re-encoded);
+* a struct that alone does not fit is cut into several items the way Yjs itself writes an item
+  at an offset (``Item.write(encoder, offset)``): piece *k* gets id ``(client, clock+off)``,
+  origin ``(client, clock+off-1)``, the original right origin and no parent info. Strings are
+  cut at UTF-8 character boundaries and measured in UTF-16 code units (a surrogate pair is
+  one 4-byte UTF-8 character, so it is never split); Deleted/GC/Skip are cut by length;
+  ContentAny/ContentJSON by element. Binary, Embed, Format, Type and Doc contents cannot be
+  cut: one such struct larger than the budget raises ``ProtocolError("too-large")``;
+* structs are emitted in **causal order** (a struct comes after the structs its origin, right
+  origin and parent refer to, when those are in the same update), so a receiver applying the
+  chunks in order never has to park pending structs; out-of-order delivery still converges
+  because Yjs and yrs keep pending structs until their dependencies arrive;
+* the delete set goes with the last chunk(s), split by client and range if needed.
+
+Example:
+    >>> import pycrdt
+    >>> doc = pycrdt.Doc()
+    >>> doc["t"] = text = pycrdt.Text()
+    >>> text += "x" * 5000
+    >>> chunks = split_update(doc.get_update(), 1024)
+    >>> all(len(c) <= 1024 for c in chunks), len(chunks) > 4
+    (True, True)
+    >>> copy = pycrdt.Doc(); copy["t"] = t2 = pycrdt.Text()
+    >>> for c in chunks: copy.apply_update(c)
+    >>> str(t2) == str(text)
+    True
 """
 
 from __future__ import annotations
 
-__all__ = ["split_update"]
+from typing import Final
+
+from collab.errors import ProtocolError
+from collab.protocol import encode_sync_step2, encode_update
+from collab.yupdate import (
+    BIT_ORIGIN,
+    BIT_PARENT_SUB,
+    BIT_RIGHT_ORIGIN,
+    REF_ANY,
+    REF_DELETED,
+    REF_GC,
+    REF_JSON,
+    REF_SKIP,
+    REF_STRING,
+    ParsedUpdate,
+    Struct,
+    _Reader,
+    decode_update,
+    utf16_length,
+)
+
+__all__ = ["SYNC_FRAME_OVERHEAD", "split_update", "split_update_messages"]
+
+SYNC_FRAME_OVERHEAD: Final = 2
+"""Bytes of ``[0, syncType]`` before the varUint length prefix of a sync message."""
+
+# A unit is one struct (or piece of one) ready to emit:
+# (clock, length, encoded struct bytes, dependency IDs, is_skip)
+_Unit = tuple[int, int, "bytes | memoryview", tuple[tuple[int, int], ...], bool]
+
+
+def _ulen(num: int) -> int:
+    """Byte length of ``num`` as a varUint."""
+    return (num.bit_length() + 6) // 7 or 1
+
+
+def _uint(num: int) -> bytes:
+    out = bytearray()
+    while num > 0x7F:
+        out.append(0x80 | (num & 0x7F))
+        num >>= 7
+    out.append(num)
+    return bytes(out)
 
 
 def split_update(update: bytes, max_bytes: int) -> list[bytes]:
-    """Split ``update`` into valid V1 updates each at most ``max_bytes`` long (not yet built)."""
+    """Split ``update`` into valid V1 updates, each at most ``max_bytes`` long.
+
+    Applying all returned updates (in order, or in any order) to a Yjs/pycrdt document has the
+    same effect as applying ``update``. An update that already fits is returned unchanged as
+    the only element (without being decoded).
+
+    Args:
+        update: a Yjs V1 update (e.g. ``Doc.get_update(state_vector)``).
+        max_bytes: the largest allowed chunk, in bytes (≥ 1).
+
+    Returns:
+        The chunks, dependencies first.
+
+    Raises:
+        ProtocolError: ``too-large`` if one unsplittable struct (Binary, Embed, Format, Type,
+            Doc content, or a single value of an Any/JSON array, or one character) does not
+            fit in ``max_bytes``; decoding codes (``truncated``, ``bad-update``...) if
+            ``update`` is malformed.
+        ValueError: if ``max_bytes < 1``.
+
+    Example:
+        >>> split_update(b"\\x00\\x00", 100)
+        [b'\\x00\\x00']
+    """
+    if max_bytes < 1:
+        raise ValueError(f"max_bytes must be ≥ 1, got {max_bytes}")
     if len(update) <= max_bytes:
-        return [update]
-    raise NotImplementedError("update splitting is being built")
+        return [bytes(update)]
+    parsed = decode_update(update)
+    return _Splitter(parsed, max_bytes).run()
+
+
+def split_update_messages(
+    update: bytes, max_message_size: int, *, as_step2: bool = False
+) -> list[bytes]:
+    """Split ``update`` and frame every chunk as a y-protocols sync message.
+
+    Each returned message is ``[0, 2, varUint8Array(chunk)]`` and at most
+    ``max_message_size`` bytes. With ``as_step2=True`` (answering a SyncStep1) the **last**
+    message is framed as a SyncStep2 ``[0, 1, ...]`` and the others as updates, so a y-webrtc
+    peer only marks the connection ``synced`` once everything has arrived.
+
+    Example:
+        >>> split_update_messages(b"\\x00\\x00", 65536, as_step2=True)
+        [b'\\x00\\x01\\x02\\x00\\x00']
+
+    Raises:
+        ProtocolError: as :func:`split_update`.
+        ValueError: if ``max_message_size`` leaves no room for a payload.
+    """
+    budget = max_message_size - SYNC_FRAME_OVERHEAD - _ulen(max_message_size)
+    if budget < 1:
+        raise ValueError(f"max_message_size {max_message_size} is too small")
+    chunks = split_update(update, budget)
+    messages = [encode_update(chunk) for chunk in chunks]
+    if as_step2:
+        messages[-1] = encode_sync_step2(chunks[-1])
+    return messages
+
+
+class _Chunk:
+    """A chunk being filled: per-client runs plus an exact size upper bound."""
+
+    __slots__ = ("ds", "ds_size", "runs", "size")
+
+    def __init__(self) -> None:
+        # client -> [start_clock, list of units]
+        self.runs: dict[int, tuple[int, list[_Unit]]] = {}
+        self.size = 1  # varUint(numClients = 0); the delete set is counted in ds_size
+        self.ds: list[tuple[int, list[tuple[int, int]]]] = []
+        self.ds_size = 1  # varUint(0): an empty delete set
+
+    @property
+    def total(self) -> int:
+        return self.size + self.ds_size
+
+    def empty(self) -> bool:
+        return not self.runs and not self.ds
+
+    def cost(self, client: int, unit: _Unit) -> int:
+        """Bytes that adding ``unit`` for ``client`` would add (upper bound)."""
+        seg_len = len(unit[2])
+        run = self.runs.get(client)
+        if run is None:
+            n = len(self.runs)
+            return (
+                _ulen(n + 1)
+                - _ulen(n)
+                + 1  # varUint(numStructs = 1)
+                + _ulen(client)
+                + _ulen(unit[0])
+                + seg_len
+            )
+        count = len(run[1])
+        return _ulen(count + 1) - _ulen(count) + seg_len
+
+    def add(self, client: int, unit: _Unit, cost: int) -> None:
+        run = self.runs.get(client)
+        if run is None:
+            self.runs[client] = (unit[0], [unit])
+        else:
+            run[1].append(unit)
+        self.size += cost
+
+    def encode(self) -> bytes:
+        parts: list[bytes | memoryview] = []
+        sections = 0
+        for client, (_start, units) in self.runs.items():
+            lo = 0
+            hi = len(units)
+            while lo < hi and units[lo][4]:  # leading Skips carry nothing
+                lo += 1
+            while hi > lo and units[hi - 1][4]:  # trailing Skips too
+                hi -= 1
+            if lo == hi:
+                continue
+            sections += 1
+            parts.append(_uint(hi - lo))
+            parts.append(_uint(client))
+            parts.append(_uint(units[lo][0]))
+            parts.extend(unit[2] for unit in units[lo:hi])
+        parts.insert(0, _uint(sections))
+        parts.append(_uint(len(self.ds)))
+        for client, ranges in self.ds:
+            parts.append(_uint(client))
+            parts.append(_uint(len(ranges)))
+            for clock, length in ranges:
+                parts.append(_uint(clock))
+                parts.append(_uint(length))
+        return b"".join(parts)
+
+
+class _Splitter:
+    def __init__(self, parsed: ParsedUpdate, max_bytes: int) -> None:
+        self.parsed = parsed
+        self.data = parsed.data
+        self.view = memoryview(parsed.data)
+        self.max_bytes = max_bytes
+        self.chunks: list[bytes] = []
+        self.cur = _Chunk()
+
+    # ------------------------------------------------------------------ driver
+
+    def run(self) -> list[bytes]:
+        per_client = [(c.client, self._units(c.client, c.structs)) for c in self.parsed.clients]
+        self._emit_causally(per_client)
+        self._pack_delete_set()
+        if not self.cur.empty() or not self.chunks:
+            self.chunks.append(self.cur.encode())
+        return self.chunks
+
+    def _flush(self) -> None:
+        self.chunks.append(self.cur.encode())
+        self.cur = _Chunk()
+
+    def _put(self, client: int, unit: _Unit) -> None:
+        cost = self.cur.cost(client, unit)
+        if self.cur.total + cost > self.max_bytes and not self.cur.empty():
+            self._flush()
+            cost = self.cur.cost(client, unit)
+        if self.cur.total + cost > self.max_bytes:
+            raise ProtocolError(
+                "too-large",
+                f"struct ({client}, {unit[0]}) needs {cost + 2} bytes > max_bytes {self.max_bytes}",
+            )
+        self.cur.add(client, unit, cost)
+
+    def _emit_causally(self, per_client: list[tuple[int, list[_Unit]]]) -> None:
+        """Emit units so that each comes after the in-update structs it depends on."""
+        frontier = {c.client: c.start_clock for c in self.parsed.clients}
+        end = {c.client: c.end_clock for c in self.parsed.clients}
+        idx = [0] * len(per_client)
+        remaining = sum(len(units) for _, units in per_client)
+        while remaining:
+            progressed = False
+            for ci, (client, units) in enumerate(per_client):
+                i = idx[ci]
+                n = len(units)
+                while i < n:
+                    unit = units[i]
+                    blocked = False
+                    for dc, dk in unit[3]:
+                        f = frontier.get(dc)
+                        # blocked only by an in-update struct not emitted yet
+                        if f is not None and f <= dk < end[dc]:
+                            blocked = True
+                            break
+                    if blocked:
+                        break
+                    self._put(client, unit)
+                    frontier[client] = unit[0] + unit[1]
+                    i += 1
+                if i != idx[ci]:
+                    progressed = True
+                    remaining -= i - idx[ci]
+                    idx[ci] = i
+            if remaining and not progressed:
+                # A dependency cycle (not produced by Yjs): emit one unit anyway; the
+                # receiver's pending-struct machinery sorts it out.
+                for ci, (client, units) in enumerate(per_client):
+                    if idx[ci] < len(units):
+                        unit = units[idx[ci]]
+                        self._put(client, unit)
+                        frontier[client] = unit[0] + unit[1]
+                        idx[ci] += 1
+                        remaining -= 1
+                        break
+
+    def _pack_delete_set(self) -> None:
+        max_bytes = self.max_bytes
+        for client, ranges in self.parsed.delete_set:
+            if not ranges:
+                continue
+            open_ranges: list[tuple[int, int]] | None = None
+            for clock, length in ranges:
+                cur = self.cur
+                while True:
+                    rcost = _ulen(clock) + _ulen(length)
+                    if open_ranges is None:
+                        n = len(cur.ds)
+                        cost = _ulen(n + 1) - _ulen(n) + _ulen(client) + 1 + rcost
+                    else:
+                        k = len(open_ranges)
+                        cost = _ulen(k + 1) - _ulen(k) + rcost
+                    if cur.total + cost <= max_bytes:
+                        break
+                    if cur.empty():
+                        raise ProtocolError(
+                            "too-large", f"one delete range needs {cost + 2} bytes > {max_bytes}"
+                        )
+                    self._flush()
+                    cur = self.cur
+                    open_ranges = None
+                if open_ranges is None:
+                    open_ranges = []
+                    cur.ds.append((client, open_ranges))
+                open_ranges.append((clock, length))
+                cur.ds_size += cost
+
+    # ------------------------------------------------------------------ units
+
+    def _units(self, client: int, structs: list[Struct]) -> list[_Unit]:
+        view = self.view
+        units: list[_Unit] = []
+        append = units.append
+        client_len = _ulen(client)
+        for s in structs:
+            size = s.end - s.start
+            # overhead of a fresh chunk holding just this struct:
+            # numClients(1) + numStructs(1) + client + clock + empty delete set(1)
+            limit = self.max_bytes - 3 - client_len - _ulen(s.clock + s.length)
+            if size > limit:
+                units.extend(self._split_struct(client, s, limit))
+                continue
+            deps: tuple[tuple[int, int], ...] = ()
+            if s.origin is not None or s.right_origin is not None or s.parent_id is not None:
+                deps = tuple(d for d in (s.origin, s.right_origin, s.parent_id) if d is not None)
+            append((s.clock, s.length, view[s.start : s.end], deps, s.ref == REF_SKIP))
+        return units
+
+    def _piece_header(self, client: int, s: Struct, offset: int) -> bytes:
+        if offset == 0:
+            return self.data[s.start : s.content_start]
+        info = (s.info & (0x1F | BIT_PARENT_SUB)) | BIT_ORIGIN
+        header = [_uint(client), _uint(s.clock + offset - 1)]
+        if s.right_origin is not None:
+            info |= BIT_RIGHT_ORIGIN
+            header += [_uint(s.right_origin[0]), _uint(s.right_origin[1])]
+        return bytes([info]) + b"".join(header)
+
+    def _piece_deps(self, client: int, s: Struct, offset: int) -> tuple[tuple[int, int], ...]:
+        if offset == 0:
+            return tuple(d for d in (s.origin, s.right_origin, s.parent_id) if d is not None)
+        deps = [(client, s.clock + offset - 1)]
+        if s.right_origin is not None:
+            deps.append(s.right_origin)
+        return tuple(deps)
+
+    def _too_large(self, client: int, s: Struct, limit: int, what: str) -> ProtocolError:
+        return ProtocolError(
+            "too-large",
+            f"struct ({client}, {s.clock}) with content ref {s.ref} is {s.end - s.start} bytes "
+            f"and {what} cannot fit in max_bytes={self.max_bytes} (struct budget {limit})",
+        )
+
+    def _split_struct(self, client: int, s: Struct, limit: int) -> list[_Unit]:
+        if s.ref == REF_STRING:
+            return self._split_string(client, s, limit)
+        if s.ref in (REF_ANY, REF_JSON):
+            return self._split_list(client, s, limit)
+        if s.ref in (REF_DELETED, REF_GC, REF_SKIP):
+            # Only possible when the header itself (e.g. a huge parentSub) is too large.
+            raise self._too_large(client, s, limit, "its header")
+        raise self._too_large(client, s, limit, "this content type")
+
+    def _split_string(self, client: int, s: Struct, limit: int) -> list[_Unit]:
+        data = self.data
+        r = _Reader(data)
+        r.pos = s.content_start
+        start, end = r.skip_bytes()
+        units: list[_Unit] = []
+        offset = 0
+        b = start
+        len_budget = _ulen(limit)
+        while b < end:
+            header = self._piece_header(client, s, offset)
+            room = limit - len(header) - len_budget
+            e = min(end, b + room) if room > 0 else b
+            while b < e < end and (data[e] & 0xC0) == 0x80:  # never cut a UTF-8 sequence
+                e -= 1
+            if e <= b:
+                raise self._too_large(client, s, limit, "one character with its header")
+            piece = data[b:e]
+            try:
+                length = utf16_length(piece.decode("utf-8"))
+            except UnicodeDecodeError as err:  # pragma: no cover - validated by decode_update
+                raise ProtocolError("bad-utf8", str(err)) from None
+            segment = header + _uint(len(piece)) + piece
+            units.append(
+                (s.clock + offset, length, segment, self._piece_deps(client, s, offset), False)
+            )
+            offset += length
+            b = e
+        if offset != s.length:  # pragma: no cover - decode_update measured the same string
+            raise ProtocolError("bad-update", "string length mismatch while splitting")
+        return units
+
+    def _split_list(self, client: int, s: Struct, limit: int) -> list[_Unit]:
+        data = self.data
+        r = _Reader(data)
+        r.pos = s.content_start
+        count = r.uint()
+        bounds = []
+        for _ in range(count):
+            lo = r.pos
+            if s.ref == REF_ANY:
+                r.skip_any()
+            else:
+                r.skip_string()
+            bounds.append((lo, r.pos))
+        units: list[_Unit] = []
+        i = 0
+        while i < count:
+            header = self._piece_header(client, s, i)
+            room = limit - len(header)
+            j = i
+            used = 0
+            while j < count:
+                size = bounds[j][1] - bounds[j][0]
+                if used + size + _ulen(j + 1 - i) > room:
+                    break
+                used += size
+                j += 1
+            if j == i:
+                raise self._too_large(client, s, limit, f"value #{i} with its header")
+            segment = header + _uint(j - i) + data[bounds[i][0] : bounds[j - 1][1]]
+            units.append((s.clock + i, j - i, segment, self._piece_deps(client, s, i), False))
+            i = j
+        return units

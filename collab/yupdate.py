@@ -1,0 +1,410 @@
+"""A strict decoder (and the few encoders the splitter needs) for the Yjs **V1 update** format.
+
+Layout (yjs ``src/utils/encoding.js`` ``writeClientsStructs``, ``src/structs/Item.js`` ``write``,
+``src/utils/DeleteSet.js`` ``writeDeleteSet``)::
+
+    update   = varUint(numClients) • numClients × section • deleteSet
+    section  = varUint(numStructs) • varUint(client) • varUint(startClock) • numStructs × struct
+    struct   = info:uint8 • ...
+               info & 0x1F == 0  → GC:   varUint(len)
+               info & 0x1F == 10 → Skip: varUint(len)
+               otherwise (Item):
+                 [info & 0x80] origin      = varUint(client) • varUint(clock)
+                 [info & 0x40] rightOrigin = varUint(client) • varUint(clock)
+                 if neither origin nor rightOrigin:
+                    varUint(parentInfo) then (1 → varString(root type key) | 0 → parent ID)
+                    [info & 0x20] varString(parentSub)
+                 content by ref (info & 0x1F):
+                   1 Deleted varUint(len) · 2 JSON varUint(n) n×varString · 3 Binary varUint8Array
+                   4 String varString · 5 Embed varString · 6 Format varString varString
+                   7 Type varUint(typeRef 0..6) [+ varString key for 3 XmlElement, 5 XmlHook]
+                   8 Any varUint(n) n×writeAny · 9 Doc varString(guid) writeAny(opts)
+    deleteSet = varUint(numClients) • per client:
+                varUint(client) • varUint(n) • n × (varUint(clock) • varUint(len))
+
+An item's *length* (how many clock ticks it spans) is the UTF-16 code-unit length for
+strings, the element count for JSON/Any, ``len`` for Deleted/GC/Skip and 1 otherwise.
+
+Every read is bounds-checked; malformed input raises :class:`ProtocolError` (codes
+``truncated``, ``overflow``, ``bad-update``, ``bad-utf8``, ``unknown-type``, ``trailing-bytes``).
+
+Example:
+    >>> parsed = decode_update(b"\\x00\\x00")
+    >>> parsed.clients, parsed.delete_set
+    ([], [])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final
+
+from collab.errors import ProtocolError
+from collab.lib0 import MAX_SAFE_INTEGER, Decoder, write_var_uint
+
+__all__ = [
+    "BIT_ORIGIN",
+    "BIT_PARENT_SUB",
+    "BIT_RIGHT_ORIGIN",
+    "REF_ANY",
+    "REF_BINARY",
+    "REF_DELETED",
+    "REF_DOC",
+    "REF_EMBED",
+    "REF_FORMAT",
+    "REF_GC",
+    "REF_JSON",
+    "REF_SKIP",
+    "REF_STRING",
+    "REF_TYPE",
+    "ClientStructs",
+    "DeleteSet",
+    "ParsedUpdate",
+    "Struct",
+    "decode_update",
+    "encode_delete_set",
+    "update_state_vector",
+    "utf16_length",
+]
+
+REF_GC: Final = 0
+REF_DELETED: Final = 1
+REF_JSON: Final = 2
+REF_BINARY: Final = 3
+REF_STRING: Final = 4
+REF_EMBED: Final = 5
+REF_FORMAT: Final = 6
+REF_TYPE: Final = 7
+REF_ANY: Final = 8
+REF_DOC: Final = 9
+REF_SKIP: Final = 10
+
+BIT_ORIGIN: Final = 0x80
+BIT_RIGHT_ORIGIN: Final = 0x40
+BIT_PARENT_SUB: Final = 0x20
+
+_TYPE_REF_WITH_KEY: Final = frozenset({3, 5})  # YXmlElement(nodeName), YXmlHook(hookName)
+_MAX_TYPE_REF: Final = 6
+
+DeleteSet = list[tuple[int, list[tuple[int, int]]]]
+"""A decoded delete set: ``[(client, [(clock, len), ...]), ...]`` in wire order."""
+
+
+@dataclass(slots=True)
+class Struct:
+    """One struct (GC, Skip or Item) as located inside the update bytes.
+
+    Attributes:
+        clock: first clock of the struct.
+        length: clock ticks it spans (UTF-16 units for strings).
+        ref: content ref (``info & 0x1F``): :data:`REF_GC`, :data:`REF_SKIP` or an item content.
+        info: the raw info byte.
+        start: offset of the info byte in the update.
+        content_start: offset where the content begins (== ``end`` of the header).
+        end: offset just after the struct.
+        origin: left origin ID, if any.
+        right_origin: right origin ID, if any.
+        parent_id: parent item ID when the parent is a nested type written by ID.
+    """
+
+    clock: int
+    length: int
+    ref: int
+    info: int
+    start: int
+    content_start: int
+    end: int
+    origin: tuple[int, int] | None = None
+    right_origin: tuple[int, int] | None = None
+    parent_id: tuple[int, int] | None = None
+
+
+@dataclass(slots=True)
+class ClientStructs:
+    """All structs of one client section, contiguous from ``start_clock``."""
+
+    client: int
+    start_clock: int
+    structs: list[Struct] = field(default_factory=list)
+
+    @property
+    def end_clock(self) -> int:
+        """The clock just after the last struct (what a state vector would say)."""
+        if not self.structs:
+            return self.start_clock
+        return self.structs[-1].clock + self.structs[-1].length
+
+
+@dataclass(slots=True)
+class ParsedUpdate:
+    """A decoded V1 update: the raw bytes plus struct locations and the delete set."""
+
+    data: bytes
+    clients: list[ClientStructs]
+    delete_set: DeleteSet
+    ds_start: int
+
+
+def utf16_length(text: str) -> int:
+    """Length of ``text`` in UTF-16 code units (JavaScript ``str.length``).
+
+    Example:
+        >>> utf16_length("a😀")
+        3
+    """
+    if text.isascii():
+        return len(text)
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+class _Reader:
+    """Fast bounds-checked cursor over the update (positions are plain ints)."""
+
+    __slots__ = ("data", "n", "pos")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.n = len(data)
+        self.pos = 0
+
+    def uint8(self) -> int:
+        pos = self.pos
+        if pos >= self.n:
+            raise ProtocolError("truncated", "update ends inside a struct")
+        self.pos = pos + 1
+        return self.data[pos]
+
+    def uint(self) -> int:
+        data = self.data
+        pos = self.pos
+        if pos >= self.n:
+            raise ProtocolError("truncated", "update ends inside a varUint")
+        b = data[pos]
+        pos += 1
+        if b < 0x80:
+            self.pos = pos
+            return b
+        num = b & 0x7F
+        shift = 7
+        while True:
+            if pos >= self.n:
+                raise ProtocolError("truncated", "update ends inside a varUint")
+            b = data[pos]
+            pos += 1
+            num |= (b & 0x7F) << shift
+            if b < 0x80:
+                break
+            shift += 7
+            if shift >= 56:
+                raise ProtocolError("overflow", "varUint longer than 8 bytes")
+        if num > MAX_SAFE_INTEGER:
+            raise ProtocolError("overflow", "varUint above 2^53-1")
+        self.pos = pos
+        return num
+
+    def skip_bytes(self) -> tuple[int, int]:
+        """Skip a varUint8Array; return its (start, end) payload offsets."""
+        n = self.uint()
+        start = self.pos
+        end = start + n
+        if end > self.n:
+            raise ProtocolError("truncated", f"byte array of {n} bytes, {self.n - start} left")
+        self.pos = end
+        return start, end
+
+    def string(self) -> str:
+        start, end = self.skip_bytes()
+        try:
+            return self.data[start:end].decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ProtocolError("bad-utf8", str(e)) from None
+
+    def skip_string(self) -> None:
+        self.string()
+
+    def skip_any(self) -> None:
+        decoder = Decoder(self.data)
+        decoder.pos = self.pos
+        decoder.read_any()
+        self.pos = decoder.pos
+
+
+def _check_clock(clock: int, length: int) -> None:
+    if clock + length > MAX_SAFE_INTEGER:
+        raise ProtocolError("overflow", "struct clock above 2^53-1")
+
+
+def decode_update(update: bytes) -> ParsedUpdate:
+    """Decode a Yjs V1 update strictly (framing, lengths, UTF-8, content refs).
+
+    Item contents are checked for framing (JSON/Any/Doc payloads are parsed with lib0 but not
+    kept); the result locates every struct so it can be re-sliced without copying.
+
+    Raises:
+        ProtocolError: on any malformed, truncated or unknown input.
+
+    Example:
+        >>> u = bytes.fromhex("01010500040101610161" "00")  # client 5 inserts "a" into root "a"
+        >>> [(s.clock, s.length) for s in decode_update(u).clients[0].structs]
+        [(0, 1)]
+    """
+    data = bytes(update)
+    r = _Reader(data)
+    num_clients = r.uint()
+    if num_clients > r.n:
+        raise ProtocolError("truncated", f"update claims {num_clients} clients")
+    clients: list[ClientStructs] = []
+    seen: set[int] = set()
+    for _ in range(num_clients):
+        num_structs = r.uint()
+        if num_structs > r.n - r.pos:
+            raise ProtocolError("truncated", f"client section claims {num_structs} structs")
+        client = r.uint()
+        if client in seen:
+            raise ProtocolError("bad-update", f"client {client} appears twice")
+        seen.add(client)
+        clock = r.uint()
+        section = ClientStructs(client, clock)
+        structs = section.structs
+        for _ in range(num_structs):
+            structs.append(_read_struct(r, clock))
+            clock += structs[-1].length
+        clients.append(section)
+    ds_start = r.pos
+    delete_set = _read_delete_set(r)
+    if r.pos != r.n:
+        raise ProtocolError("trailing-bytes", f"{r.n - r.pos} bytes after the delete set")
+    return ParsedUpdate(data, clients, delete_set, ds_start)
+
+
+def _read_struct(r: _Reader, clock: int) -> Struct:
+    start = r.pos
+    info = r.uint8()
+    ref = info & 0x1F
+    if ref in (REF_GC, REF_SKIP):
+        length = r.uint()
+        if length == 0:
+            raise ProtocolError("bad-update", "zero-length GC/Skip struct")
+        _check_clock(clock, length)
+        return Struct(clock, length, ref, info, start, r.pos, r.pos)
+    origin = right_origin = parent_id = None
+    if info & BIT_ORIGIN:
+        origin = (r.uint(), r.uint())
+    if info & BIT_RIGHT_ORIGIN:
+        right_origin = (r.uint(), r.uint())
+    if origin is None and right_origin is None:
+        parent_info = r.uint()
+        if parent_info == 1:
+            r.skip_string()
+        elif parent_info == 0:
+            parent_id = (r.uint(), r.uint())
+        else:
+            raise ProtocolError("bad-update", f"parent info {parent_info}")
+        if info & BIT_PARENT_SUB:
+            r.skip_string()
+    content_start = r.pos
+    length = _read_content(r, ref)
+    _check_clock(clock, length)
+    return Struct(
+        clock, length, ref, info, start, content_start, r.pos, origin, right_origin, parent_id
+    )
+
+
+def _read_content(r: _Reader, ref: int) -> int:
+    """Skip one item content; return the item's length."""
+    if ref == REF_STRING:
+        return utf16_length(r.string())
+    if ref == REF_DELETED:
+        return r.uint()
+    if ref == REF_ANY:
+        n = r.uint()
+        if n > r.n - r.pos:
+            raise ProtocolError("truncated", f"ContentAny claims {n} values")
+        for _ in range(n):
+            r.skip_any()
+        return n
+    if ref == REF_JSON:
+        n = r.uint()
+        if n > r.n - r.pos:
+            raise ProtocolError("truncated", f"ContentJSON claims {n} values")
+        for _ in range(n):
+            r.skip_string()
+        return n
+    if ref == REF_BINARY:
+        r.skip_bytes()
+        return 1
+    if ref == REF_EMBED:
+        r.skip_string()
+        return 1
+    if ref == REF_FORMAT:
+        r.skip_string()
+        r.skip_string()
+        return 1
+    if ref == REF_TYPE:
+        type_ref = r.uint()
+        if type_ref > _MAX_TYPE_REF:
+            raise ProtocolError("unknown-type", f"type ref {type_ref}")
+        if type_ref in _TYPE_REF_WITH_KEY:
+            r.skip_string()
+        return 1
+    if ref == REF_DOC:
+        r.skip_string()
+        r.skip_any()
+        return 1
+    raise ProtocolError("unknown-type", f"struct content ref {ref}")
+
+
+def _read_delete_set(r: _Reader) -> DeleteSet:
+    num_clients = r.uint()
+    if num_clients > r.n - r.pos:
+        raise ProtocolError("truncated", f"delete set claims {num_clients} clients")
+    out: DeleteSet = []
+    for _ in range(num_clients):
+        client = r.uint()
+        n = r.uint()
+        if n * 2 > r.n - r.pos:
+            raise ProtocolError("truncated", f"delete set claims {n} ranges")
+        ranges = []
+        for _ in range(n):
+            clock = r.uint()
+            length = r.uint()
+            _check_clock(clock, length)
+            ranges.append((clock, length))
+        out.append((client, ranges))
+    return out
+
+
+def encode_delete_set(delete_set: DeleteSet) -> bytes:
+    """Encode a delete set in the V1 layout.
+
+    Example:
+        >>> encode_delete_set([(7, [(0, 3)])]).hex()
+        '0107010003'
+    """
+    parts = [write_var_uint(len(delete_set))]
+    for client, ranges in delete_set:
+        parts.append(write_var_uint(client))
+        parts.append(write_var_uint(len(ranges)))
+        for clock, length in ranges:
+            parts.append(write_var_uint(clock))
+            parts.append(write_var_uint(length))
+    return b"".join(parts)
+
+
+def update_state_vector(update: bytes) -> dict[int, int]:
+    """The state vector an update advances to: ``{client: end clock}`` (like Yjs
+    ``encodeStateVectorFromUpdate``, but as a dict and ignoring trailing Skip structs).
+
+    Raises:
+        ProtocolError: if the update is malformed.
+
+    Example:
+        >>> update_state_vector(bytes.fromhex("0101050004010161016100"))
+        {5: 1}
+    """
+    out: dict[int, int] = {}
+    for section in decode_update(update).clients:
+        structs = [s for s in section.structs if s.ref != REF_SKIP]
+        if structs:
+            out[section.client] = structs[-1].clock + structs[-1].length
+    return out
