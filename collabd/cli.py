@@ -8,6 +8,9 @@ Example:
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
 app = typer.Typer(
@@ -21,6 +24,40 @@ app = typer.Typer(
 @app.callback()
 def main() -> None:
     """collab: y-webrtc signaling + archival replica + co-editing page."""
+
+
+@app.command("signaling")
+def signaling_cmd(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port (y-webrtc's default is 4444).")] = 4444,
+    redis: Annotated[
+        str | None, typer.Option(help="redis:// URL to share topics (COLLAB_REDIS_URL).")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="KEY=value file of COLLAB_* settings.")
+    ] = None,
+) -> None:
+    """Run the y-webrtc signaling server alone (ws://HOST:PORT/ and /signaling)."""
+    from signaling.server import run_signaling
+
+    run_signaling(host=host, port=port, redis_url=redis, config=config)
+
+
+@app.command("token")
+def token_cmd(
+    room: Annotated[list[str], typer.Option("--room", help="Room granted (repeat; '*' = any).")],
+    secret: Annotated[str, typer.Option(envvar="COLLAB_TOKEN_SECRET", help="HMAC secret.")],
+    read_only: Annotated[bool, typer.Option("--read-only", help="Mint a read-only token.")] = False,
+    ttl: Annotated[float, typer.Option(help="Lifetime in seconds.")] = 3600.0,
+    subject: Annotated[str | None, typer.Option(help="Optional 'sub' claim (user id).")] = None,
+) -> None:
+    """Mint a signed, expiring, room-scoped signaling token (append as ?token=...)."""
+    from signaling.auth import mint_token
+
+    token = mint_token(
+        secret, room, access="ro" if read_only else "rw", ttl_seconds=ttl, subject=subject
+    )
+    typer.echo(token)
 
 
 if __name__ == "__main__":

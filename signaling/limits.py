@@ -1,0 +1,62 @@
+"""Close codes and the per-socket token bucket.
+
+Example:
+    >>> bucket = TokenBucket(rate=1.0, burst=2, now=0.0)
+    >>> bucket.take(0.0), bucket.take(0.0), bucket.take(0.0)
+    (True, True, False)
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class CloseCode(IntEnum):
+    """WebSocket close codes used by the signaling service (documented in README.md)."""
+
+    NORMAL = 1000
+    GOING_AWAY = 1001
+    FRAME_TOO_LARGE = 1009
+    SLOW_CONSUMER = 1013
+    BAD_MESSAGE = 4400
+    UNAUTHORIZED = 4401
+    FORBIDDEN = 4403
+    IDLE_TIMEOUT = 4408
+    TOPIC_FULL = 4413
+    RATE_LIMITED = 4429
+
+
+class TokenBucket:
+    """A classic token bucket: ``rate`` tokens per second, at most ``burst`` stored.
+
+    Args:
+        rate: refill rate in tokens per second.
+        burst: capacity; the bucket starts full.
+        now: the current monotonic time.
+
+    Example:
+        >>> b = TokenBucket(rate=10.0, burst=1, now=0.0)
+        >>> b.take(0.0), b.take(0.05), b.take(0.1)
+        (True, False, True)
+    """
+
+    __slots__ = ("_burst", "_last", "_rate", "_tokens")
+
+    def __init__(self, rate: float, burst: int, now: float) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError("TokenBucket needs rate > 0 and burst >= 1")
+        self._rate = rate
+        self._burst = float(burst)
+        self._tokens = float(burst)
+        self._last = now
+
+    def take(self, now: float, cost: float = 1.0) -> bool:
+        """Take ``cost`` tokens at time ``now``; False when the bucket is empty."""
+        elapsed = now - self._last
+        if elapsed > 0:
+            self._tokens = min(self._burst, self._tokens + elapsed * self._rate)
+            self._last = now
+        if self._tokens >= cost:
+            self._tokens -= cost
+            return True
+        return False

@@ -1,0 +1,63 @@
+"""Run the standalone signaling app with uvicorn (used by ``collab signaling``).
+
+Example:
+    >>> # run_signaling(host="127.0.0.1", port=4444, redis_url=None, config=None)
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from signaling.app import create_app
+from signaling.settings import SignalingSettings
+
+
+def load_settings(config: Path | None = None, **overrides: object) -> SignalingSettings:
+    """Settings from the environment (``COLLAB_*``), an optional env-style file, and overrides.
+
+    Args:
+        config: a ``KEY=value`` file (same names as the env vars, e.g. ``COLLAB_REDIS_URL=...``).
+        **overrides: explicit values (``None`` values are ignored).
+
+    Example:
+        >>> load_settings(max_topics_per_socket=3).max_topics_per_socket
+        3
+    """
+    values: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}
+    if config is not None:
+        if not config.is_file():
+            raise FileNotFoundError(f"config file not found: {config}")
+        return SignalingSettings(_env_file=config, **values)  # type: ignore[call-arg]
+    return SignalingSettings(**values)
+
+
+def run_signaling(
+    host: str = "127.0.0.1",
+    port: int = 4444,
+    redis_url: str | None = None,
+    config: Path | None = None,
+    log_level: str = "info",
+) -> None:
+    """Serve ``create_app`` with uvicorn (uvloop + httptools when installed).
+
+    WebSocket keepalive (pings every ``ws_ping_interval_seconds``, drop after
+    ``ws_ping_timeout_seconds``) and the frame-size cap are enforced by uvicorn as well.
+    """
+    settings = load_settings(config, redis_url=redis_url)
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level=log_level,
+        ws_max_size=settings.max_frame_bytes + 1024,
+        ws_ping_interval=settings.ws_ping_interval_seconds,
+        ws_ping_timeout=settings.ws_ping_timeout_seconds,
+        proxy_headers=False,
+    )
