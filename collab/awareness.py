@@ -105,7 +105,7 @@ class Awareness:
     client_id: int
     "Our own Yjs client id."
     state: Any = field(default_factory=dict)
-    "Initial local state (``None`` = hidden)."
+    "Initial local state (``None`` = hidden); a non-empty one is announced with clock 1."
     clock: Callable[[], float] = time.monotonic
     "Time source in seconds."
     outdated_timeout: float = OUTDATED_TIMEOUT
@@ -121,7 +121,13 @@ class Awareness:
     _next_handle: int = field(default=0, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.state is not None:
+        # Like y-protocols: start with {} at clock 0. Note that y-protocols *ignores* clock-0
+        # entries of unknown clients, so {} only becomes visible at the first renewal; a
+        # labelled state is therefore set as a second step (clock 1, visible at once).
+        self.set_local_state({})
+        if self.state is None:
+            self.set_local_state(None)
+        elif self.state != {}:
             self.set_local_state(self.state)
 
     # ------------------------------------------------------------------ views

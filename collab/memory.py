@@ -34,6 +34,7 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections import deque
 from collections.abc import AsyncIterator
@@ -54,6 +55,7 @@ __all__ = [
     "MemoryNetwork",
     "MemoryPeer",
     "channel_pair",
+    "wait_idle",
 ]
 
 
@@ -286,19 +288,42 @@ class MemoryNetwork:
     async def settle(self, max_steps: int = 1_000_000) -> None:
         """Deliver messages until nothing is deliverable and every task is blocked.
 
-        Uses ``anyio.wait_all_tasks_blocked`` (no sleeps): quiescence means every room has
-        processed its inbox and flushed its outbox.
+        Uses :func:`wait_idle` (no sleeps): quiescence means every room has processed its
+        inbox and flushed its outbox.
 
         Raises:
             RuntimeError: the network did not quiesce within ``max_steps`` deliveries.
         """
         for _ in range(max_steps):
-            await anyio.wait_all_tasks_blocked()
+            await wait_idle()
             if not self.step():
-                await anyio.wait_all_tasks_blocked()
+                await wait_idle()
                 if not any(link.deliverable() for link in self._links):
                     return
         raise RuntimeError(f"network did not settle within {max_steps} deliveries")
+
+
+async def wait_idle(max_rounds: int = 100_000) -> None:
+    """Yield to the event loop until every other task is blocked on something.
+
+    Like ``anyio.wait_all_tasks_blocked`` but without its 0.1 s sleeps (asyncio only, which
+    is all collab supports: aiortc is asyncio-only).
+
+    Raises:
+        RuntimeError: some task kept running for ``max_rounds`` scheduler rounds.
+    """
+    this = asyncio.current_task()
+    for _ in range(max_rounds):
+        await anyio.lowlevel.checkpoint()
+        for task in asyncio.all_tasks():
+            if task is this:
+                continue
+            waiter = getattr(task, "_fut_waiter", None)
+            if waiter is None or waiter.done():
+                break
+        else:
+            return
+    raise RuntimeError(f"tasks still running after {max_rounds} scheduler rounds")
 
 
 def channel_pair(
