@@ -1,0 +1,207 @@
+"""Fixtures for the signaling tests: our server (real uvicorn, in-process), y-webrtc's reference
+server (``node node_modules/y-webrtc/bin/server.js``), redis-server, and a small JSON ws client."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+import orjson
+import pytest
+import uvicorn
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from signaling.app import SignalingService, create_app
+from signaling.hooks import SignalingHooks
+from signaling.settings import SignalingSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+NODE_MODULES = ROOT / "node_modules"
+WAIT = 15.0  # generous upper bound for any single wait on this shared 2-core box
+
+
+def bound_socket() -> socket.socket:
+    """A listening TCP socket on 127.0.0.1 with a free port (connections queue before serve)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(512)
+    return sock
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """A running signaling server under test."""
+
+    url: str  # ws://127.0.0.1:PORT (root path)
+    http: str  # http://127.0.0.1:PORT
+    service: SignalingService | None = None  # ours only
+
+    def ws(self, path: str = "") -> str:
+        return self.url + path
+
+
+@contextlib.asynccontextmanager
+async def run_ours(
+    settings: SignalingSettings | None = None, hooks: SignalingHooks | None = None
+) -> AsyncIterator[Server]:
+    """Serve ``create_app`` with real uvicorn on a free port inside the test's event loop."""
+    app = create_app(settings or SignalingSettings(), hooks)
+    sock = bound_socket()
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app, log_level="warning", lifespan="on", ws_ping_interval=None, ws_ping_timeout=None
+    )
+    server = uvicorn.Server(config)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(server.serve, [sock])
+        try:
+            yield Server(f"ws://127.0.0.1:{port}", f"http://127.0.0.1:{port}", app.state.signaling)
+        finally:
+            server.should_exit = True
+    sock.close()
+
+
+@contextlib.contextmanager
+def run_reference() -> Iterator[Server]:
+    """Start y-webrtc's own bin/server.js (PORT env), wait for its banner, kill it by PID."""
+    node = shutil.which("node") or "/usr/bin/node"
+    port = free_port()
+    proc = subprocess.Popen(
+        [node, str(NODE_MODULES / "y-webrtc" / "bin" / "server.js")],
+        cwd=ROOT,
+        env={**os.environ, "PORT": str(port)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        assert proc.stdout is not None
+        banner = proc.stdout.readline().decode()  # printed right after server.listen()
+        assert "Signaling server running" in banner, banner
+        yield Server(f"ws://127.0.0.1:{port}", f"http://127.0.0.1:{port}")
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+class Client:
+    """A JSON-over-WebSocket test client."""
+
+    def __init__(self, conn: ClientConnection) -> None:
+        self.conn = conn
+
+    async def send(self, msg: Any) -> None:
+        await self.conn.send(orjson.dumps(msg).decode())
+
+    async def send_raw(self, frame: str | bytes) -> None:
+        await self.conn.send(frame)
+
+    async def recv(self) -> Any:
+        with anyio.fail_after(WAIT):
+            frame = await self.conn.recv()
+        assert isinstance(frame, str), "servers must answer with text frames"
+        return orjson.loads(frame)
+
+    async def barrier(self) -> list[Any]:
+        """Ping and collect everything received before the pong (server answers in order)."""
+        await self.send({"type": "ping"})
+        before: list[Any] = []
+        while True:
+            msg = await self.recv()
+            if msg == {"type": "pong"}:
+                return before
+            before.append(msg)
+
+    async def closed(self) -> tuple[int | None, str | None]:
+        """Wait until the server closes us; returns (code, reason)."""
+        with anyio.fail_after(WAIT):
+            try:
+                while True:
+                    await self.conn.recv()
+            except ConnectionClosed:
+                pass
+        rcvd = self.conn.close_rcvd
+        return (rcvd.code, rcvd.reason) if rcvd is not None else (None, None)
+
+    async def close(self) -> None:
+        await self.conn.close()
+
+
+@contextlib.asynccontextmanager
+async def client(url: str, **kwargs: Any) -> AsyncIterator[Client]:
+    with anyio.fail_after(WAIT):
+        conn = await connect(url, open_timeout=WAIT, ping_interval=None, **kwargs)
+    try:
+        yield Client(conn)
+    finally:
+        await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def clients(url: str, n: int) -> AsyncIterator[list[Client]]:
+    async with contextlib.AsyncExitStack() as stack:
+        yield [await stack.enter_async_context(client(url)) for _ in range(n)]
+
+
+async def assert_serving(url: str) -> None:
+    """Another pair of sockets can still subscribe/publish/receive on this server."""
+    async with clients(url, 2) as (a, b):
+        await a.send({"type": "subscribe", "topics": ["health-check"]})
+        await a.barrier()
+        await b.send({"type": "publish", "topic": "health-check", "data": {"ok": 1}})
+        msg = await a.recv()
+        assert msg["data"] == {"ok": 1} and msg["clients"] == 1
+
+
+@dataclass
+class RedisProc:
+    port: int
+    proc: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+
+def start_redis(port: int | None = None) -> RedisProc:
+    """redis-server on a free port, no persistence; ready when it logs 'Ready to accept'."""
+    exe = shutil.which("redis-server")
+    if exe is None:
+        pytest.skip("redis-server not installed")
+    port = port or free_port()
+    proc = subprocess.Popen(
+        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if b"Ready to accept connections" in line:
+            break
+    else:
+        raise RuntimeError("redis-server did not start")
+    return RedisProc(port, proc)
+
+
+def stop_redis(r: RedisProc) -> None:
+    r.proc.kill()
+    r.proc.wait(timeout=10)
+    if r.proc.stdout is not None:
+        r.proc.stdout.close()
