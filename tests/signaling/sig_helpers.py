@@ -68,13 +68,17 @@ async def run_ours(
         app, log_level="warning", lifespan="on", ws_ping_interval=None, ws_ping_timeout=None
     )
     server = uvicorn.Server(config)
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(server.serve, [sock])
-        try:
-            yield Server(f"ws://127.0.0.1:{port}", f"http://127.0.0.1:{port}", app.state.signaling)
-        finally:
-            server.should_exit = True
-    sock.close()
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(server.serve, [sock])
+            try:
+                yield Server(
+                    f"ws://127.0.0.1:{port}", f"http://127.0.0.1:{port}", app.state.signaling
+                )
+            finally:
+                server.should_exit = True
+    finally:
+        sock.close()
 
 
 @contextlib.contextmanager
@@ -137,7 +141,7 @@ class Client:
                     await self.conn.recv()
             except ConnectionClosed:
                 pass
-        rcvd = self.conn.close_rcvd
+        rcvd = self.conn.protocol.close_rcvd
         return (rcvd.code, rcvd.reason) if rcvd is not None else (None, None)
 
     async def close(self) -> None:

@@ -1,0 +1,180 @@
+"""Bad input and limits against our server: the offender is ignored or closed with a specific
+code, and every other socket keeps working."""
+
+from __future__ import annotations
+
+import anyio
+import httpx
+import pytest
+from sig_helpers import WAIT, Server, assert_serving, client, clients, run_ours
+from websockets.exceptions import ConnectionClosed
+
+from signaling.limits import CloseCode
+from signaling.settings import SignalingSettings
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        "not json",
+        "{",
+        '{"type":"publish","topic":"t",}',
+        "[]",
+        "1",
+        '"publish"',
+        "null",
+        '{"type":5}',
+        '{"type":"subscribe","topics":"abc"}',
+        '{"type":"subscribe","topics":{"a":1}}',
+        '{"type":"unsubscribe","topics":7}',
+        '{"type":"publish","topic":5,"data":1}',
+        '{"type":"publish","topic":["t"]}',
+        '{"type":"publish","topic":"t","data":"\\ud800"}',  # lone surrogate
+        '{"type":"publish","topic":"t","n":1e400}',
+        b"\xff\xfe\x00garbage",  # binary, not UTF-8
+        b"",
+        "",
+    ],
+    ids=repr,
+)
+async def test_malformed_frames_are_ignored_and_counted(ours: Server, frame: str | bytes) -> None:
+    async with clients(ours.url, 2) as (bad, good):
+        await good.send({"type": "subscribe", "topics": ["t"]})
+        assert await good.barrier() == []
+        await bad.send_raw(frame)
+        assert await bad.barrier() == []  # still open, nothing relayed
+        assert await good.barrier() == []
+        await assert_serving(ours.url)
+    assert ours.service is not None
+    text = ours.service.metrics.render().decode()
+    assert 'collab_signaling_messages_in_total{type="ignored"} 1.0' in text
+
+
+async def test_frame_too_large_closes_1009_only_that_socket() -> None:
+    async with (
+        run_ours(SignalingSettings(max_frame_bytes=1024)) as server,
+        clients(server.url, 2) as (big, other),
+    ):
+        await other.send({"type": "subscribe", "topics": ["t"]})
+        assert await other.barrier() == []
+        await big.send({"type": "publish", "topic": "t", "data": "x" * 2000})
+        assert await big.closed() == (CloseCode.FRAME_TOO_LARGE, "frame too large")
+        assert await other.barrier() == []  # the oversize publish was not relayed
+        await assert_serving(server.url)
+
+
+async def test_multibyte_text_is_measured_in_bytes() -> None:
+    settings = SignalingSettings(max_frame_bytes=1024)
+    async with run_ours(settings) as server, client(server.url) as c:
+        await c.send({"type": "ping", "pad": "€" * 400})  # 400 chars, 1200 bytes
+        assert (await c.closed())[0] == CloseCode.FRAME_TOO_LARGE
+
+
+async def test_flood_is_rate_limited_with_4429() -> None:
+    settings = SignalingSettings(rate_limit_per_second=1.0, rate_limit_burst=20)
+    async with run_ours(settings) as server, client(server.url) as flooder:
+        for _ in range(50):
+            await flooder.send({"type": "ping"})
+        assert await flooder.closed() == (CloseCode.RATE_LIMITED, "rate limit exceeded")
+        await assert_serving(server.url)
+        assert server.service is not None
+        assert 'reason="rate_limit_exceeded"' in server.service.metrics.render().decode()
+
+
+async def test_too_many_topics_closes_4429() -> None:
+    async with (
+        run_ours(SignalingSettings(max_topics_per_socket=3)) as server,
+        client(server.url) as c,
+    ):
+        await c.send({"type": "subscribe", "topics": ["a", "b", "c"]})
+        assert await c.barrier() == []
+        await c.send({"type": "subscribe", "topics": ["a", "d"]})
+        assert await c.closed() == (CloseCode.RATE_LIMITED, "too many topics")
+        await assert_serving(server.url)
+
+
+async def test_unsubscribe_frees_topic_slots() -> None:
+    async with (
+        run_ours(SignalingSettings(max_topics_per_socket=2)) as server,
+        client(server.url) as c,
+    ):
+        for i in range(10):
+            await c.send({"type": "subscribe", "topics": [f"t{i}"]})
+            await c.send({"type": "unsubscribe", "topics": [f"t{i}"]})
+        assert await c.barrier() == []
+
+
+async def test_too_many_subscribers_on_topic_closes_4413() -> None:
+    async with (
+        run_ours(SignalingSettings(max_subscribers_per_topic=2)) as server,
+        clients(server.url, 3) as (a, b, c),
+    ):
+        for x in (a, b):
+            await x.send({"type": "subscribe", "topics": ["full"]})
+            assert await x.barrier() == []
+        await c.send({"type": "subscribe", "topics": ["full"]})
+        assert await c.closed() == (CloseCode.TOPIC_FULL, "too many subscribers on topic")
+        await a.send({"type": "publish", "topic": "full"})
+        assert (await b.recv())["clients"] == 2
+
+
+async def test_too_many_sockets_per_address_closes_4429() -> None:
+    async with run_ours(SignalingSettings(max_sockets_per_address=2)) as server:
+        async with clients(server.url, 2) as (a, _b):
+            async with client(server.url) as third:
+                assert await third.closed() == (
+                    CloseCode.RATE_LIMITED,
+                    "too many sockets from this address",
+                )
+            assert await a.barrier() == []
+        # Slots are released when sockets close: wait until a new socket is admitted again.
+        with anyio.fail_after(WAIT):
+            while True:
+                async with client(server.url) as again:
+                    try:
+                        await again.send({"type": "ping"})
+                        if await again.recv() == {"type": "pong"}:
+                            break
+                    except ConnectionClosed:
+                        continue
+
+
+async def test_idle_socket_closes_4408_active_one_stays() -> None:
+    async with (
+        run_ours(SignalingSettings(idle_timeout_seconds=0.5)) as server,
+        clients(server.url, 1) as (idle,),
+    ):
+        assert await idle.closed() == (CloseCode.IDLE_TIMEOUT, "idle timeout")
+        assert server.service is not None
+        assert 'reason="idle_timeout"' in server.service.metrics.render().decode()
+
+
+async def test_health_and_metrics_endpoints(ours: Server) -> None:
+    await assert_serving(ours.url)
+    async with httpx.AsyncClient() as http:
+        health = await http.get(ours.http + "/healthz")
+        metrics = await http.get(ours.http + "/metrics")
+    assert health.status_code == 200 and health.text == "okay"
+    assert metrics.status_code == 200
+    for name in (
+        "collab_signaling_sockets",
+        "collab_signaling_topics",
+        "collab_signaling_messages_in_total",
+        "collab_signaling_messages_out_total",
+        "collab_signaling_bytes_in_total",
+        "collab_signaling_bytes_out_total",
+        "collab_signaling_refusals_total",
+        "collab_signaling_fanout_seconds_bucket",
+    ):
+        assert name in metrics.text
+    assert 'collab_signaling_messages_in_total{type="publish"} 1.0' in metrics.text
+
+
+async def test_signaling_path_works_like_root(ours: Server) -> None:
+    async with client(ours.url + "/signaling") as a, client(ours.url + "/") as b:
+        await a.send({"type": "subscribe", "topics": ["p"]})
+        assert await a.barrier() == []
+        await b.send({"type": "publish", "topic": "p", "data": 1})
+        assert await a.recv() == {"type": "publish", "topic": "p", "data": 1, "clients": 1}
