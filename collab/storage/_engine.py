@@ -177,13 +177,14 @@ class BufferedStore(ABC):
             return
         with anyio.CancelScope(shield=True):
             with anyio.move_on_after(self.options.close_timeout):
-                while self._pending and self._dead is None:
-                    progress = self._progress
-                    try:
-                        await self.flush()
-                    except StorageError:
-                        if progress is not None:
-                            await progress.wait()
+                try:
+                    await self.flush()
+                except StorageError:
+                    # let the writer keep retrying at its back-off pace until time runs out
+                    while self._pending and self._dead is None and self._progress is not None:
+                        await self._progress.wait()
+                except RuntimeError:
+                    log.error("storage writer is dead; %d updates lost", len(self._pending))
             unflushed = len(self._pending)
         try:
             with anyio.CancelScope(shield=True):
@@ -235,9 +236,8 @@ class BufferedStore(ABC):
                     failures = 0
                 else:
                     failures += 1
-                    delay = min(
-                        self.options.retry_max, self.options.retry_initial * 2 ** (failures - 1)
-                    )
+                    backoff = self.options.retry_initial * 2 ** min(failures - 1, 40)
+                    delay = min(self.options.retry_max, backoff)
                     await self._wait_kick(delay)
         except BaseException as exc:
             if not isinstance(exc, anyio.get_cancelled_exc_class()):

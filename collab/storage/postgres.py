@@ -156,28 +156,39 @@ class PostgresStore(BufferedStore):
                 connect_timeout=max(1, int(self.options.connect_timeout)),
             )
         except psycopg.Error as exc:
-            raise map_postgres_error(exc) from exc
+            raise StorageError("unavailable", f"cannot connect to postgresql: {exc}") from exc
 
     async def _use(self, which: str, fn: Callable[[Conn], Awaitable[T]]) -> T:
-        """Run ``fn`` on the write or read connection, reconnecting if it broke."""
+        """Run ``fn`` on the write or read connection, reconnecting if it broke.
+
+        Every ``fn`` is one transaction (or one idempotent statement), so when the connection
+        turns out to be broken (server restart, killed backend) it is re-run once on a fresh
+        connection; a second failure is reported.
+        """
         lock = self._write_lock if which == "write" else self._read_lock
         assert lock is not None  # set in _db_open
         async with lock:
-            conn = self._write_conn if which == "write" else self._read_conn
-            if conn is None or conn.closed or conn.broken:
-                if conn is not None:
-                    await conn.close()
-                conn = await self._connect()
-                if which == "write":
-                    self._write_conn = conn
-                else:
-                    self._read_conn = conn
-            try:
-                return await fn(conn)
-            except (psycopg.ProgrammingError, psycopg.IntegrityError, psycopg.DataError):
-                raise  # our bug, not a storage condition
-            except psycopg.Error as exc:
-                raise map_postgres_error(exc) from exc
+            for attempt in (1, 2):
+                conn = self._write_conn if which == "write" else self._read_conn
+                if conn is None or conn.closed or conn.broken:
+                    if conn is not None:
+                        await conn.close()
+                    conn = await self._connect()
+                    if which == "write":
+                        self._write_conn = conn
+                    else:
+                        self._read_conn = conn
+                try:
+                    return await fn(conn)
+                except (psycopg.ProgrammingError, psycopg.IntegrityError, psycopg.DataError):
+                    raise  # our bug, not a storage condition
+                except psycopg.Error as exc:
+                    if attempt == 1 and (conn.broken or conn.closed):
+                        self.counters.count_error("reconnect")
+                        log.warning("postgresql connection lost (%s); reconnecting", exc)
+                        continue
+                    raise map_postgres_error(exc) from exc
+            raise AssertionError("unreachable")
 
     # ------------------------------------------------------------------ lifecycle
 
