@@ -1,0 +1,364 @@
+"""Helpers for the page's end-to-end tests: servers, Chromium processes, room-page actions.
+
+The server is ``collab serve`` (signaling + replica + API + the page on one port) or, until that
+exists, a stand-in (``fixture_server.py`` + y-webrtc's own ``bin/server.js``). Switching is
+one line: ``server_mode()`` (or ``COLLAB_WEB_SERVER=collab|fixture``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import httpx
+from playwright.async_api import Browser, BrowserContext, Page, Playwright, async_playwright
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+VENV_BIN = ROOT / ".venv" / "bin"
+CHROMIUM = "/usr/bin/chromium"
+#: generous: the machine is shared by several engineers running tests
+TIMEOUT_MS = 30_000
+
+
+def server_mode() -> str:
+    """``collab`` (the real server) when ``collab serve`` exists, else ``fixture``."""
+    forced = os.environ.get("COLLAB_WEB_SERVER")
+    if forced in ("collab", "fixture"):
+        return forced
+    cli = VENV_BIN / "collab"
+    if cli.exists():
+        probe = subprocess.run(
+            [str(cli), "serve", "--help"], capture_output=True, text=True, timeout=60, check=False
+        )
+        if probe.returncode == 0:
+            return "collab"
+    return "fixture"
+
+
+def build_page() -> None:
+    """(Re)build ``web/dist`` if a source changed."""
+    subprocess.run(["node", "web/build.mjs", "--if-stale"], cwd=ROOT, check=True, timeout=120)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll an external process's condition (readiness, exit) until true or ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stop_process_group(proc: subprocess.Popen[Any], timeout: float = 10) -> None:
+    """End a process we started (own session) and everything it spawned, by its PID."""
+    pgid = proc.pid
+    if proc.poll() is None or _group_alive(pgid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)
+            proc.wait(timeout=timeout)
+    try:
+        wait_until(lambda: not _group_alive(pgid), 5, f"process group {pgid} to exit")
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+        wait_until(lambda: not _group_alive(pgid), 5, f"process group {pgid} to die")
+
+
+@dataclass
+class WebServer:
+    """A running server: where the page is, and which query the page needs."""
+
+    mode: str
+    base_url: str
+    page_query: dict[str, str]
+    has_replica: bool
+    processes: list[subprocess.Popen[Any]] = field(default_factory=list)
+    logs: list[Path] = field(default_factory=list)
+
+    def room_url(self, room: str, *, locked: bool = False, query: dict[str, str] | None = None) -> str:
+        """The share link of ``room`` (``locked`` adds the "ask for a password" hint)."""
+        params = {**self.page_query, **(query or {})}
+        search = f"?{urlencode(params)}" if params else ""
+        return f"{self.base_url}/{search}#/room/{quote(room, safe='')}{'?locked=1' if locked else ''}"
+
+    def home_url(self) -> str:
+        search = f"?{urlencode(self.page_query)}" if self.page_query else ""
+        return f"{self.base_url}/{search}#/"
+
+    def stop(self) -> None:
+        for proc in reversed(self.processes):
+            stop_process_group(proc)
+
+
+def _spawn(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[Any]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
+        )
+
+
+def start_server(mode: str, tmp: Path) -> WebServer:
+    """Start ``collab serve`` (mode ``collab``) or the stand-in (mode ``fixture``)."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    if mode == "collab":
+        log = tmp / "collab-serve.log"
+        proc = _spawn(
+            [str(VENV_BIN / "collab"), "serve", "--host", "127.0.0.1", "--port", str(port),
+             "--data", str(tmp / "data")],
+            log,
+        )
+        server = WebServer(mode, base, {}, has_replica=True, processes=[proc], logs=[log])
+    else:
+        sig_port = free_port()
+        sig_log, web_log = tmp / "signaling.log", tmp / "fixture.log"
+        sig = _spawn(["node", "node_modules/y-webrtc/bin/server.js"], sig_log, {"PORT": str(sig_port)})
+        web = _spawn(
+            [str(VENV_BIN / "python"), "tests/web/fixture_server.py", "--port", str(port),
+             "--dist", "web/dist"],
+            web_log,
+        )
+        server = WebServer(
+            mode, base, {"signaling": f"ws://127.0.0.1:{sig_port}"}, has_replica=False,
+            processes=[sig, web], logs=[sig_log, web_log],
+        )
+        try:
+            wait_until(lambda: _http_ok(f"http://127.0.0.1:{sig_port}/"), 30, "y-webrtc signaling")
+        except TimeoutError:
+            server.stop()
+            raise
+    try:
+        wait_until(lambda: _http_ok(f"{base}/"), 60, f"{mode} server at {base}")
+    except TimeoutError:
+        server.stop()
+        raise
+    return server
+
+
+class BrowserProcess:
+    """One headless Chromium process with its own profile, driven by Playwright over CDP.
+
+    Spawned by us (not ``playwright.launch``) so that our ``--disable-features`` is the only one
+    (see browser-testing.md) and so that we end it by PID.
+    """
+
+    def __init__(self, label: str, profile: Path) -> None:
+        self.label = label
+        self.profile = profile
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.playwright: Playwright | None = None
+        self.browser: Browser | None = None
+        self.dialogs: list[str] = []
+        self.console_errors: list[str] = []
+        self._log = profile.parent / f"{profile.name}.log"
+
+    @property
+    def context(self) -> BrowserContext:
+        assert self.browser is not None, "start() first"
+        return self.browser.contexts[0]
+
+    async def start(self) -> None:
+        args = [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
+            "--disable-features=WebRtcHideLocalIpsWithMdns",
+            f"--user-data-dir={self.profile}",
+            "--remote-debugging-port=0",
+            "--window-size=1280,800",
+            "about:blank",
+        ]
+        self.proc = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+        )
+        found = threading.Event()
+        endpoint: list[str] = []
+        stderr = self.proc.stderr
+        assert stderr is not None
+
+        def drain() -> None:  # keep reading so Chromium never blocks on a full pipe
+            with stderr, self._log.open("wb") as log:
+                for line in stderr:
+                    log.write(line)
+                    if not found.is_set() and line.startswith(b"DevTools listening on "):
+                        endpoint.append(line.split(b" on ", 1)[1].strip().decode())
+                        found.set()
+            found.set()
+
+        threading.Thread(target=drain, daemon=True, name=f"chromium-{self.label}").start()
+        import anyio
+
+        await anyio.to_thread.run_sync(found.wait, 30)
+        if not endpoint:
+            raise RuntimeError(f"chromium did not start: see {self._log}")
+        self.playwright = await async_playwright().start()
+        self.browser = await self.playwright.chromium.connect_over_cdp(endpoint[0])
+
+    async def new_page(self, width: int = 1280, height: int = 800) -> Page:
+        page = await self.context.new_page()
+        await page.set_viewport_size({"width": width, "height": height})
+        page.set_default_timeout(TIMEOUT_MS)
+
+        async def on_dialog(dialog: Any) -> None:
+            self.dialogs.append(f"{dialog.type}: {dialog.message}")
+            await dialog.dismiss()
+
+        page.on("dialog", on_dialog)
+        page.on(
+            "console",
+            lambda msg: self.console_errors.append(msg.text) if msg.type == "error" else None,
+        )
+        page.on("pageerror", lambda err: self.console_errors.append(f"pageerror: {err}"))
+        return page
+
+    async def stop(self) -> None:
+        try:
+            if self.browser is not None:
+                with contextlib.suppress(Exception):  # the process may already be gone
+                    await self.browser.close()
+            if self.playwright is not None:
+                await self.playwright.stop()
+        finally:
+            if self.proc is not None:
+                import anyio
+
+                proc = self.proc
+                await anyio.to_thread.run_sync(stop_process_group, proc)
+                shutil.rmtree(self.profile, ignore_errors=True)
+                self.proc = None
+
+
+# ---- room page actions --------------------------------------------------------------------
+
+
+async def open_room(
+    page: Page, server: WebServer, room: str, *, password: str | None = None
+) -> None:
+    """Open ``room`` (through the password dialog when ``password`` is given)."""
+    await page.goto(server.room_url(room, locked=password is not None))
+    if password is not None:
+        await page.locator("#password-input").fill(password)
+        await page.locator("#password-ok").click()
+    await page.wait_for_function("() => !!(window.collabRoom && window.collabRoom.provider.room)")
+
+
+async def wait_signaling(page: Page) -> None:
+    await page.wait_for_function(
+        "() => window.collabRoom.provider.signalingConns.some(c => c.connected)"
+    )
+
+
+async def wait_direct_peers(page: Page, count: int) -> None:
+    """Wait until ``count`` WebRTC peers are connected and synced (and no BroadcastChannel peer)."""
+    await page.wait_for_function(
+        """n => {
+          const room = window.collabRoom.provider.room
+          if (!room || room.bcConns.size !== 0) return false
+          return [...room.webrtcConns.values()].filter(c => c.connected && c.synced).length >= n
+        }""",
+        arg=count,
+    )
+
+
+async def editor_text(page: Page) -> str:
+    """The shared text as Yjs holds it."""
+    text: str = await page.evaluate("() => window.collabRoom.ytext.toString()")
+    return text
+
+
+async def shown_text(page: Page) -> str:
+    """The text as CodeMirror shows it."""
+    text: str = await page.evaluate("() => window.collabRoom.view.state.doc.toString()")
+    return text
+
+
+async def wait_text_contains(page: Page, *parts: str) -> None:
+    await page.wait_for_function(
+        "parts => { const t = window.collabRoom.view.state.doc.toString(); "
+        "return parts.every(p => t.includes(p)) }",
+        arg=list(parts),
+    )
+
+
+async def type_at_end(page: Page, text: str, delay_ms: float = 0) -> None:
+    await page.locator(".cm-content").click()
+    await page.keyboard.press("Control+End")
+    await page.keyboard.type(text, delay=delay_ms)
+
+
+async def set_name(page: Page, name: str) -> None:
+    field = page.locator("#me-name")
+    await field.fill(name)
+    await field.press("Enter")
+
+
+async def screenshot(page: Page, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    await page.screenshot(path=str(path))
+    return path
+
+
+def api_json(server: WebServer, path: str) -> tuple[int, Any]:
+    """GET ``path`` on the server; (status, JSON or None)."""
+    res = httpx.get(f"{server.base_url}{path}", timeout=10)
+    try:
+        return res.status_code, res.json()
+    except json.JSONDecodeError:
+        return res.status_code, None

@@ -1,0 +1,107 @@
+// The history panel: the archive's timeline of a room, with preview and restore.
+// Shown only when `GET /api/rooms/{room}/versions` answers 200; hidden otherwise.
+import { el, fetchJson, formatAgo, formatBytes, parseTime, replaceChildren } from './util.js'
+
+const roomPath = room => `/api/rooms/${encodeURIComponent(room)}`
+
+/**
+ * Normalise one version entry from the API (tolerant about field names).
+ * @param {any} raw
+ * @returns {{id: string, when: Date|null, size: number|null, label: string|null}|null}
+ */
+export const normaliseVersion = raw => {
+  if (raw === null || typeof raw !== 'object') {
+    return typeof raw === 'string' || typeof raw === 'number' ? { id: String(raw), when: null, size: null, label: null } : null
+  }
+  const id = raw.id ?? raw.version ?? raw.seq
+  if (typeof id !== 'string' && typeof id !== 'number') return null
+  const when = parseTime(raw.created_at ?? raw.at ?? raw.timestamp ?? raw.time ?? raw.updated_at)
+  const size = typeof raw.size === 'number' ? raw.size : null
+  const label = typeof raw.label === 'string' ? raw.label : typeof raw.kind === 'string' ? raw.kind : null
+  return { id: String(id), when, size, label }
+}
+
+/**
+ * Fetch the versions list; null when the archive has no history endpoint (404, error…).
+ * @param {string} room
+ */
+export const fetchVersions = async room => {
+  const res = await fetchJson(`${roomPath(room)}/versions`)
+  if (res.status !== 200 || res.data === null) return null
+  const list = Array.isArray(res.data) ? res.data : Array.isArray(res.data.versions) ? res.data.versions : null
+  if (!list) return null
+  return list.map(normaliseVersion).filter(v => v !== null)
+}
+
+/**
+ * Mount the history panel in `section`; it stays hidden unless the endpoint exists.
+ *
+ * @example
+ *   const history = mountHistory(document.querySelector('#history'), 'notes')
+ *   history.refresh(); history.destroy()
+ *
+ * @param {HTMLElement} section
+ * @param {string} room
+ */
+export const mountHistory = (section, room) => {
+  let destroyed = false
+  let selected = null
+  const list = el('ol', { class: 'versions' })
+  const preview = el('pre', { class: 'preview', hidden: true })
+  const restore = el('button', { class: 'button button-small', type: 'button', hidden: true, text: 'Restore this version' })
+  const note = el('p', { class: 'muted small', hidden: true })
+  replaceChildren(section.querySelector('.panel-body'), [list, preview, restore, note])
+
+  const showPreview = async version => {
+    selected = version
+    for (const item of list.children) item.classList.toggle('selected', item.dataset.id === version.id)
+    const res = await fetchJson(`${roomPath(room)}/text?at=${encodeURIComponent(version.id)}`)
+    if (destroyed || selected !== version) return
+    let text = null
+    if (res.ok) {
+      if (typeof res.data === 'string') text = res.data
+      else if (res.data && typeof res.data.text === 'string') text = res.data.text
+      else if (res.data === null) text = res.text
+    }
+    preview.hidden = false
+    preview.textContent = text === null ? 'Preview unavailable.' : text === '' ? '(empty)' : text
+    restore.hidden = text === null
+    note.hidden = true
+  }
+
+  restore.addEventListener('click', async () => {
+    if (!selected) return
+    restore.disabled = true
+    const res = await fetchJson(`${roomPath(room)}/restore?at=${encodeURIComponent(selected.id)}`, { method: 'POST' })
+    restore.disabled = false
+    note.hidden = false
+    note.textContent = res.ok ? 'Restored. The change reaches everyone in the room.' : `Restore failed (${res.status || 'network'}).`
+    if (res.ok) refresh()
+  })
+
+  const refresh = async () => {
+    const versions = await fetchVersions(room)
+    if (destroyed) return
+    section.hidden = versions === null
+    if (versions === null) return
+    if (versions.length === 0) {
+      replaceChildren(list, [el('li', { class: 'muted small', text: 'No versions yet.' })])
+      return
+    }
+    replaceChildren(list, versions.slice().reverse().map(v => el('li', {
+      class: 'version',
+      dataset: { id: v.id },
+      tabindex: '0',
+      on: {
+        click: () => showPreview(v),
+        keydown: e => { if (e.key === 'Enter') showPreview(v) }
+      }
+    }, [
+      el('span', { class: 'version-when', text: v.when ? formatAgo(v.when) : `#${v.id}`, title: v.when ? v.when.toLocaleString() : undefined }),
+      el('span', { class: 'version-meta muted', text: [v.label, v.size === null ? null : formatBytes(v.size)].filter(Boolean).join(' · ') })
+    ])))
+  }
+
+  refresh()
+  return { refresh, destroy: () => { destroyed = true } }
+}
