@@ -26,6 +26,7 @@ from collab.peer.connection import ConnectionStats, RemotePeer
 from collab.peer.datachannel import DataChannel
 from collab.peer.room import ChannelServer, PeerInfo, RoomCounters, WebrtcRoom
 from collab.peer.signaling_client import SignalingClient
+from collab.peer.webrtc_peer import SignalingPool, WebrtcPeer
 
 __all__ = [
     "ChannelServer",
@@ -37,5 +38,7 @@ __all__ = [
     "RemotePeer",
     "RoomCounters",
     "SignalingClient",
+    "SignalingPool",
+    "WebrtcPeer",
     "WebrtcRoom",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import anyio
@@ -47,7 +47,7 @@ class TaskRunner:
         self._task = asyncio.get_running_loop().create_task(main(), name=self.name)
         await ready.wait()
 
-    def spawn(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
+    def spawn(self, fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> None:
         """Start ``fn(*args)`` in the group.
 
         Raises:

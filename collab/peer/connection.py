@@ -285,6 +285,7 @@ class RemotePeer:
                     self.close_reason = self.close_reason or "stopped"
                 await self._drop_pc()
                 self._inbox_send.close()
+                self._inbox_recv.close()
                 self._open.set()
                 self._closed.set()
 

@@ -244,12 +244,14 @@ class DataChannel:
     async def close(self, reason: str = "") -> None:
         """Close the channel (idempotent); ``reason`` is logged and kept in ``close_reason``."""
         if self._closed.is_set():
+            self._inbox_recv.close()
             return
         if reason:
             log.info("%s: closing data channel: %s", self.label, reason)
         self.close_reason = reason or "closed locally"
         self._channel.close()
         self._mark_closed(self.close_reason)
+        self._inbox_recv.close()
 
 
 def watch_peer_connection(

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import anyio
+import anyio.lowlevel
 
 from collab.crypto import derive_key, open_payload, seal_payload
 from collab.errors import ProtocolError
@@ -151,6 +152,8 @@ class WebrtcRoom:
                 await self._runner.stop()
             finally:
                 self._remotes.clear()
+                self._queue_send.close()
+                self._queue_recv.close()
                 await self._signaling.close()
 
     async def __aenter__(self) -> WebrtcRoom:
@@ -184,6 +187,11 @@ class WebrtcRoom:
         while len(self.connected_peers()) < count:
             await self._changed.wait()
         return self.connected_peers()
+
+    async def flush(self) -> None:
+        """Best effort: let queued hub messages reach aiortc before a polite close."""
+        for _ in range(10):
+            await anyio.lowlevel.checkpoint()
 
     async def wait_until(self, predicate: Callable[[], bool]) -> None:
         """Wait until ``predicate()`` holds, re-checked on every connection change."""

@@ -94,6 +94,10 @@ class SignalingClient:
         self._users = max(0, self._users - 1)
         if self._users:
             return
+        ws = self._ws
+        if ws is not None:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(2):
+                await ws.close(code=1000, reason="client closing")
         await self._runner.stop()
         self._ws = None
 
@@ -196,10 +200,13 @@ class SignalingClient:
                         await self._send({"type": "subscribe", "topics": list(self._topics)})
                     for entry in list(self._topics.values()):
                         entry.on_connect()
-                    async with anyio.create_task_group() as tg:
-                        tg.start_soon(self._keepalive, ws)
-                        await self._receive(ws)
-                        tg.cancel_scope.cancel()
+                    try:
+                        async with anyio.create_task_group() as tg:
+                            tg.start_soon(self._keepalive, ws)
+                            await self._receive(ws)
+                            tg.cancel_scope.cancel()
+                    finally:
+                        ws.transport.abort()  # never leave the socket behind on cancellation
             except (OSError, TimeoutError, WebSocketException, TransportError) as e:
                 log.info("signaling %s lost: %s", self.url, e)
             finally:
@@ -210,6 +217,13 @@ class SignalingClient:
             delay = min(max(delay * 2, cfg.reconnect_min), cfg.reconnect_max)
 
     async def _keepalive(self, ws: ClientConnection) -> None:
+        try:
+            await self._keepalive_loop(ws)
+        except (WebSocketException, TransportError) as e:
+            log.info("signaling %s: keepalive ended: %s", self.url, e)
+            ws.transport.abort()
+
+    async def _keepalive_loop(self, ws: ClientConnection) -> None:
         cfg = self.config
         tick = min(cfg.ping_interval, cfg.signaling_timeout / 2)
         next_ping = time.monotonic() + cfg.ping_interval
@@ -228,6 +242,12 @@ class SignalingClient:
                 await self._send({"type": "ping"})
 
     async def _receive(self, ws: ClientConnection) -> None:
+        try:
+            await self._receive_frames(ws)
+        except (WebSocketException, TransportError) as e:
+            log.info("signaling %s: connection ended: %s", self.url, e)
+
+    async def _receive_frames(self, ws: ClientConnection) -> None:
         async for frame in ws:
             self._last_received = time.monotonic()
             self.counters.frames_in += 1

@@ -63,9 +63,9 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def ywebrtc_server() -> Iterator[str]:
+def ywebrtc_server(port: int | None = None) -> Iterator[str]:
     """y-webrtc's reference ``bin/server.js``; yields its ws:// URL."""
-    port = free_port()
+    port = port or free_port()
     proc = subprocess.Popen(
         ["node", str(ROOT / "node_modules/y-webrtc/bin/server.js")],
         cwd=ROOT,
