@@ -44,6 +44,8 @@ from typing import Any, Final, Literal
 import pycrdt
 
 from collab.errors import ProtocolError
+from collab.lib0 import Decoder
+from collab.protocol import decode_state_vector
 
 __all__ = [
     "Document",
@@ -53,12 +55,16 @@ __all__ = [
     "format_text",
     "insert_text",
     "random_client_id",
+    "update_end_clocks",
 ]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TEXT: Final = "codemirror"
 """Name of the shared text y-codemirror (and our web page) binds to."""
+
+MAX_PARKED_UPDATES: Final = 100_000
+"""Cap on updates parked while waiting for missing dependencies."""
 
 RootKind = Literal["text", "map", "array"]
 """The root types :class:`Document` knows how to render."""
@@ -113,6 +119,10 @@ class Document:
         self._observers: dict[int, Observer] = {}
         self._next_handle = 0
         self._origin: Any = None
+        self._changes = 0
+        self._parked: list[tuple[bytes, dict[int, int]]] = []
+        self.parked_dropped = 0
+        "Parked updates dropped because of :data:`MAX_PARKED_UPDATES` (a counter)."
         self._subscription = self._ydoc.observe(self._on_transaction)
         for name, kind in (roots or {}).items():
             self._declare(name, kind)
@@ -140,11 +150,18 @@ class Document:
         """Apply a Yjs V1 update; observers see it with ``origin``.
 
         Duplicates and already-known updates are no-ops (no observer call). Updates whose
-        dependencies are missing are kept pending by Yrs and integrate later.
+        dependencies are missing stay pending and integrate once the gap is filled.
+
+        Yrs (pycrdt 0.14.13) sometimes never integrates its pending structs when several
+        pending updates wait for the same gap (found by ``tests/sync/test_order.py``, e.g. one
+        client's updates 0, 2, 3, 1 with 3 on another root type). So we also *park* every
+        update that is not fully covered by our state vector after applying it, and re-apply
+        parked updates whenever something new integrates (re-applying is idempotent).
 
         Raises:
-            ProtocolError: ``bad-update`` if pycrdt cannot decode or integrate it. Note that
-                pycrdt ignores trailing bytes after a valid update.
+            ProtocolError: ``bad-update`` if the update is malformed (checked strictly by
+                :func:`update_end_clocks`, including trailing bytes, which pycrdt would
+                ignore) or pycrdt cannot integrate it.
 
         Example:
             >>> a, b = Document(), Document()
@@ -153,11 +170,25 @@ class Document:
             >>> str(b.text())
             'x'
         """
+        update = bytes(update)
+        wanted = update_end_clocks(update)
+        changed = self._apply(update, origin)
+        if not self._covers(wanted):
+            if len(self._parked) >= MAX_PARKED_UPDATES:
+                self.parked_dropped += 1
+                log.warning("document: %d parked updates, dropping the oldest", len(self._parked))
+                self._parked.pop(0)
+            self._parked.append((update, wanted))
+        elif changed and self._parked:
+            self._retry_parked(origin)
+
+    def _apply(self, update: bytes, origin: Any) -> bool:
         previous = self._origin
         self._origin = origin
+        before = self._changes
         try:
             with self._ydoc.transaction():
-                self._ydoc.apply_update(bytes(update))
+                self._ydoc.apply_update(update)
         except ValueError as e:
             raise ProtocolError("bad-update", str(e)) from None
         except BaseException as e:
@@ -166,6 +197,29 @@ class Document:
             raise
         finally:
             self._origin = previous
+        return self._changes != before
+
+    def _covers(self, wanted: dict[int, int]) -> bool:
+        if not wanted:
+            return True
+        have = decode_state_vector(self.state_vector())
+        return all(have.get(client, 0) >= clock for client, clock in wanted.items())
+
+    def _retry_parked(self, origin: Any) -> None:
+        progress = True
+        while progress and self._parked:
+            progress = False
+            parked, self._parked = self._parked, []
+            for update, wanted in parked:
+                if self._apply(update, origin):
+                    progress = True
+                if not self._covers(wanted):
+                    self._parked.append((update, wanted))
+
+    @property
+    def parked(self) -> int:
+        """Updates waiting for missing dependencies (see :meth:`apply_update`)."""
+        return len(self._parked)
 
     def get_update(self, state_vector: bytes | None = None) -> bytes:
         """Everything this document has that a peer with ``state_vector`` lacks.
@@ -235,6 +289,7 @@ class Document:
         update = event.update
         if update == b"\x00\x00":
             return
+        self._changes += 1
         origin = self._origin
         for callback in list(self._observers.values()):
             try:
@@ -333,3 +388,114 @@ def format_text(text: pycrdt.Text, index: int, length: int, attrs: dict[str, Any
     stop = _byte_offset(s, index + length)
     if stop > start:
         text.format(start, stop, attrs)
+
+
+# ---------------------------------------------------------------------- strict V1 update scan
+
+_CONTENT_DELETED, _CONTENT_JSON, _CONTENT_BINARY, _CONTENT_STRING = 1, 2, 3, 4
+_CONTENT_EMBED, _CONTENT_FORMAT, _CONTENT_TYPE, _CONTENT_ANY, _CONTENT_DOC = 5, 6, 7, 8, 9
+_XML_ELEMENT, _XML_HOOK = 3, 5
+
+
+def update_end_clocks(update: bytes) -> dict[int, int]:
+    """Scan a Yjs V1 update strictly; return ``client -> clock after its last struct``.
+
+    Every struct and the delete set are read and bounds-checked, and trailing bytes are an
+    error (pycrdt silently ignores them). String lengths count UTF-16 units, as Yjs clocks do.
+
+    Raises:
+        ProtocolError: ``bad-update`` for anything malformed.
+
+    Example:
+        >>> doc = Document(client_id=7)
+        >>> doc.text().insert(0, "😀é")
+        >>> update_end_clocks(doc.get_update())
+        {7: 3}
+    """
+    try:
+        return _scan_update(Decoder(bytes(update)))
+    except ProtocolError as e:
+        raise ProtocolError("bad-update", str(e)) from None
+    except UnicodeError as e:
+        raise ProtocolError("bad-update", f"bad string: {e}") from None
+
+
+def _scan_update(decoder: Decoder) -> dict[int, int]:
+    ends: dict[int, int] = {}
+    for _ in range(_count(decoder, 2)):
+        n_structs = _count(decoder, 1)
+        client = decoder.read_var_uint()
+        clock = decoder.read_var_uint()
+        for _ in range(n_structs):
+            clock += _scan_struct(decoder)
+        ends[client] = max(ends.get(client, 0), clock)
+    for _ in range(_count(decoder, 2)):  # delete set
+        decoder.read_var_uint()  # client
+        for _ in range(_count(decoder, 2)):
+            decoder.read_var_uint()  # clock
+            decoder.read_var_uint()  # length
+    decoder.expect_done()
+    return ends
+
+
+def _count(decoder: Decoder, min_bytes_each: int) -> int:
+    n = decoder.read_var_uint()
+    if n * min_bytes_each > decoder.remaining:
+        raise ProtocolError("truncated", f"claims {n} entries")
+    return n
+
+
+def _scan_struct(decoder: Decoder) -> int:
+    info = decoder.read_uint8()
+    ref = info & 0x1F
+    if ref == 0 or ref == 10:  # GC or Skip
+        return decoder.read_var_uint()
+    if info & 0x80:
+        decoder.read_var_uint()
+        decoder.read_var_uint()
+    if info & 0x40:
+        decoder.read_var_uint()
+        decoder.read_var_uint()
+    if info & 0xC0 == 0:
+        if decoder.read_var_uint() == 1:
+            decoder.read_var_string()  # root type name
+        else:
+            decoder.read_var_uint()
+            decoder.read_var_uint()
+        if info & 0x20:
+            decoder.read_var_string()  # parent sub (map key)
+    if ref == _CONTENT_DELETED:
+        return decoder.read_var_uint()
+    if ref == _CONTENT_JSON:
+        n = _count(decoder, 1)
+        for _ in range(n):
+            decoder.read_var_string()
+        return n
+    if ref == _CONTENT_BINARY:
+        decoder.read_var_uint8_array()
+        return 1
+    if ref == _CONTENT_STRING:
+        raw = decoder.read_var_uint8_array()
+        return len(raw.decode("utf-8", "surrogatepass").encode("utf-16-le", "surrogatepass")) // 2
+    if ref == _CONTENT_EMBED:
+        decoder.read_var_string()
+        return 1
+    if ref == _CONTENT_FORMAT:
+        decoder.read_var_string()
+        decoder.read_var_string()
+        return 1
+    if ref == _CONTENT_TYPE:
+        type_ref = decoder.read_var_uint()
+        if type_ref in (_XML_ELEMENT, _XML_HOOK):
+            decoder.read_var_string()
+        return 1
+    if ref == _CONTENT_ANY:
+        n = _count(decoder, 1)
+        for _ in range(n):
+            decoder.read_any()
+        return n
+    if ref == _CONTENT_DOC:
+        decoder.read_var_string()
+        decoder.read_any()
+        return 1
+    raise ProtocolError("unknown-type", f"struct content {ref}")
