@@ -60,5 +60,76 @@ def token_cmd(
     typer.echo(token)
 
 
+@app.command("serve")
+def serve_cmd(
+    host: Annotated[str, typer.Option(envvar="COLLAB_HOST", help="Interface.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="COLLAB_PORT", help="TCP port (0 = any).")] = 8000,
+    data: Annotated[
+        Path, typer.Option(envvar="COLLAB_DATA", help="Data directory (SQLite archive inside).")
+    ] = Path("data"),
+    store: Annotated[
+        str | None,
+        typer.Option(envvar="COLLAB_STORE", help="Store URL overriding --data (postgresql://…)."),
+    ] = None,
+    rooms: Annotated[
+        str, typer.Option(envvar="COLLAB_ROOMS", help="Rooms to archive: all, none, or a pattern.")
+    ] = "all",
+    ice_servers: Annotated[
+        str | None,
+        typer.Option(envvar="COLLAB_ICE_SERVERS", help="STUN/TURN: JSON list or URLs."),
+    ] = None,
+    tls_cert: Annotated[
+        Path | None, typer.Option(envvar="COLLAB_TLS_CERT", help="PEM certificate (HTTPS).")
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option(envvar="COLLAB_TLS_KEY", help="PEM private key.")
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
+) -> None:
+    """Start everything on one port: signaling + web page + archival replica + HTTP API."""
+    from collabd.server import run_serve
+    from collabd.settings import ServeSettings
+
+    settings = ServeSettings(
+        host=host,
+        port=port,
+        data=data,
+        store=store,
+        rooms=rooms,
+        ice_servers=ice_servers,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+    )
+    run_serve(settings, log_level=log_level)
+
+
+@app.command("replica")
+def replica_cmd(
+    signaling: Annotated[str, typer.Option(help="y-webrtc signaling URL (ws:// or wss://).")],
+    room: Annotated[
+        list[str], typer.Option("--room", help="NAME or NAME:PASSWORD (repeat for more rooms).")
+    ],
+    store: Annotated[
+        str, typer.Option(envvar="COLLAB_STORE", help="sqlite:///path.db or postgresql://…")
+    ],
+    ice_servers: Annotated[
+        str | None,
+        typer.Option(envvar="COLLAB_ICE_SERVERS", help="STUN/TURN: JSON list or URLs."),
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
+) -> None:
+    """Archive rooms on any y-webrtc signaling server (ours or y-webrtc's bin/server.js)."""
+    import logging
+
+    import anyio
+
+    from collabd.replica_main import run_replica
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    anyio.run(lambda: run_replica(signaling, room, store, ice_servers=ice_servers))
+
+
 if __name__ == "__main__":
     app()

@@ -1,0 +1,456 @@
+"""The archival replica: a headless y-webrtc peer that keeps every room's document forever.
+
+The replica joins rooms through the same signaling and WebRTC path as any browser
+(:class:`collab.peer.WebrtcRoom` + a :class:`collab.sync.SyncRoom` hub), so it relays like any
+peer and serves late joiners. Around that it adds:
+
+* **durable storage** — every document update the hub sees (from any peer, or local restores)
+  is appended to the room's log in an :class:`collab.storage.UpdateStore` (group commit);
+* **loading** — a room's document is rebuilt from its latest snapshot plus the log tail before
+  the replica announces itself, so a browser opening an empty room gets the archived text;
+* **compaction** — every ``compact_every`` updates the replica snapshots the live document
+  (``get_update()`` of the replayed doc, never ``merge_updates``) and compacts the log;
+* **"saved" signal** — its awareness state is
+  ``{"user": {"name": ..., "color": ...}, "collab": {"role": "replica", "sv": <base64>}}`` where
+  ``sv`` is the state vector of what is *durably stored*; the web page compares it with its own
+  clock to show "saved to archive";
+* **room selection** — :class:`RoomPolicy` (all / fnmatch pattern / none), explicit rooms with
+  passwords, or following every room opened on our own signaling server through its hooks
+  (:meth:`ArchivalReplica.on_topic_opened`); password rooms are archived only when the replica
+  knows the password (otherwise it cannot even decrypt the announces);
+* **capacity** — in follow mode a room with no connected peer for ``idle_unload_after``
+  seconds is flushed, compacted, left and dropped from memory; it is reloaded on demand (a new
+  subscriber on the signaling server, or an HTTP read).
+
+Storage failures never lose updates: the store keeps them queued in memory and retries; the
+replica logs the :class:`~collab.errors.StorageError` and counts it (``storage_errors``).
+
+Example:
+    >>> async def main() -> None:  # doctest: +SKIP
+    ...     store = open_store("sqlite:///var/lib/collab/archive.db")
+    ...     async with store, ArchivalReplica(store, "ws://127.0.0.1:4444") as replica:
+    ...         await replica.follow("notes")
+    ...         await anyio.sleep_forever()
+"""
+
+from __future__ import annotations
+
+import base64
+import fnmatch
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import anyio
+
+from collab.awareness import Awareness
+from collab.document import DEFAULT_TEXT, Document
+from collab.errors import NotFoundError, StorageError
+from collab.peer._runner import TaskRunner
+from collab.peer.config import PeerConfig
+from collab.peer.room import WebrtcRoom
+from collab.peer.signaling_client import SignalingClient
+from collab.storage import UpdateStore, rebuild
+from collab.sync import DocumentUpdated, RoomEvent, SyncOptions, SyncRoom
+
+__all__ = ["ArchivalReplica", "LiveRoom", "ReplicaOptions", "RoomPolicy", "RoomSummary"]
+
+log = logging.getLogger(__name__)
+
+REPLICA_COLOR = "#6b7280"
+
+
+@dataclass(frozen=True)
+class RoomPolicy:
+    """Which rooms the replica archives.
+
+    Example:
+        >>> RoomPolicy("pattern", "team-*").allows("team-a"), RoomPolicy("none").allows("x")
+        (True, False)
+    """
+
+    mode: Literal["all", "pattern", "none"] = "all"
+    "``all`` rooms, rooms matching ``pattern`` (fnmatch), or ``none`` (explicit rooms only)."
+    pattern: str = "*"
+    "The fnmatch pattern used in ``pattern`` mode."
+
+    def allows(self, room: str) -> bool:
+        """Whether a room discovered on signaling may be archived."""
+        if self.mode == "all":
+            return True
+        if self.mode == "pattern":
+            return fnmatch.fnmatchcase(room, self.pattern)
+        return False
+
+    @classmethod
+    def parse(cls, text: str) -> RoomPolicy:
+        """``"all"``, ``"none"`` or any other string as an fnmatch pattern.
+
+        Example:
+            >>> RoomPolicy.parse("docs-*")
+            RoomPolicy(mode='pattern', pattern='docs-*')
+        """
+        if text in ("all", "*"):
+            return cls("all")
+        if text == "none":
+            return cls("none")
+        return cls("pattern", text)
+
+
+@dataclass
+class ReplicaOptions:
+    """Every knob of the replica."""
+
+    policy: RoomPolicy = field(default_factory=RoomPolicy)
+    "Which rooms discovered through signaling hooks are archived."
+    passwords: dict[str, str] = field(default_factory=dict)
+    "Room passwords the replica knows (password rooms are archived only with them)."
+    text_name: str = DEFAULT_TEXT
+    "Name of the shared text served by ``text()`` (y-codemirror.next uses ``codemirror``)."
+    name: str = "archive"
+    "Display name in awareness."
+    hidden: bool = False
+    "Stay out of awareness entirely (then pages cannot show 'saved to archive')."
+    idle_unload_after: float = 30.0
+    "Follow mode: unload a room after this many seconds with no connected peer."
+    idle_check_interval: float = 2.0
+    "How often idle rooms are looked for (seconds)."
+    compact_every: int = 2000
+    "Compact a room's log after this many new updates."
+    saved_interval: float = 0.1
+    "How often (seconds) durability is checked and the awareness ``sv`` refreshed."
+    owner_id: str = field(default_factory=lambda: f"replica-{uuid.uuid4()}")
+    "This replica's identity for room ownership (PostgreSQL leases)."
+    acquire_retry: float = 1.0
+    "Seconds between attempts to take over a room another replica owns."
+
+
+@dataclass(frozen=True)
+class RoomSummary:
+    """One row of :meth:`ArchivalReplica.list_rooms`."""
+
+    name: str
+    "Room name."
+    size: int
+    "Bytes stored (log + snapshots)."
+    updated_at: float | None
+    "Unix time of the last durable change (None if nothing is stored yet)."
+    peers: int
+    "Peers currently connected to the replica in this room (0 when not loaded)."
+    loaded: bool
+    "Whether the room is live in memory."
+
+
+class LiveRoom:
+    """A room the replica holds in memory: document, hub, WebRTC room, persistence state."""
+
+    def __init__(self, name: str, document: Document, hub: SyncRoom, last_seq: int) -> None:
+        self.name = name
+        "Room name."
+        self.document = document
+        "The live document."
+        self.hub = hub
+        "The sync hub serving every connection."
+        self.webrtc: WebrtcRoom | None = None
+        "The y-webrtc room (None while not joined)."
+        self.last_seq = last_seq
+        "Log position of the last appended update."
+        self.compacted_seq = last_seq
+        "Log position of the last compaction (or load)."
+        self.saved_seq = last_seq
+        "Log position known durable."
+        self.idle_since: float | None = time.monotonic()
+        "Monotonic time since which no peer is connected (None while peers are)."
+        self.dirty = anyio.Event()
+        "Set when updates were appended since the last durability check."
+
+    @property
+    def peers(self) -> int:
+        """Connected peers."""
+        return 0 if self.webrtc is None else len(self.webrtc.connected_peers())
+
+
+class ArchivalReplica:
+    """The archival replica (see the module docstring).
+
+    Args:
+        store: the update store (started and closed by the caller).
+        signaling: the y-webrtc signaling URL the replica joins rooms through.
+        options: see :class:`ReplicaOptions`.
+        peer_config: ICE servers and limits of the replica's WebRTC peer.
+    """
+
+    def __init__(
+        self,
+        store: UpdateStore,
+        signaling: str,
+        *,
+        options: ReplicaOptions | None = None,
+        peer_config: PeerConfig | None = None,
+    ) -> None:
+        self.store = store
+        self.signaling_url = signaling
+        self.options = options or ReplicaOptions()
+        self.peer_config = peer_config or PeerConfig()
+        self.rooms: dict[str, LiveRoom] = {}
+        "Rooms live in memory."
+        self.storage_errors = 0
+        "StorageErrors seen (each is logged; updates stay queued in the store)."
+        self.explicit: set[str] = set()
+        "Rooms followed explicitly (never unloaded when idle)."
+        self._signaling = SignalingClient(signaling, self.peer_config)
+        self._runner = TaskRunner("replica")
+        self._locks: dict[str, anyio.Lock] = {}
+        self._waiting: set[str] = set()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Start background work (durability tracking, idle unloading)."""
+        await self._runner.start()
+        await self._signaling.start()
+        self._runner.spawn(self._idle_loop)
+
+    async def close(self) -> None:
+        """Leave every room after flushing and compacting it (idempotent)."""
+        if not self._runner.running:
+            return
+        with anyio.CancelScope(shield=True):
+            for name in list(self.rooms):
+                await self._unload(name)
+            await self._runner.stop()
+            await self._signaling.close()
+
+    async def __aenter__(self) -> ArchivalReplica:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # ------------------------------------------------------------------ room selection
+
+    async def follow(self, room: str, password: str | None = None) -> LiveRoom | None:
+        """Archive ``room`` explicitly: load it and join it (kept loaded while idle).
+
+        Returns the live room, or None while another replica owns it (a background task keeps
+        trying to take it over).
+        """
+        if password is not None:
+            self.options.passwords[room] = password
+        self.explicit.add(room)
+        return await self._ensure_joined(room)
+
+    async def on_topic_opened(self, topic: str) -> None:
+        """Signaling hook: a room opened on our own signaling server."""
+        await self._discovered(topic)
+
+    async def on_subscriber_joined(self, topic: str, info: Any = None) -> None:
+        """Signaling hook: someone subscribed to a room (reload it if it was unloaded)."""
+        await self._discovered(topic)
+
+    async def _discovered(self, topic: str) -> None:
+        if topic in self.rooms or not self._runner.running:
+            return
+        if not self.options.policy.allows(topic) and topic not in self.explicit:
+            return
+        try:
+            await self._ensure_joined(topic)
+        except StorageError as exc:
+            self.storage_errors += 1
+            log.error("replica: cannot load room %r: %s", topic, exc)
+
+    # ------------------------------------------------------------------ loading
+
+    def _lock(self, room: str) -> anyio.Lock:
+        lock = self._locks.get(room)
+        if lock is None:
+            lock = self._locks[room] = anyio.Lock()
+        return lock
+
+    async def _ensure_joined(self, room: str) -> LiveRoom | None:
+        async with self._lock(room):
+            live = self.rooms.get(room)
+            if live is not None:
+                return live
+            if not await self.store.acquire_room(room, self.options.owner_id):
+                if room not in self._waiting:
+                    self._waiting.add(room)
+                    self._runner.spawn(self._take_over, room)
+                return None
+            live = await self._load(room)
+            self.rooms[room] = live
+            await self._join(live)
+            log.info("replica: archiving room %r (seq %d)", room, live.last_seq)
+            return live
+
+    async def _take_over(self, room: str) -> None:
+        """Retry owning a room another replica holds; join once it is ours."""
+        try:
+            while room not in self.rooms:
+                await anyio.sleep(self.options.acquire_retry)
+                if room in self._waiting and await self.store.acquire_room(
+                    room, self.options.owner_id
+                ):
+                    async with self._lock(room):
+                        if room not in self.rooms:
+                            live = await self._load(room)
+                            self.rooms[room] = live
+                            await self._join(live)
+                            log.info("replica: took over room %r", room)
+                    return
+        finally:
+            self._waiting.discard(room)
+
+    async def _load(self, room: str) -> LiveRoom:
+        stored = await self.store.load(room, missing_ok=True)
+        document = Document(roots={self.options.text_name: "text"})
+        rebuild(stored, document.ydoc)
+        state = None if self.options.hidden else self._awareness_state(document)
+        awareness = Awareness(document.client_id, state=state)
+        hub = SyncRoom(document, awareness, options=SyncOptions())
+        live = LiveRoom(room, document, hub, stored.last_seq)
+        hub.observe(lambda event: self._on_room_event(live, event))
+        self._runner.spawn(awareness.run)
+        self._runner.spawn(self._durability_loop, live)
+        return live
+
+    async def _join(self, live: LiveRoom) -> None:
+        password = self.options.passwords.get(live.name)
+        live.webrtc = WebrtcRoom(
+            live.name, self._signaling, live.hub, password=password, config=self.peer_config
+        )
+        await live.webrtc.start()
+
+    def _awareness_state(self, document: Document) -> dict[str, Any]:
+        return {
+            "user": {"name": self.options.name, "color": REPLICA_COLOR},
+            "collab": {
+                "role": "replica",
+                "sv": base64.b64encode(document.state_vector()).decode("ascii"),
+            },
+        }
+
+    # ------------------------------------------------------------------ persistence
+
+    def _on_room_event(self, live: LiveRoom, event: RoomEvent) -> None:
+        if not isinstance(event, DocumentUpdated):
+            return
+        try:
+            live.last_seq = self.store.append(live.name, event.update)
+        except StorageError as exc:  # backlog full: the store refuses more in memory
+            self.storage_errors += 1
+            log.error("replica: room %r: cannot queue update: %s", live.name, exc)
+            return
+        live.dirty.set()
+
+    async def _durability_loop(self, live: LiveRoom) -> None:
+        """After appends, wait until they are durable, then advertise the stored state."""
+        while self.rooms.get(live.name) is live:
+            await live.dirty.wait()
+            live.dirty = anyio.Event()
+            await anyio.sleep(self.options.saved_interval)
+            seq, sv = live.last_seq, live.document.state_vector()
+            while True:
+                try:
+                    await self.store.flush()
+                    break
+                except StorageError as exc:
+                    self.storage_errors += 1
+                    log.error("replica: room %r: storage failing, will retry: %s", live.name, exc)
+                    await anyio.sleep(1.0)
+            live.saved_seq = max(live.saved_seq, seq)
+            if not self.options.hidden:
+                live.hub.awareness.set_local_state_field(
+                    "collab", {"role": "replica", "sv": base64.b64encode(sv).decode("ascii")}
+                )
+            if live.last_seq - live.compacted_seq >= self.options.compact_every:
+                await self._compact(live)
+
+    async def _compact(self, live: LiveRoom) -> None:
+        seq, snapshot = live.last_seq, live.document.get_update()
+        try:
+            await self.store.flush()
+            await self.store.compact(live.name, snapshot, seq)
+            live.compacted_seq = seq
+        except StorageError as exc:
+            self.storage_errors += 1
+            log.error("replica: room %r: compaction failed: %s", live.name, exc)
+
+    # ------------------------------------------------------------------ unloading
+
+    async def _idle_loop(self) -> None:
+        while True:
+            await anyio.sleep(self.options.idle_check_interval)
+            now = time.monotonic()
+            for name, live in list(self.rooms.items()):
+                if name in self.explicit:
+                    continue
+                if live.peers:
+                    live.idle_since = None
+                    continue
+                if live.idle_since is None:
+                    live.idle_since = now
+                elif now - live.idle_since >= self.options.idle_unload_after:
+                    log.info("replica: unloading idle room %r", name)
+                    await self._unload(name)
+
+    async def _unload(self, room: str) -> None:
+        async with self._lock(room):
+            live = self.rooms.get(room)
+            if live is None:
+                return
+            if live.webrtc is not None:
+                await live.webrtc.close()
+                live.webrtc = None
+            if live.last_seq > live.compacted_seq:
+                await self._compact(live)
+            del self.rooms[room]
+            live.dirty.set()  # ends the durability loop
+            live.hub.close()
+            try:
+                await self.store.flush()
+                await self.store.release_room(room)
+            except StorageError as exc:
+                self.storage_errors += 1
+                log.error("replica: room %r: flush on unload failed: %s", room, exc)
+
+    # ------------------------------------------------------------------ reading
+
+    async def document(self, room: str) -> Document:
+        """The room's document: the live one, or one rebuilt from storage (not joined).
+
+        Raises:
+            NotFoundError: the room has never been stored.
+            StorageError: the store failed (never reported as not found).
+        """
+        live = self.rooms.get(room)
+        if live is not None:
+            return live.document
+        stored = await self.store.load(room, missing_ok=True)
+        if stored.last_seq == 0 and stored.snapshot is None:
+            raise NotFoundError("no-room", f"room {room!r} is not archived")
+        document = Document(roots={self.options.text_name: "text"})
+        rebuild(stored, document.ydoc)
+        return document
+
+    async def list_rooms(self) -> list[RoomSummary]:
+        """Every stored or live room with size, last change and connected peers."""
+        stored = {info.name: info for info in await self.store.list_rooms()}
+        names = sorted(set(stored) | set(self.rooms))
+        out = []
+        for name in names:
+            info = stored.get(name)
+            live = self.rooms.get(name)
+            out.append(
+                RoomSummary(
+                    name=name,
+                    size=info.size_bytes if info else 0,
+                    updated_at=info.updated_at if info else None,
+                    peers=live.peers if live else 0,
+                    loaded=live is not None,
+                )
+            )
+        return out

@@ -1,0 +1,203 @@
+"""``collab serve``: signaling + archival replica + HTTP API + web page on one port.
+
+The replica is an ordinary y-webrtc peer: it connects to this very server's ``/signaling``
+over a WebSocket, and the signaling hooks tell it when a room opens so it can join.
+
+==================  ==========================================================
+``/``               the web page (``web/dist``)
+``/signaling``      y-webrtc signaling (``/named/{room}``: the named-peer dialect)
+``/api/...``        the replica's HTTP API (OpenAPI at ``/docs``)
+``/healthz``        ``okay``
+``/metrics``        Prometheus metrics (signaling + storage + replica)
+==================  ==========================================================
+
+Example:
+    >>> # build_app(ServeSettings(data="/tmp/collab"), port=8000) -> FastAPI
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+from fastapi.responses import FileResponse, Response
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CollectorRegistry, Gauge
+
+from collab.peer.config import IceServer, PeerConfig
+from collab.replica import ArchivalReplica, ReplicaOptions, RoomPolicy
+from collab.storage import open_store
+from collabd.api import api_router
+from collabd.settings import ServeSettings, parse_ice_servers
+from signaling.app import install_signaling
+from signaling.auth import mint_token
+from signaling.hooks import SignalingHooks
+from signaling.server import load_settings
+from signaling.settings import SignalingSettings
+
+__all__ = ["build_app", "run_serve"]
+
+log = logging.getLogger("collabd")
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_WEB_DIR = ROOT / "web" / "dist"
+
+
+def _replica_signaling_url(port: int, sig: SignalingSettings) -> str:
+    url = f"ws://127.0.0.1:{port}/signaling"
+    if sig.auth_required and sig.token_secret is not None:
+        token = mint_token(
+            sig.token_secret.get_secret_value(),
+            ["*"],
+            ttl_seconds=10 * 365 * 24 * 3600,
+            subject="collab-replica",
+        )
+        url += f"?token={token}"
+    return url
+
+
+def build_app(
+    settings: ServeSettings,
+    *,
+    port: int,
+    signaling_settings: SignalingSettings | None = None,
+) -> FastAPI:
+    """Compose the one-port app.
+
+    Args:
+        settings: serve options.
+        port: the port the server really listens on (the replica connects to it).
+        signaling_settings: limits/tokens (default: from the environment).
+    """
+    sig = signaling_settings or load_settings()
+    ice = parse_ice_servers(settings.ice_servers)
+    peer_config = PeerConfig(ice_servers=[IceServer(**server) for server in ice])
+    store = open_store(settings.store_url)
+    options = ReplicaOptions(
+        policy=RoomPolicy.parse(settings.rooms),
+        passwords=dict(settings.room_passwords),
+        text_name=settings.text_name,
+        idle_unload_after=settings.idle_unload_after,
+    )
+    replica = ArchivalReplica(
+        store, _replica_signaling_url(port, sig), options=options, peer_config=peer_config
+    )
+    hooks = SignalingHooks(
+        on_topic_opened=replica.on_topic_opened,
+        on_subscriber_joined=replica.on_subscriber_joined,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with service, store, replica:
+            log.info("collab: archive at %s", settings.store_url)
+            yield
+
+    app = FastAPI(
+        title="collab",
+        description="y-webrtc signaling + archival replica + co-editing page",
+        lifespan=lifespan,
+    )
+    service = install_signaling(app, sig, hooks)
+    app.state.replica = replica
+    app.state.store = store
+    app.include_router(api_router(lambda: replica, sig, ice, settings.text_name))
+    _install_replica_metrics(service.metrics.registry, replica)
+    _mount_web(app, settings.web_dir or DEFAULT_WEB_DIR)
+    return app
+
+
+def _install_replica_metrics(registry: CollectorRegistry, replica: ArchivalReplica) -> None:
+    rooms = Gauge("collab_replica_rooms_loaded", "Rooms live in memory", registry=registry)
+    rooms.set_function(lambda: len(replica.rooms))
+    errors = Gauge(
+        "collab_replica_storage_errors", "Storage errors seen by the replica", registry=registry
+    )
+    errors.set_function(lambda: replica.storage_errors)
+    pending = Gauge(
+        "collab_store_uncommitted_updates",
+        "Updates appended but not yet committed",
+        registry=registry,
+    )
+    pending.set_function(lambda: replica.store.counters.appended - replica.store.counters.committed)
+
+
+def _mount_web(app: FastAPI, web_dir: Path) -> None:
+    index = web_dir / "index.html"
+
+    @app.get("/", include_in_schema=False, response_model=None)
+    async def page() -> Response:
+        if not index.is_file():
+            return Response(
+                "web page not built: run `node web/build.mjs` (scripts/serve does it)",
+                status_code=503,
+                media_type="text/plain",
+            )
+        return FileResponse(index)
+
+    if web_dir.is_dir():
+        app.mount("/", StaticFiles(directory=web_dir), name="web")
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def run_serve(settings: ServeSettings, log_level: str = "info") -> None:
+    """Bind, print the URL, and serve until interrupted.
+
+    With TLS, a second plain listener on ``127.0.0.1`` (random port) carries only the replica's
+    own signaling connection, so the replica never needs to trust the public certificate.
+    """
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    settings.data.mkdir(parents=True, exist_ok=True)
+    sock = _bind(settings.host, settings.port)
+    port = sock.getsockname()[1]
+    sig = load_settings()
+    tls: dict[str, Any] = {}
+    scheme = "http"
+    internal: socket.socket | None = None
+    if settings.tls_cert is not None:
+        if settings.tls_key is None:
+            raise SystemExit("--tls-cert needs --tls-key")
+        tls = {"ssl_certfile": str(settings.tls_cert), "ssl_keyfile": str(settings.tls_key)}
+        scheme = "https"
+        internal = _bind("127.0.0.1", 0)
+    replica_port = internal.getsockname()[1] if internal is not None else port
+    app = build_app(settings, port=replica_port, signaling_settings=sig)
+    shown = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    print(
+        f"collab is serving on {scheme}://{shown}:{port}/  (archive: {settings.store_url})",
+        flush=True,
+    )
+    common: dict[str, Any] = {
+        "log_level": log_level,
+        "ws_max_size": sig.max_frame_bytes + 1024,
+        "ws_ping_interval": sig.ws_ping_interval_seconds,
+        "ws_ping_timeout": sig.ws_ping_timeout_seconds,
+    }
+    public = uvicorn.Server(uvicorn.Config(app, proxy_headers=True, **common, **tls))
+    if internal is None:
+        public.run(sockets=[sock])
+        return
+
+    async def both() -> None:
+        private = uvicorn.Server(uvicorn.Config(app, lifespan="off", **common))
+        await asyncio.gather(public.serve(sockets=[sock]), private.serve(sockets=[internal]))
+
+    asyncio.run(both())
