@@ -99,6 +99,8 @@ class RedisBus:
         self._dirty: set[str] = set()
         self._wake = asyncio.Event()
         self._up = asyncio.Event()
+        self._down = asyncio.Event()
+        self._down.set()
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
         self._channel_prefix = f"{prefix}:t:".encode()
@@ -127,6 +129,10 @@ class RedisBus:
     async def wait_up(self) -> None:
         """Wait until the bus is connected (use with a timeout)."""
         await self._up.wait()
+
+    async def wait_down(self) -> None:
+        """Wait until the bus has noticed that Redis is unreachable (use with a timeout)."""
+        await self._down.wait()
 
     def topic_changed(self, topic: str) -> None:
         """Note that the local count of ``topic`` changed (written asynchronously)."""
@@ -157,6 +163,7 @@ class RedisBus:
         self._metrics.redis_errors.inc()
         if self._up.is_set():
             self._up.clear()
+            self._down.set()
             self._metrics.redis_up.set(0)
             log.error(
                 "redis bus down; publishes reach local subscribers only",
@@ -176,6 +183,7 @@ class RedisBus:
             self._dirty.update(self._topics_source())
         await self._client.set(self._alive_key(), b"1", ex=ALIVE_TTL_SECONDS)
         await self._flush()
+        self._down.clear()
         self._up.set()
         self._metrics.redis_up.set(1)
         log.info("redis bus connected", extra={"event": "redis_up", "instance": self.instance_id})

@@ -1,0 +1,122 @@
+"""Two real uvicorn instances sharing topics through a real redis-server."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import anyio
+import pytest
+from sig_helpers import (
+    WAIT,
+    Client,
+    RedisProc,
+    Server,
+    client,
+    run_ours,
+    start_redis,
+    stop_redis,
+)
+
+from signaling.settings import SignalingSettings
+
+pytestmark = [pytest.mark.anyio, pytest.mark.redis]
+
+
+@contextlib.asynccontextmanager
+async def two_instances(redis: RedisProc) -> AsyncIterator[tuple[Server, Server]]:
+    settings = SignalingSettings(redis_url=redis.url, redis_prefix="test")
+    async with run_ours(settings) as one, run_ours(settings) as two:
+        for s in (one, two):
+            assert s.service is not None
+            await s.service.start()
+            assert s.service.bus is not None
+            with anyio.fail_after(WAIT):
+                await s.service.bus.wait_up()
+        yield one, two
+
+
+async def publish_until(
+    sender: Client, receiver: Client, topic: str, clients: int, data: object
+) -> dict[str, object]:
+    """Publish until ``receiver`` sees ``data`` with the expected ``clients`` (subscriptions and
+    counts propagate through Redis asynchronously)."""
+    with anyio.fail_after(WAIT):
+        while True:
+            await sender.send({"type": "publish", "topic": topic, "data": data})
+            with anyio.move_on_after(0.5):
+                while True:
+                    got = await receiver.recv()
+                    if got.get("data") == data and got.get("clients") == clients:
+                        return dict(got)
+
+
+@pytest.fixture
+def redis() -> object:
+    r = start_redis()
+    try:
+        yield r
+    finally:
+        stop_redis(r)
+
+
+async def test_publish_on_a_reaches_b_with_summed_clients(redis: RedisProc) -> None:
+    async with (
+        two_instances(redis) as (one, two),
+        client(one.url) as a1,
+        client(one.url) as a2,
+        client(two.url) as b1,
+    ):
+        for c in (a1, a2, b1):
+            await c.send({"type": "subscribe", "topics": ["shared"]})
+            assert await c.barrier() == []
+        got = await publish_until(a1, b1, "shared", 3, "hello")
+        assert got == {"type": "publish", "topic": "shared", "data": "hello", "clients": 3}
+        # every subscriber, on both instances, sees the same message and count
+        await a1.send({"type": "publish", "topic": "shared", "data": "second"})
+        expected = {"type": "publish", "topic": "shared", "data": "second", "clients": 3}
+        for c in (a1, a2, b1):
+            with anyio.fail_after(WAIT):
+                while (msg := await c.recv()) != expected:
+                    assert msg["data"] == "hello"
+        # B → A as well, and an unsubscribe on B lowers the count seen on A
+        await publish_until(b1, a2, "shared", 3, "from-b")
+        await b1.send({"type": "unsubscribe", "topics": ["shared"]})
+        await b1.barrier()  # drains b1's own echoes of "from-b"
+        await publish_until(a1, a2, "shared", 2, "after-unsub")
+
+
+async def test_redis_outage_is_reported_and_recovered(redis: RedisProc) -> None:
+    async with two_instances(redis) as (one, two):
+        assert one.service is not None and one.service.bus is not None
+        assert two.service is not None and two.service.bus is not None
+        async with client(one.url) as a, client(two.url) as b:
+            for c in (a, b):
+                await c.send({"type": "subscribe", "topics": ["r"]})
+                assert await c.barrier() == []
+            await publish_until(a, b, "r", 2, "before")
+
+            stop_redis(redis)
+            with anyio.fail_after(WAIT):
+                await one.service.bus.wait_down()
+                await two.service.bus.wait_down()
+            metrics = one.service.metrics.render().decode()
+            assert "collab_signaling_redis_up 0.0" in metrics
+            assert "collab_signaling_redis_errors_total 0.0" not in metrics
+            # sockets stay open; local subscribers still get publishes (local count)
+            await a.send({"type": "publish", "topic": "r", "data": "during"})
+            msg = await a.recv()
+            while msg.get("data") != "during":
+                msg = await a.recv()
+            assert msg["clients"] == 1
+
+            restarted = start_redis(redis.port)
+            try:
+                with anyio.fail_after(WAIT * 2):
+                    await one.service.bus.wait_up()
+                    await two.service.bus.wait_up()
+                assert "collab_signaling_redis_up 1.0" in one.service.metrics.render().decode()
+                await publish_until(a, b, "r", 2, "after")
+                await publish_until(b, a, "r", 2, "after-b")
+            finally:
+                stop_redis(restarted)
