@@ -111,7 +111,7 @@ def api_router(
             raise HTTPException(503, f"storage error: {exc.code}") from None
         return [RoomOut(**vars(s)) for s in summaries]
 
-    @router.get("/rooms/{room}/text", response_class=PlainTextResponse)
+    @router.get("/rooms/{room:path}/text", response_class=PlainTextResponse)
     async def text(
         room: str = Depends(room_access),
         name: str = Query(text_name, description="Name of the shared text"),
@@ -120,13 +120,13 @@ def api_router(
         document = await load(room)
         return str(document.text(name))
 
-    @router.get("/rooms/{room}/update", response_class=Response)
+    @router.get("/rooms/{room:path}/update", response_class=Response)
     async def update(room: str = Depends(room_access)) -> Response:
         """The full document state as one Yjs V1 update (``Y.applyUpdate`` loads it)."""
         document = await load(room)
         return Response(document.get_update(), media_type="application/octet-stream")
 
-    @router.get("/rooms/{room}/json")
+    @router.get("/rooms/{room:path}/json")
     async def as_json(room: str = Depends(room_access)) -> dict[str, Any]:
         """Every root type the replica knows the type of, rendered as JSON."""
         document = await load(room)
