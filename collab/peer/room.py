@@ -68,6 +68,8 @@ class RoomCounters:
     undecryptable: int = 0
     malformed: int = 0
     connections: int = 0
+    glare_rejected: int = 0
+    """Offers rejected by the glare rule (closed connections included)."""
 
 
 class WebrtcRoom:
@@ -303,6 +305,7 @@ class WebrtcRoom:
         try:
             await remote.run()
         finally:
+            self.counters.glare_rejected += remote.glare_rejected
             if self._remotes.get(remote.remote_id) is remote:
                 del self._remotes[remote.remote_id]
             self._notify()
