@@ -1,0 +1,101 @@
+"""The replica on a full disk: a clear error and a metric, the peers keep editing, nothing is
+lost once space returns. Real SQLite on a real (tiny) tmpfs, real aiortc peer, real signaling."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import pytest
+from conftest import needs_netns, peer, wait_saved
+from pycrdt import Text
+from servers import Process, free_port, wait_until
+
+from collab.peer import PeerConfig
+from collab.replica import ArchivalReplica, ReplicaOptions
+from collab.storage import open_store, rebuild
+
+pytestmark = [pytest.mark.anyio, needs_netns]
+
+
+@pytest.fixture
+def tiny_fs(tmp_path: Path) -> Iterator[Path]:
+    """A 3 MiB tmpfs mounted inside the test's temp dir (unmounted at the end)."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+def fill(path: Path) -> None:
+    """Write (unbuffered) until the file system is full."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for size in (65536, 512, 1):
+            try:
+                while True:
+                    os.write(fd, b"\0" * size)
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+    finally:
+        os.close(fd)
+
+
+async def test_disk_full_is_reported_and_nothing_is_lost(tmp_path: Path, tiny_fs: Path) -> None:
+    port = free_port()
+    sig = Process(
+        [sys.executable, "-m", "collabd.cli", "signaling", "--port", str(port)],
+        tmp_path / "signaling.log",
+    )
+    sig.start()
+    url = f"ws://127.0.0.1:{port}/signaling"
+    db = tiny_fs / "archive.db"
+    try:
+        sig.wait_for_line("Uvicorn running on", 30)
+        store = open_store(f"sqlite:///{db}")
+        options = ReplicaOptions()
+        async with (
+            store,
+            ArchivalReplica(store, url, options=options, peer_config=PeerConfig()) as replica,
+        ):
+            await replica.follow("full")
+            async with peer("full", url) as writer:
+                with anyio.fail_after(30):
+                    await writer.wait_for_peers(1)
+                text = writer.document.text()
+                text.insert(0, "before the disk filled. ")
+                await wait_saved(writer)
+
+                fill(tiny_fs / "filler")
+                for i in range(300):
+                    text.insert(len(str(text)), f"line {i} while the disk is full\n")
+                # the store reports the failure; the live document keeps everything
+                await wait_until(lambda: store.counters.errors.get("disk-full", 0) > 0, 30)
+                await wait_until(lambda: replica.storage_errors > 0, 30)
+                live = replica.rooms["full"].document
+                await wait_until(lambda: str(live.text()) == str(text), 30)
+
+                os.unlink(tiny_fs / "filler")  # space returns: the queued updates commit
+                await wait_saved(writer, timeout=60)
+                final = str(text)
+    finally:
+        sig.kill(signal.SIGTERM)
+
+    async with open_store(f"sqlite:///{db}") as reopened:
+        doc = rebuild(await reopened.load("full"))
+    assert str(doc.get("codemirror", type=Text)) == final
+    assert final.count("while the disk is full") == 300
