@@ -96,7 +96,7 @@ class Chromium:
         self._log = profile.with_suffix(".log")
 
     async def start(self) -> None:
-        self.proc = subprocess.Popen(
+        self.proc = subprocess.Popen(  # noqa: ASYNC220 - returns at once, ended in close()
             [
                 CHROMIUM,
                 *CHROMIUM_FLAGS,

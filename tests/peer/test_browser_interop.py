@@ -157,3 +157,50 @@ async def test_python_joins_password_room_after_browser(
         (stats,) = await peer.stats()
         assert not stats.initiator
         assert peer.room.counters.undecryptable == 0
+
+
+async def test_browser_document_grows_past_300kb_while_connected(
+    ywebrtc_url: str, page_url: str, chromium: Chromium
+) -> None:
+    room = f"grow-{random.getrandbits(32)}"
+    async with WebrtcPeer(room, ywebrtc_url, config=CFG) as peer:
+        with anyio.fail_after(TIMEOUT):
+            await peer.room.signaling.wait_connected()
+        page = await chromium.open(page_url)
+        await join(page, room, ywebrtc_url)
+        await page.wait_for_function(
+            "id => window.collabTest.syncedWith(id)", arg=peer.peer_id, **JS_TIMEOUT
+        )
+        await page.evaluate("() => window.collabTest.grow(330000, 3000)")
+        size = await page.evaluate("() => window.collabTest.stateSize()")
+        length = await page.evaluate("() => window.collabTest.textLength()")
+        assert size > 300_000 and length == 330_000
+        with anyio.fail_after(TIMEOUT):
+            await until(peer, lambda: len(str(peer.document.text())) == length)
+        assert str(peer.document.text()) == await page.evaluate("() => window.collabTest.text()")
+
+
+async def test_python_document_over_1mb_reaches_late_browser(
+    signaling_url: str, page_url: str, chromium: Chromium
+) -> None:
+    """A sync step 2 of > 1 MB cannot be one data-channel message (Chromium: 256 KiB): the hub
+    splits it into valid updates that stock Yjs applies."""
+    room = f"big-{random.getrandbits(32)}"
+    async with WebrtcPeer(room, signaling_url, config=CFG) as peer:
+        text = peer.document.text()
+        line = "Python wrote this line of a rather large document. ✓\n"
+        block = line * 200
+        while len(str(text)) < 1_050_000:
+            text.insert(len(str(text)), block)
+        state = len(peer.document.get_update())
+        assert state > 1_000_000
+        with anyio.fail_after(TIMEOUT):
+            await peer.room.signaling.wait_connected()
+        page = await chromium.open(page_url)
+        await join(page, room, signaling_url)
+        await page.wait_for_function(
+            "n => window.collabTest.textLength() === n", arg=len(str(text)), **JS_TIMEOUT
+        )
+        assert await page.evaluate("() => window.collabTest.text()") == str(text)
+        (stats,) = await peer.stats()
+        assert stats.messages_out >= state // 262_144  # it really went as several messages
