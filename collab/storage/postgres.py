@@ -425,6 +425,7 @@ class PostgresStore(BufferedStore):
                             "last": items[-1].seq,
                             "now": now,
                         },
+                        binary=True,  # bytea[] in binary: no hex escaping of every update
                     )
             return ours
 
