@@ -94,6 +94,11 @@ class PeerConfig:
     """Received messages queued per channel before the connection is closed as overloaded."""
     max_incoming_message: int = 262_144
     """Largest incoming data-channel message (our advertised ``a=max-message-size``)."""
+    large_sync_threshold: int = 100_000
+    """When the remote's state vector shows we lack at least this many clocks (≈ characters)
+    spread over several clients, also ask for each client separately, so a stock y-webrtc
+    peer whose single sync step 2 would exceed 256 KiB (and be dropped) still delivers its
+    document piecewise (see :mod:`collab.peer.large_sync`). 0 disables it."""
 
     def __post_init__(self) -> None:
         if self.max_conns < 0:

@@ -38,6 +38,8 @@ from aiortc.sdp import candidate_from_sdp
 from collab.errors import ProtocolError, TransportError
 from collab.peer.config import PeerConfig
 from collab.peer.datachannel import DataChannel, sctp_rtt, watch_peer_connection
+from collab.peer.large_sync import per_client_requests
+from collab.protocol import SyncStep1, decode_message, decode_state_vector
 
 __all__ = ["ConnectionStats", "RemotePeer", "parse_candidate", "rtc_configuration"]
 
@@ -156,6 +158,8 @@ class RemotePeer:
         config: ICE servers, timeouts, limits.
         send_signal: publishes our offer/answer to the room.
         serve_channel: runs the sync hub on the open channel.
+        local_state_vector: our document's state vector (enables piecewise pulls of large
+            documents from stock peers, see :mod:`collab.peer.large_sync`).
     """
 
     def __init__(
@@ -166,6 +170,7 @@ class RemotePeer:
         config: PeerConfig,
         send_signal: SendSignal,
         serve_channel: ServeChannel,
+        local_state_vector: Callable[[], bytes] | None = None,
     ) -> None:
         self.remote_id = remote_id
         self.initiator = initiator
@@ -177,6 +182,8 @@ class RemotePeer:
         self.signals_ignored = 0
         self._send_signal = send_signal
         self._serve_channel = serve_channel
+        self._local_state_vector = local_state_vector
+        self.piecewise_requests = 0
         self._pc: RTCPeerConnection | None = None
         self._channel: DataChannel | None = None
         self._remote_set = False
@@ -252,6 +259,7 @@ class RemotePeer:
             s.max_message_size = channel.max_message_size if channel.is_open else 0
             s.extra = {"dropped_in": c.dropped_in, "send_waits": c.send_waits}
         s.extra["glare_rejected"] = self.glare_rejected
+        s.extra["piecewise_requests"] = self.piecewise_requests
         s.extra["signals_ignored"] = self.signals_ignored
         if pc is not None and pc.sctp is not None:
             dtls = pc.sctp.transport
@@ -489,10 +497,45 @@ class RemotePeer:
             low_water=cfg.send_low_water,
             max_inbox=cfg.max_inbox,
             max_incoming=cfg.max_incoming_message,
+            on_receive=self._watch_step1 if self._local_state_vector is not None else None,
         )
         self._channel = channel
         if self._tg is not None:
             self._tg.start_soon(self._serve, pc, channel)
+
+    def _watch_step1(self, message: bytes) -> None:
+        # [0, 0, sv]: the remote's sync step 1 (every y-webrtc peer sends one per connection)
+        if not message.startswith(b"\x00\x00") or self._local_state_vector is None:
+            return
+        try:
+            decoded = decode_message(message)
+            if not isinstance(decoded, SyncStep1):
+                return
+            remote_sv = decode_state_vector(decoded.state_vector)
+            local_sv = decode_state_vector(self._local_state_vector())
+        except ProtocolError as e:
+            log.info("%s: unreadable sync step 1 (%s), the hub will handle it", self.remote_id, e)
+            return
+        requests = per_client_requests(
+            remote_sv, local_sv, threshold=self.config.large_sync_threshold
+        )
+        channel = self._channel
+        if requests and channel is not None and self._tg is not None:
+            self.piecewise_requests += len(requests)
+            log.info(
+                "%s: large remote document, asking %d clients one by one",
+                self.remote_id,
+                len(requests),
+            )
+            self._tg.start_soon(self._send_requests, channel, requests)
+
+    async def _send_requests(self, channel: DataChannel, requests: list[bytes]) -> None:
+        for request in requests:
+            try:
+                await channel.send(request)
+            except (TransportError, ProtocolError) as e:
+                log.info("%s: piecewise request not sent: %s", self.remote_id, e)
+                return
 
     async def _serve(self, pc: RTCPeerConnection, channel: DataChannel) -> None:
         try:

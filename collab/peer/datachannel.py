@@ -62,6 +62,8 @@ class DataChannel:
         low_water: set as ``bufferedAmountLowThreshold``; sending resumes below it.
         max_inbox: received messages queued before the channel is closed as overloaded.
         max_incoming: largest accepted incoming message; a larger one closes the channel.
+        on_receive: called with every accepted incoming message before it is queued (must
+            not raise; used to watch the remote's sync step 1).
 
     Example:
         >>> adapter = DataChannel(rtc_channel, label="peer-1")  # doctest: +SKIP
@@ -78,6 +80,7 @@ class DataChannel:
         low_water: int = 256 * 1024,
         max_inbox: int = 10_000,
         max_incoming: int = 262_144,
+        on_receive: Callable[[bytes], None] | None = None,
     ) -> None:
         self._channel = channel
         self.label = label or channel.label
@@ -85,6 +88,7 @@ class DataChannel:
         self._max_incoming = max_incoming
         self.counters = ChannelCounters()
         self.close_reason = ""
+        self._on_receive = on_receive
         self._opened = anyio.Event()
         self._closed = anyio.Event()
         self._drained = anyio.Event()
@@ -126,6 +130,8 @@ class DataChannel:
             return
         self.counters.messages_in += 1
         self.counters.bytes_in += len(message)
+        if self._on_receive is not None:
+            self._on_receive(message)
         try:
             self._inbox_send.send_nowait(message)
         except anyio.WouldBlock:

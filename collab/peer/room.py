@@ -294,6 +294,7 @@ class WebrtcRoom:
             config=self.config,
             send_signal=self._send_signal,
             serve_channel=self._serve_channel,
+            local_state_vector=self._state_vector_source(),
         )
         self._remotes[remote_id] = remote
         self.counters.connections += 1
@@ -313,6 +314,20 @@ class WebrtcRoom:
                 # y-webrtc's announceSignalingInfo after a conn closes: lets the other side
                 # (whose conn may be dead too) initiate again.
                 self._enqueue(("announce-self", None))
+
+    def _state_vector_source(self) -> Callable[[], bytes] | None:
+        document = getattr(self.hub, "document", None)
+        state_vector = getattr(document, "state_vector", None)
+        if self.config.large_sync_threshold <= 0 or not callable(state_vector):
+            return None
+
+        def source() -> bytes:
+            value = state_vector()
+            if not isinstance(value, bytes):
+                raise ProtocolError("bad-value", "hub.document.state_vector() is not bytes")
+            return value
+
+        return source
 
     async def _serve_channel(self, remote: RemotePeer, channel: DataChannel) -> None:
         self._notify()

@@ -7,11 +7,17 @@ const state = { doc: null, provider: null, updates: 0, maxUpdate: 0 }
 
 window.collabTest = {
   // Join `room` on `signaling` (optionally with a password). No ICE servers: host candidates only.
-  async start ({ room, signaling, password = null, prefill = 0 }) {
+  async start ({ room, signaling, password = null, prefill = 0, prefillClients = 1 }) {
     const doc = new Y.Doc()
-    if (prefill > 0) {
-      // a document that is already big before connecting (filled before the provider exists)
-      doc.getText('codemirror').insert(0, bigText(prefill, 'pre'))
+    // a document that is already big before connecting, written by `prefillClients` earlier
+    // sessions (each a Y.Doc with its own client id, appending prefill/prefillClients chars)
+    for (let i = 0; i < prefillClients && prefill > 0; i++) {
+      const session = new Y.Doc()
+      Y.applyUpdate(session, Y.encodeStateAsUpdate(doc))
+      const t = session.getText('codemirror')
+      t.insert(t.length, bigText(Math.floor(prefill / prefillClients), 'pre' + i))
+      Y.applyUpdate(doc, Y.encodeStateAsUpdate(session, Y.encodeStateVector(doc)))
+      session.destroy()
     }
     doc.on('update', (u) => { state.updates++; state.maxUpdate = Math.max(state.maxUpdate, u.length) })
     const provider = new WebrtcProvider(room, doc, {

@@ -204,3 +204,24 @@ async def test_python_document_over_1mb_reaches_late_browser(
         assert await page.evaluate("() => window.collabTest.text()") == str(text)
         (stats,) = await peer.stats()
         assert stats.messages_out >= state // 262_144  # it really went as several messages
+
+
+async def test_browser_holding_400kb_before_connecting_is_pulled_per_client(
+    ywebrtc_url: str, page_url: str, chromium: Chromium
+) -> None:
+    """Stock y-webrtc sends its whole state as ONE sync step 2, which Chromium refuses above
+    256 KiB. The Python peer asks for each Yjs client separately (collab.peer.large_sync)."""
+    room = f"prefilled-{random.getrandbits(32)}"
+    page = await chromium.open(page_url)
+    await page.evaluate(
+        "a => window.collabTest.start(a)",
+        {"room": room, "signaling": ywebrtc_url, "prefill": 400_000, "prefillClients": 4},
+    )
+    assert await page.evaluate("() => window.collabTest.stateSize()") > 262_144
+    length = await page.evaluate("() => window.collabTest.textLength()")
+    async with WebrtcPeer(room, ywebrtc_url, config=CFG) as peer:
+        with anyio.fail_after(TIMEOUT):
+            await until(peer, lambda: len(str(peer.document.text())) == length)
+        assert str(peer.document.text()) == await page.evaluate("() => window.collabTest.text()")
+        (stats,) = await peer.stats()
+        assert stats.extra["piecewise_requests"] == 4
