@@ -194,6 +194,16 @@ class UpdateStore(Protocol):
 
     counters: StoreCounters
 
+    @property
+    def pending(self) -> int:
+        """Updates appended but not yet committed (the "uncommitted" gauge)."""
+        ...
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes appended but not yet committed."""
+        ...
+
     async def start(self) -> None:
         """Open the database and start the writer. Raises ``StorageError`` (e.g. ``corrupt``)."""
         ...

@@ -8,9 +8,12 @@ Schema (``PRAGMA user_version = 1``)::
     versions(id, room_id, seq, created_at, label, contributors JSON)
 
 All I/O runs in a worker thread (``anyio.to_thread.run_sync``) on one connection guarded by a
-lock, so the event loop never blocks. SQLite failures become :class:`StorageError` with codes
-``corrupt``, ``disk-full``, ``read-only``, ``locked``, ``io``, ``cant-open``, ``no-memory``
-or ``sqlite``; they never become "not found".
+lock, so the event loop never blocks. One store per file: ``<db>-lock`` is held with ``flock``
+while the store is open (a second opener gets ``StorageError("locked")``).
+
+SQLite failures become :class:`StorageError` with codes ``corrupt``, ``disk-full``,
+``read-only``, ``locked``, ``io``, ``cant-open``, ``no-memory`` or ``sqlite``; they never
+become "not found".
 
 Example:
     >>> from collab.storage import SQLiteStore
@@ -22,8 +25,11 @@ Example:
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -130,6 +136,7 @@ class SQLiteStore(BufferedStore):
         self._conn: sqlite3.Connection | None = None
         self._lock: anyio.Lock | None = None
         self._room_ids: dict[RoomName, int] = {}
+        self._lock_fd: int | None = None
 
     # ------------------------------------------------------------------ plumbing
 
@@ -157,10 +164,44 @@ class SQLiteStore(BufferedStore):
 
     async def _db_open(self) -> None:
         self._lock = anyio.Lock()
-        conn, room_seqs = await anyio.to_thread.run_sync(self._open_sync)
+        self._lock_fd = await anyio.to_thread.run_sync(self._lock_file)
+        try:
+            conn, room_seqs = await anyio.to_thread.run_sync(self._open_sync)
+        except BaseException:
+            self._unlock_file()
+            raise
         self._conn = conn
         self._room_ids = {name: rid for name, (rid, _) in room_seqs.items()}
         self._last_seq = {name: seq for name, (_, seq) in room_seqs.items()}
+
+    def _lock_file(self) -> int | None:
+        """Hold ``<db>-lock`` exclusively: one store (process) per database file.
+
+        Log positions are assigned in memory, so two writers on one file would collide.
+        The kernel drops the lock when the process dies, SIGKILL included.
+        """
+        if self.path == ":memory:":
+            return None
+        try:
+            fd = os.open(self.path + "-lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise _map_os_error(exc, "cannot create the lock file") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            os.close(fd)
+            raise StorageError(
+                "locked", f"{self.path} is in use by another store (process or object)"
+            ) from exc
+        except OSError as exc:
+            os.close(fd)
+            raise _map_os_error(exc, "cannot lock") from exc
+        return fd
+
+    def _unlock_file(self) -> None:
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
+            os.close(fd)  # closing the descriptor releases the flock
 
     def _open_sync(self) -> tuple[sqlite3.Connection, dict[str, tuple[int, int]]]:
         try:
@@ -206,12 +247,14 @@ class SQLiteStore(BufferedStore):
 
     async def _db_close(self) -> None:
         conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
+        try:
+            if conn is not None:
                 await anyio.to_thread.run_sync(conn.close)
-            except sqlite3.Error as exc:
-                self.counters.count_error(map_sqlite_error(exc).code)
-                log.warning("closing %s failed: %s", self.path, exc)
+        except sqlite3.Error as exc:
+            self.counters.count_error(map_sqlite_error(exc).code)
+            log.warning("closing %s failed: %s", self.path, exc)
+        finally:
+            self._unlock_file()
 
     # ------------------------------------------------------------------ writes
 
@@ -399,6 +442,17 @@ class SQLiteStore(BufferedStore):
         """Run ``PRAGMA integrity_check``; ``["ok"]`` when the file is sound."""
         rows = await self._run(lambda conn: conn.execute("PRAGMA integrity_check").fetchall())
         return [str(r[0]) for r in rows]
+
+
+def _map_os_error(exc: OSError, what: str) -> StorageError:
+    code = {
+        errno.EROFS: "read-only",
+        errno.ENOSPC: "disk-full",
+        errno.EDQUOT: "disk-full",
+        errno.EACCES: "read-only",
+        errno.EPERM: "read-only",
+    }.get(exc.errno or 0, "cant-open")
+    return StorageError(code, f"{what}: {exc}")
 
 
 def _rollback(conn: sqlite3.Connection) -> None:

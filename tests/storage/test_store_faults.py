@@ -276,3 +276,15 @@ async def test_postgres_connection_killed_then_recovers(
         await store.flush()  # storage is back
         assert store.pending == 0
         assert (await store.load("r")).updates == sent
+
+
+async def test_one_store_per_file(tmp_path: Path) -> None:
+    db = tmp_path / "archive.db"
+    async with SQLiteStore(db) as first:
+        first.append("r", b"\x00\x00")
+        second = SQLiteStore(db)
+        with pytest.raises(StorageError) as info:
+            await second.start()
+        assert info.value.code == "locked"
+    async with SQLiteStore(db) as again:  # released on close
+        assert (await again.load("r")).last_seq == 1
