@@ -8,6 +8,7 @@ one line: ``server_mode()`` (or ``COLLAB_WEB_SERVER=collab|fixture``).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -22,8 +23,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
+import anyio
 import httpx
-from playwright.async_api import Browser, BrowserContext, Page, Playwright, async_playwright
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    Playwright,
+    async_playwright,
+)
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -117,11 +127,15 @@ class WebServer:
     processes: list[subprocess.Popen[Any]] = field(default_factory=list)
     logs: list[Path] = field(default_factory=list)
 
-    def room_url(self, room: str, *, locked: bool = False, query: dict[str, str] | None = None) -> str:
+    def room_url(
+        self, room: str, *, locked: bool = False, query: dict[str, str] | None = None
+    ) -> str:
         """The share link of ``room`` (``locked`` adds the "ask for a password" hint)."""
         params = {**self.page_query, **(query or {})}
         search = f"?{urlencode(params)}" if params else ""
-        return f"{self.base_url}/{search}#/room/{quote(room, safe='')}{'?locked=1' if locked else ''}"
+        return (
+            f"{self.base_url}/{search}#/room/{quote(room, safe='')}{'?locked=1' if locked else ''}"
+        )
 
     def home_url(self) -> str:
         search = f"?{urlencode(self.page_query)}" if self.page_query else ""
@@ -151,23 +165,43 @@ def start_server(mode: str, tmp: Path) -> WebServer:
     if mode == "collab":
         log = tmp / "collab-serve.log"
         proc = _spawn(
-            [str(VENV_BIN / "collab"), "serve", "--host", "127.0.0.1", "--port", str(port),
-             "--data", str(tmp / "data")],
+            [
+                str(VENV_BIN / "collab"),
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--data",
+                str(tmp / "data"),
+            ],
             log,
         )
         server = WebServer(mode, base, {}, has_replica=True, processes=[proc], logs=[log])
     else:
         sig_port = free_port()
         sig_log, web_log = tmp / "signaling.log", tmp / "fixture.log"
-        sig = _spawn(["node", "node_modules/y-webrtc/bin/server.js"], sig_log, {"PORT": str(sig_port)})
+        sig = _spawn(
+            ["node", "node_modules/y-webrtc/bin/server.js"], sig_log, {"PORT": str(sig_port)}
+        )
         web = _spawn(
-            [str(VENV_BIN / "python"), "tests/web/fixture_server.py", "--port", str(port),
-             "--dist", "web/dist"],
+            [
+                str(VENV_BIN / "python"),
+                "tests/web/fixture_server.py",
+                "--port",
+                str(port),
+                "--dist",
+                "web/dist",
+            ],
             web_log,
         )
         server = WebServer(
-            mode, base, {"signaling": f"ws://127.0.0.1:{sig_port}"}, has_replica=False,
-            processes=[sig, web], logs=[sig_log, web_log],
+            mode,
+            base,
+            {"signaling": f"ws://127.0.0.1:{sig_port}"},
+            has_replica=False,
+            processes=[sig, web],
+            logs=[sig_log, web_log],
         )
         try:
             wait_until(lambda: _http_ok(f"http://127.0.0.1:{sig_port}/"), 30, "y-webrtc signaling")
@@ -224,8 +258,14 @@ class BrowserProcess:
             "--window-size=1280,800",
             "about:blank",
         ]
-        self.proc = subprocess.Popen(
-            args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+        self.proc = await anyio.to_thread.run_sync(
+            functools.partial(
+                subprocess.Popen,
+                args,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
         )
         found = threading.Event()
         endpoint: list[str] = []
@@ -242,8 +282,6 @@ class BrowserProcess:
             found.set()
 
         threading.Thread(target=drain, daemon=True, name=f"chromium-{self.label}").start()
-        import anyio
-
         await anyio.to_thread.run_sync(found.wait, 30)
         if not endpoint:
             raise RuntimeError(f"chromium did not start: see {self._log}")
@@ -276,8 +314,6 @@ class BrowserProcess:
                 await self.playwright.stop()
         finally:
             if self.proc is not None:
-                import anyio
-
                 proc = self.proc
                 await anyio.to_thread.run_sync(stop_process_group, proc)
                 shutil.rmtree(self.profile, ignore_errors=True)
@@ -304,16 +340,56 @@ async def wait_signaling(page: Page) -> None:
     )
 
 
-async def wait_direct_peers(page: Page, count: int) -> None:
-    """Wait until ``count`` WebRTC peers are connected and synced (and no BroadcastChannel peer)."""
-    await page.wait_for_function(
-        """n => {
-          const room = window.collabRoom.provider.room
-          if (!room || room.bcConns.size !== 0) return false
-          return [...room.webrtcConns.values()].filter(c => c.connected && c.synced).length >= n
-        }""",
-        arg=count,
-    )
+_ROOM_STATE = """() => {
+  const room = window.collabRoom && window.collabRoom.provider.room
+  if (!room) return 'no room'
+  return JSON.stringify({
+    peerId: room.peerId,
+    signaling: window.collabRoom.provider.signalingConns.map(c => c.connected),
+    bc: [...room.bcConns],
+    conns: [...room.webrtcConns.entries()].map(([id, c]) => ({
+      id, connected: c.connected, synced: c.synced, closed: c.closed,
+      initiator: c.peer && c.peer.initiator,
+      pc: c.peer && c.peer._pc && [c.peer._pc.connectionState, c.peer._pc.iceConnectionState,
+                                   c.peer._pc.signalingState],
+    })),
+  })
+}"""
+
+
+async def room_state(page: Page) -> str:
+    """A one-line diagnostic of the page's y-webrtc room (for failure messages)."""
+    try:
+        state: str = await page.evaluate(_ROOM_STATE)
+    except PlaywrightError as err:
+        return f"unavailable: {err}"
+    return state
+
+
+async def wait_direct_peer(page: Page, other: Page) -> None:
+    """Wait until ``page`` has an open WebRTC connection to ``other`` (no BroadcastChannel peer).
+
+    Matched by y-webrtc's signaling peer id: with a replica in the room, "some connection" could
+    be the replica's.
+    """
+    other_id: str = await other.evaluate("() => window.collabRoom.provider.room.peerId")
+    try:
+        await page.wait_for_function(
+            """id => {
+              const room = window.collabRoom.provider.room
+              const conn = room && room.webrtcConns.get(id)
+              return !!conn && conn.connected && room.bcConns.size === 0
+            }""",
+            arg=other_id,
+        )
+    except PlaywrightTimeoutError as err:
+        raise AssertionError(f"no connection to {other_id}: {await room_state(page)}") from err
+
+
+async def connect_pair(page_a: Page, page_b: Page) -> None:
+    """Wait until two pages are connected to each other directly, both ways."""
+    await wait_direct_peer(page_a, page_b)
+    await wait_direct_peer(page_b, page_a)
 
 
 async def editor_text(page: Page) -> str:

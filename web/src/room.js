@@ -172,7 +172,9 @@ export const openRoomView = async (container, name, { password, onPasswordChange
     const relayed = peers.filter(p => p.link === 'relayed').length
     setStatus('peers', open.length > 0 ? 'ok' : 'none',
       open.length === 0 && relayed === 0 ? 'alone' : `${open.length} direct${relayed ? `, ${relayed} relayed` : ''}`)
-    const synced = conns.length > 0 && conns.every(c => c.synced)
+    // y-webrtc's own notion ("synced with all peers"); its per-connection flag is only set for
+    // peers that answer while the room is not yet synced, so it can't be used per peer.
+    const synced = !!(room && room.synced)
     setStatus('synced', conns.length === 0 ? 'none' : synced ? 'ok' : 'wait', conns.length === 0 ? '—' : synced ? 'in sync' : 'syncing…')
     setStatus('offline', idbSynced ? 'ok' : 'wait', idbSynced ? 'kept offline' : 'loading…')
     renderPeers(people, peers)
@@ -207,8 +209,14 @@ export const openRoomView = async (container, name, { password, onPasswordChange
   const historyTicker = setInterval(() => history.refresh(), 30000)
 
   // ---- identity changes
+  // y-codemirror.next redraws a remote caret only when its colour string changes (the widget's
+  // eq() compares colours only), so a rename alone would leave the old name on everyone else's
+  // screen. Alternate the hex digits' case on each rename: same colour, new string.
+  let upper = false
   const offIdentity = onIdentityChange(next => {
-    awareness.setLocalStateField('user', { name: next.name, color: next.color, colorLight: next.colorLight })
+    upper = !upper
+    const color = upper ? next.color.toUpperCase() : next.color.toLowerCase()
+    awareness.setLocalStateField('user', { name: next.name, color, colorLight: `${color}33` })
   })
 
   // ---- actions

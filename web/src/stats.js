@@ -76,7 +76,7 @@ export const renderStats = (container, stats, who) => {
       el('div', { class: 'conn-head' }, [
         el('span', { class: 'person-dot', style: { backgroundColor: person ? person.color : '#94a3b8' }, 'aria-hidden': 'true' }),
         el('span', { class: 'conn-name', text: person ? person.name : `peer ${s.peerId.slice(0, 8)}` }),
-        el('span', { class: `tag ${s.connected ? (s.synced ? 'tag-ok' : 'tag-wait') : 'tag-wait'}`, text: s.connected ? (s.synced ? 'synced' : 'syncing') : 'connecting' })
+        el('span', { class: `tag ${s.connected ? 'tag-ok' : 'tag-wait'}`, text: s.connected ? 'connected' : 'connecting' })
       ]),
       el('dl', { class: 'conn-figures' }, [
         el('dt', { text: 'RTT' }), el('dd', { class: 'rtt', text: s.rttMs === null ? '—' : `${s.rttMs < 10 ? s.rttMs.toFixed(1) : Math.round(s.rttMs)} ms` }),
