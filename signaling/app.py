@@ -22,7 +22,8 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Set
+from typing import Protocol
 
 import anyio
 from anyio import CancelScope
@@ -58,8 +59,28 @@ MAX_ROOM_NAME = 256
 _SEND_ERRORS = (WebSocketDisconnect, OSError, RuntimeError)
 
 
+class FrameHandler(Protocol):
+    def __call__(self, conn: _Conn, data: str | bytes, /) -> Awaitable[Violation | None]: ...
+
+
+def encode_text_frame(text: str) -> bytes:
+    """One unmasked, uncompressed WebSocket text frame (server → client), encoded once per fan-out.
+
+    Example:
+        >>> encode_text_frame("hi")
+        b'\\x81\\x02hi'
+    """
+    payload = text.encode()
+    n = len(payload)
+    if n < 126:
+        return bytes((0x81, n)) + payload
+    if n < 65536:
+        return bytes((0x81, 126)) + n.to_bytes(2, "big") + payload
+    return bytes((0x81, 127)) + n.to_bytes(8, "big") + payload
+
+
 class _Conn:
-    """One accepted socket: its outbox, limits and identity."""
+    """One accepted socket, transport-neutral: identity, limits, outbox."""
 
     __slots__ = (
         "bucket",
@@ -68,12 +89,40 @@ class _Conn:
         "endpoint",
         "id",
         "info",
-        "recv_stream",
-        "send_stream",
         "service",
         "topic_count",
-        "ws",
     )
+
+    def __init__(
+        self,
+        service: SignalingService,
+        endpoint: str,
+        address: str,
+        claims: TokenClaims | None,
+    ) -> None:
+        s = service.settings
+        self.id = next(_ids)
+        self.service = service
+        self.endpoint = endpoint
+        self.claims = claims
+        self.info = SubscriberInfo(self.id, address, claims, endpoint)
+        self.bucket = TokenBucket(s.rate_limit_per_second, s.rate_limit_burst, time.monotonic())
+        self.close_request: Violation | None = None
+        self.topic_count = 0
+
+    def enqueue(self, text: str, frame: bytes | None = None) -> None:
+        """Queue a text frame (``frame`` = the same text pre-encoded, if available)."""
+        raise NotImplementedError
+
+    def request_close(self, code: int, reason: str) -> None:
+        """Ask the connection to close with ``code``."""
+        raise NotImplementedError
+
+
+class _AsgiConn(_Conn):
+    """A socket served through ASGI (FastAPI/Starlette): a bounded outbox drained by a writer."""
+
+    __slots__ = ("recv_stream", "send_stream", "ws")
 
     def __init__(
         self,
@@ -83,23 +132,15 @@ class _Conn:
         address: str,
         claims: TokenClaims | None,
     ) -> None:
-        s = service.settings
-        self.id = next(_ids)
-        self.service = service
+        super().__init__(service, endpoint, address, claims)
         self.ws = ws
-        self.endpoint = endpoint
-        self.claims = claims
-        self.info = SubscriberInfo(self.id, address, claims, endpoint)
         self.send_stream: MemoryObjectSendStream[str]
         self.recv_stream: MemoryObjectReceiveStream[str]
         self.send_stream, self.recv_stream = anyio.create_memory_object_stream[str](
-            s.send_queue_size
+            service.settings.send_queue_size
         )
-        self.bucket = TokenBucket(s.rate_limit_per_second, s.rate_limit_burst, time.monotonic())
-        self.close_request: Violation | None = None
-        self.topic_count = 0
 
-    def enqueue(self, text: str) -> None:
+    def enqueue(self, text: str, frame: bytes | None = None) -> None:
         """Queue a text frame; a full queue closes this socket (1013), never blocks others."""
         try:
             self.send_stream.send_nowait(text)
@@ -145,6 +186,8 @@ class SignalingService:
         self.bus: RedisBus | None = None
         self._per_address: dict[str, int] = {}
         self._started = False
+        self.raw_frames = False
+        """Set by the fast standalone server: fan-out frames are encoded once, shared."""
         self._secret = (
             self.settings.token_secret.get_secret_value()
             if self.settings.token_secret is not None
@@ -189,64 +232,116 @@ class SignalingService:
         await self.stop()
 
     # ----------------------------------------------------------------- admission
-    def _admit(
-        self, ws: WebSocket, address: str, room: str | None
+    def admit(
+        self,
+        header: Callable[[str], str | None],
+        query_token: str | None,
+        address: str,
+        room: str | None,
     ) -> tuple[TokenClaims | None, Violation | None]:
+        """Check Origin, token and the per-address limit for a new socket (any transport).
+
+        Args:
+            header: returns a request header value by (case-insensitive) name, or None.
+            query_token: the ``token`` query parameter, if any.
+            address: the client address.
+            room: the room the socket is scoped to (named dialect), if any.
+
+        Returns:
+            ``(claims, None)`` to accept, or ``(claims, (code, reason))`` to refuse.
+        """
         s = self.settings
         if s.allowed_origins:
-            origin = ws.headers.get("origin")
+            origin = header("origin")
             if origin is None:
                 if not s.allow_missing_origin:
                     return None, (CloseCode.FORBIDDEN, "origin required")
             elif origin not in s.allowed_origins:
                 return None, (CloseCode.FORBIDDEN, "origin not allowed")
-        token = ws.query_params.get("token")
+        token = query_token
         if token is None:
-            auth = ws.headers.get("authorization", "")
+            auth = header("authorization") or ""
             if auth[:7].lower() == "bearer ":
                 token = auth[7:].strip()
         claims: TokenClaims | None = None
-        if token or s.auth_required:
-            if self._secret is None:
-                claims = None
-            else:
-                try:
-                    claims = verify_token(
-                        token, self._secret, room=room, leeway=s.token_leeway_seconds
-                    )
-                except TokenError as exc:
-                    return None, (exc.code, exc.reason)
+        if (token or s.auth_required) and self._secret is not None:
+            try:
+                claims = verify_token(token, self._secret, room=room, leeway=s.token_leeway_seconds)
+            except TokenError as exc:
+                return None, (exc.code, exc.reason)
         if self._per_address.get(address, 0) >= s.max_sockets_per_address:
             return claims, (CloseCode.RATE_LIMITED, "too many sockets from this address")
         return claims, None
+
+    def refused(self, endpoint: str, address: str, code: int, reason: str) -> None:
+        """Count and log a refused socket."""
+        self.metrics.refusals.labels(reason=_reason_label(code, reason)).inc()
+        log.info(
+            "socket refused",
+            extra={"endpoint": endpoint, "addr": address, "code": code, "reason": reason},
+        )
+
+    def opened(self, conn: _Conn) -> None:
+        """Account a newly accepted socket."""
+        address = conn.info.address
+        self._per_address[address] = self._per_address.get(address, 0) + 1
+        self.metrics.sockets.labels(endpoint=conn.endpoint).inc()
+
+    def closed(self, conn: _Conn) -> None:
+        """Account a finished socket (after its endpoint-specific cleanup)."""
+        address = conn.info.address
+        self.metrics.sockets.labels(endpoint=conn.endpoint).dec()
+        left = self._per_address.get(address, 1) - 1
+        if left <= 0:
+            self._per_address.pop(address, None)
+        else:
+            self._per_address[address] = left
+        if conn.close_request is not None:
+            code, reason = conn.close_request
+            self.metrics.refusals.labels(reason=_reason_label(code, reason)).inc()
+            log.info(
+                "socket closed by server",
+                extra={
+                    "endpoint": conn.endpoint,
+                    "addr": address,
+                    "socket": conn.id,
+                    "code": code,
+                    "reason": reason,
+                },
+            )
+
+    def check_frame(self, conn: _Conn, data: str | bytes) -> Violation | None:
+        """Apply the frame-size and rate limits to one incoming frame."""
+        size = len(data)
+        if isinstance(data, str) and size * 4 > self.settings.max_frame_bytes:
+            size = len(data.encode("utf-8", "surrogatepass"))
+        self.metrics.bytes_in.inc(size)
+        if size > self.settings.max_frame_bytes:
+            return (CloseCode.FRAME_TOO_LARGE, "frame too large")
+        if not conn.bucket.take(time.monotonic()):
+            return (CloseCode.RATE_LIMITED, "rate limit exceeded")
+        return None
 
     async def _serve(
         self,
         ws: WebSocket,
         endpoint: str,
         room: str | None,
-        on_frame: Callable[[_Conn, str | bytes], Awaitable[Violation | None]],
+        on_frame: FrameHandler,
         on_close: Callable[[_Conn], None],
         on_open: Callable[[_Conn], None] | None = None,
     ) -> None:
         if not self._started:
             await self.start()
         address = ws.client.host if ws.client is not None else "unknown"
-        claims, refusal = self._admit(ws, address, room)
+        claims, refusal = self.admit(ws.headers.get, ws.query_params.get("token"), address, room)
         await ws.accept()
         if refusal is not None:
-            code, reason = refusal
-            self.metrics.refusals.labels(reason=_reason_label(code, reason)).inc()
-            log.info(
-                "socket refused",
-                extra={"endpoint": endpoint, "addr": address, "code": code, "reason": reason},
-            )
-            await _close_quietly(ws, code, reason)
+            self.refused(endpoint, address, *refusal)
+            await _close_quietly(ws, *refusal)
             return
-        conn = _Conn(self, ws, endpoint, address, claims)
-        self._per_address[address] = self._per_address.get(address, 0) + 1
-        gauge = self.metrics.sockets.labels(endpoint=endpoint)
-        gauge.inc()
+        conn = _AsgiConn(self, ws, endpoint, address, claims)
+        self.opened(conn)
         try:
             if on_open is not None:
                 on_open(conn)
@@ -258,30 +353,13 @@ class SignalingService:
                 tg.cancel_scope.cancel()
         finally:
             on_close(conn)
-            gauge.dec()
-            left = self._per_address.get(address, 1) - 1
-            if left <= 0:
-                self._per_address.pop(address, None)
-            else:
-                self._per_address[address] = left
             conn.send_stream.close()
+            self.closed(conn)
             if conn.close_request is not None:
-                code, reason = conn.close_request
-                self.metrics.refusals.labels(reason=_reason_label(code, reason)).inc()
-                log.info(
-                    "socket closed by server",
-                    extra={
-                        "endpoint": endpoint,
-                        "addr": address,
-                        "socket": conn.id,
-                        "code": code,
-                        "reason": reason,
-                    },
-                )
                 with anyio.CancelScope(shield=True), anyio.move_on_after(2):
-                    await _close_quietly(ws, code, reason)
+                    await _close_quietly(ws, *conn.close_request)
 
-    async def _writer(self, conn: _Conn, scope: CancelScope) -> None:
+    async def _writer(self, conn: _AsgiConn, scope: CancelScope) -> None:
         ws_send = conn.ws.send
         m_out, b_out = self.metrics.messages_out, self.metrics.bytes_out
         try:
@@ -296,18 +374,9 @@ class SignalingService:
             log.debug("send failed", extra={"socket": conn.id, "error": repr(exc)})
         scope.cancel()
 
-    async def _reader(
-        self,
-        conn: _Conn,
-        on_frame: Callable[[_Conn, str | bytes], Awaitable[Violation | None]],
-    ) -> Violation | None:
+    async def _reader(self, conn: _AsgiConn, on_frame: FrameHandler) -> Violation | None:
         receive = conn.ws.receive
-        s = self.settings
-        idle = s.idle_timeout_seconds
-        max_bytes = s.max_frame_bytes
-        bucket = conn.bucket
-        b_in = self.metrics.bytes_in
-        monotonic = time.monotonic
+        idle = self.settings.idle_timeout_seconds
         while True:
             with anyio.move_on_after(idle) as scope:
                 try:
@@ -318,25 +387,14 @@ class SignalingService:
                 return (CloseCode.IDLE_TIMEOUT, "idle timeout")
             if msg["type"] != "websocket.receive":
                 return None
-            text: str | None = msg.get("text")
-            data: str | bytes
-            if text is None:
-                raw: bytes | None = msg.get("bytes")
-                if raw is None:
+            data: str | bytes | None = msg.get("text")
+            if data is None:
+                data = msg.get("bytes")
+                if data is None:
                     continue
-                data = raw
-                size = len(raw)
-            else:
-                data = text
-                size = len(text)
-                if size * 4 > max_bytes:
-                    size = len(text.encode("utf-8", "surrogatepass"))
-            b_in.inc(size)
-            if size > max_bytes:
-                return (CloseCode.FRAME_TOO_LARGE, "frame too large")
-            if not bucket.take(monotonic()):
-                return (CloseCode.RATE_LIMITED, "rate limit exceeded")
-            violation = await on_frame(conn, data)
+            violation = self.check_frame(conn, data)
+            if violation is None:
+                violation = await on_frame(conn, data)
             if violation is not None:
                 return violation
 
@@ -416,27 +474,27 @@ class SignalingService:
             clients = await self.bus.publish(topic, msg.raw, self.topics.count(topic))
         receivers = self.topics.subscribers(topic)
         if receivers:
-            text = with_clients(msg.raw, len(receivers) if clients is None else clients)
-            for receiver in list(receivers):
-                receiver.enqueue(text)
+            self._fan_out(
+                receivers, with_clients(msg.raw, len(receivers) if clients is None else clients)
+            )
         self.metrics.fanout_seconds.observe(time.perf_counter() - t0)
         return None
 
     def _deliver_remote(self, topic: str, clients: int, raw: str) -> None:
         receivers = self.topics.subscribers(topic)
         if receivers:
-            text = with_clients(raw, clients)
-            for receiver in list(receivers):
-                receiver.enqueue(text)
+            self._fan_out(receivers, with_clients(raw, clients))
+
+    def _fan_out(self, receivers: Set[_Conn], text: str) -> None:
+        frame = encode_text_frame(text) if self.raw_frames else None
+        for receiver in list(receivers):
+            receiver.enqueue(text, frame)
 
     # ----------------------------------------------------------------- named dialect
-    async def handle_named(self, ws: WebSocket, room: str) -> None:
-        """Serve one named-dialect socket in ``room`` until it closes."""
-        if not room or len(room) > MAX_ROOM_NAME:
-            await ws.accept()
-            self.metrics.refusals.labels(reason="bad_room").inc()
-            await _close_quietly(ws, CloseCode.BAD_MESSAGE, "invalid room name")
-            return
+    def named_callbacks(
+        self, room: str
+    ) -> tuple[FrameHandler, Callable[[_Conn], None], Callable[[_Conn], None]]:
+        """``(on_frame, on_close, on_open)`` for one named-dialect socket in ``room``."""
         peers: dict[int, NamedPeer] = {}
 
         def on_open(conn: _Conn) -> None:
@@ -452,7 +510,22 @@ class SignalingService:
             if peer is not None:
                 self.named.disconnect(room, peer)
 
+        return on_frame, on_close, on_open
+
+    async def handle_named(self, ws: WebSocket, room: str) -> None:
+        """Serve one named-dialect socket in ``room`` until it closes."""
+        if not valid_room(room):
+            await ws.accept()
+            self.metrics.refusals.labels(reason="bad_room").inc()
+            await _close_quietly(ws, CloseCode.BAD_MESSAGE, "invalid room name")
+            return
+        on_frame, on_close, on_open = self.named_callbacks(room)
         await self._serve(ws, "named", room, on_frame, on_close, on_open)
+
+
+def valid_room(room: str) -> bool:
+    """Whether a named-dialect room (path segment) is acceptable."""
+    return 0 < len(room) <= MAX_ROOM_NAME
 
 
 def _reason_label(code: int, reason: str) -> str:

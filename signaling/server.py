@@ -59,5 +59,7 @@ def run_signaling(
         ws_max_size=settings.max_frame_bytes + 1024,
         ws_ping_interval=settings.ws_ping_interval_seconds,
         ws_ping_timeout=settings.ws_ping_timeout_seconds,
+        ws_per_message_deflate=False,  # like bin/server.js (ws default); saves zlib per frame
+        access_log=False,
         proxy_headers=False,
     )
