@@ -200,6 +200,9 @@ class BufferedStore(ABC):
                 with anyio.CancelScope(shield=True):
                     await self._db_close()
         if unflushed:
+            # they are lost: a later start() must not commit them under reused log positions
+            self._pending.clear()
+            self._pending_bytes = 0
             self.counters.count_error("unflushed")
             log.error("storage closed with %d updates not committed", unflushed)
             raise StorageError("unflushed", f"{unflushed} updates could not be committed")

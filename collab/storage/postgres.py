@@ -145,6 +145,7 @@ class PostgresStore(BufferedStore):
         self._read_lock: anyio.Lock | None = None
         self._leases: dict[RoomName, tuple[str, int]] = {}
         self._lost: dict[RoomName, str] = {}
+        self._stopping = False
 
     # ------------------------------------------------------------------ plumbing
 
@@ -211,9 +212,11 @@ class PostgresStore(BufferedStore):
         self._write_conn = self._read_conn = None
 
     async def _after_start(self, tg: anyio.abc.TaskGroup) -> None:
+        self._stopping = False
         tg.start_soon(self._renew_loop)
 
     async def _before_stop(self) -> None:
+        self._stopping = True
         for room in list(self._leases):
             try:
                 await self._release_lease(room)
@@ -348,11 +351,18 @@ class PostgresStore(BufferedStore):
         interval = self.options.lease_renew_interval or self.options.lease_ttl / 3
         while True:
             await anyio.sleep(interval)
-            if not self._leases:
+            if not self._leases or self._stopping:
                 continue
+            renewal_done = False
             held = dict(self._leases)
             try:
-                renewed = await self._use("read", partial(self._renew, held=held))
+                # shielded: a renewal cut by close() would only make psycopg cancel the query
+                with anyio.CancelScope(shield=True):
+                    with anyio.move_on_after(self.options.lease_ttl):
+                        renewed = await self._use("read", partial(self._renew, held=held))
+                        renewal_done = True
+                    if not renewal_done:
+                        continue
             except StorageError as exc:
                 self.counters.count_error(exc.code)
                 log.warning("lease renewal failed: %s", exc)
