@@ -36,26 +36,37 @@ Example:
 from __future__ import annotations
 
 import base64
+import difflib
 import fnmatch
 import logging
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import anyio
 
 from collab.awareness import Awareness
-from collab.document import DEFAULT_TEXT, Document
-from collab.errors import NotFoundError, StorageError
+from collab.document import DEFAULT_TEXT, Document, delete_text, insert_text
+from collab.errors import NotFoundError, ProtocolError, StorageError
 from collab.peer._runner import TaskRunner
 from collab.peer.config import PeerConfig
 from collab.peer.room import WebrtcRoom
 from collab.peer.signaling_client import SignalingClient
-from collab.storage import UpdateStore, rebuild
+from collab.storage import UpdateStore, Version, rebuild
 from collab.sync import DocumentUpdated, RoomEvent, SyncOptions, SyncRoom
+from collab.yupdate import update_state_vector
 
-__all__ = ["ArchivalReplica", "LiveRoom", "ReplicaOptions", "RoomPolicy", "RoomSummary"]
+__all__ = [
+    "ArchivalReplica",
+    "LiveRoom",
+    "ReplicaOptions",
+    "RoomPolicy",
+    "RoomSummary",
+    "restore_into",
+    "text_diff",
+]
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +136,10 @@ class ReplicaOptions:
     "This replica's identity for room ownership (PostgreSQL leases)."
     acquire_retry: float = 1.0
     "Seconds between attempts to take over a room another replica owns."
+    version_pause: float = 10.0
+    "Record a version once editing pauses for this many seconds."
+    version_every: int = 1000
+    "Record a version at least every this many updates, even without a pause."
 
 
 @dataclass(frozen=True)
@@ -165,6 +180,12 @@ class LiveRoom:
         "Monotonic time since which no peer is connected (None while peers are)."
         self.dirty = anyio.Event()
         "Set when updates were appended since the last durability check."
+        self.changed = anyio.Event()
+        "Set on every document change (drives version recording)."
+        self.since_version = 0
+        "Updates since the last recorded version."
+        self.contributors: dict[int, str | None] = {}
+        "Client ids (and awareness names) that changed the document since the last version."
 
     @property
     def peers(self) -> int:
@@ -315,6 +336,7 @@ class ArchivalReplica:
         hub.observe(lambda event: self._on_room_event(live, event))
         self._runner.spawn(awareness.run)
         self._runner.spawn(self._durability_loop, live)
+        self._runner.spawn(self._version_loop, live)
         return live
 
     async def _join(self, live: LiveRoom) -> None:
@@ -345,6 +367,15 @@ class ArchivalReplica:
             log.error("replica: room %r: cannot queue update: %s", live.name, exc)
             return
         live.dirty.set()
+        live.changed.set()
+        live.since_version += 1
+        try:
+            clients = update_state_vector(event.update)
+        except ProtocolError:  # applied fine by Yrs, but not parseable by us: no names
+            clients = {}
+        for client in clients:
+            if client not in live.contributors:
+                live.contributors[client] = _user_name(live.hub.awareness.states.get(client))
 
     async def _durability_loop(self, live: LiveRoom) -> None:
         """After appends, wait until they are durable, then advertise the stored state."""
@@ -379,6 +410,116 @@ class ArchivalReplica:
             self.storage_errors += 1
             log.error("replica: room %r: compaction failed: %s", live.name, exc)
 
+    # ------------------------------------------------------------------ versions
+
+    async def _version_loop(self, live: LiveRoom) -> None:
+        """Record a version after a pause in editing, or every ``version_every`` updates."""
+        while self.rooms.get(live.name) is live:
+            await live.changed.wait()
+            live.changed = anyio.Event()
+            while self.rooms.get(live.name) is live:
+                if live.since_version >= self.options.version_every:
+                    break
+                with anyio.move_on_after(self.options.version_pause) as pause:
+                    await live.changed.wait()
+                    live.changed = anyio.Event()
+                if pause.cancelled_caught:
+                    break
+            if self.rooms.get(live.name) is live and live.since_version:
+                await self._record_version(live, "")
+
+    async def _record_version(self, live: LiveRoom, label: str) -> Version | None:
+        seq, snapshot = live.last_seq, live.document.get_update()
+        if seq < 1:
+            return None
+        contributors = [
+            {"client": client, "name": name} for client, name in live.contributors.items()
+        ]
+        live.contributors = {}
+        live.since_version = 0
+        try:
+            return await self.store.add_version(
+                live.name, label, contributors, seq=seq, snapshot=snapshot
+            )
+        except StorageError as exc:
+            self.storage_errors += 1
+            log.error("replica: room %r: recording a version failed: %s", live.name, exc)
+            return None
+
+    async def create_version(self, room: str, label: str = "") -> Version:
+        """Record a version of ``room`` now (on demand).
+
+        Raises:
+            NotFoundError: the room has nothing stored.
+            StorageError: the store failed.
+        """
+        live = self.rooms.get(room)
+        if live is not None:
+            version = await self._record_version(live, label)
+            if version is None:
+                raise NotFoundError("no-room", f"room {room!r} has no updates yet")
+            return version
+        await self.document(room)  # NotFoundError for unknown rooms
+        async with self._lock(room):
+            if not await self.store.acquire_room(room, self.options.owner_id):
+                raise StorageError("not-owner", f"another replica archives {room!r}")
+            try:
+                return await self.store.add_version(room, label)
+            finally:
+                if room not in self.rooms:
+                    await self.store.release_room(room)
+
+    async def versions(self, room: str) -> list[Version]:
+        """The room's recorded versions, oldest first."""
+        return await self.store.list_versions(room)
+
+    async def resolve_version(self, room: str, at: str) -> Version:
+        """A version by id (``"12"``) or the newest one at or before an ISO time.
+
+        Raises:
+            NotFoundError: no such version.
+            ValueError: ``at`` is neither an id nor an ISO 8601 time.
+        """
+        versions = await self.store.list_versions(room)
+        if at.isdigit():
+            for version in versions:
+                if version.id == int(at):
+                    return version
+            raise NotFoundError("no-version", f"room {room!r} has no version {at}")
+        moment = datetime.fromisoformat(at.replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        when = moment.timestamp()
+        earlier = [v for v in versions if v.created_at <= when]
+        if not earlier:
+            raise NotFoundError("no-version", f"room {room!r} has no version before {at}")
+        return max(earlier, key=lambda v: (v.created_at, v.seq))
+
+    async def document_at(self, room: str, at: str | None) -> Document:
+        """The document now (``at=None``) or as of a version (id or ISO time)."""
+        if at is None:
+            return await self.document(room)
+        version = await self.resolve_version(room, at)
+        stored = await self.store.load_at(room, version.seq)
+        document = Document(roots={self.options.text_name: "text"})
+        rebuild(stored, document.ydoc)
+        return document
+
+    async def restore(self, room: str, at: str) -> Version | None:
+        """Bring ``room`` back to a version *as a new change* every connected peer receives.
+
+        The shared text is edited (minimal delete/insert runs) into the old text; declared
+        maps get the old keys/values; arrays get the old items. History is not rewritten:
+        the restore is a normal update, recorded as a new version labelled ``restored …``.
+        """
+        old = await self.document_at(room, at)
+        live = await self._ensure_joined(room)
+        if live is None:
+            raise StorageError("not-owner", f"another replica archives {room!r}")
+        restore_into(live.document, old, self.options.text_name)
+        version = await self.resolve_version(room, at)
+        return await self._record_version(live, f"restored version {version.id}")
+
     # ------------------------------------------------------------------ unloading
 
     async def _idle_loop(self) -> None:
@@ -409,6 +550,7 @@ class ArchivalReplica:
                 await self._compact(live)
             del self.rooms[room]
             live.dirty.set()  # ends the durability loop
+            live.changed.set()  # ends the version loop
             live.hub.close()
             try:
                 await self.store.flush()
@@ -454,3 +596,75 @@ class ArchivalReplica:
                 )
             )
         return out
+
+
+def _user_name(state: Any) -> str | None:
+    if isinstance(state, dict):
+        user = state.get("user")
+        if isinstance(user, dict) and isinstance(user.get("name"), str):
+            return str(user["name"])[:200]
+    return None
+
+
+def _edit_text(text: Any, current: str, target: str) -> None:
+    """Turn ``current`` into ``target`` with minimal delete/insert runs (code points)."""
+    matcher = difflib.SequenceMatcher(a=current, b=target, autojunk=False)
+    for tag, i1, i2, j1, j2 in reversed(matcher.get_opcodes()):
+        if tag in ("delete", "replace"):
+            delete_text(text, i1, i2 - i1)
+        if tag in ("insert", "replace"):
+            insert_text(text, i1, target[j1:j2])
+
+
+def restore_into(document: Document, old: Document, text_name: str = DEFAULT_TEXT) -> None:
+    """Edit ``document`` (one transaction, origin ``"restore"``) until it matches ``old``.
+
+    Example:
+        >>> now, then = Document(), Document()
+        >>> then.text().insert(0, "first draft")
+        >>> now.text().insert(0, "second draft!")
+        >>> restore_into(now, then); str(now.text())
+        'first draft'
+    """
+    kinds = dict(old.roots)
+    kinds.setdefault(text_name, "text")
+    for name, kind in document.roots.items():
+        kinds.setdefault(name, kind)
+    with document.transaction(origin="restore"):
+        for name, kind in sorted(kinds.items()):
+            if kind == "text":
+                _edit_text(document.text(name), str(document.text(name)), str(old.text(name)))
+            elif kind == "map":
+                target, wanted = document.map(name), old.map(name).to_py() or {}
+                for key in [k for k in (target.to_py() or {}) if k not in wanted]:
+                    del target[key]
+                for key, value in wanted.items():
+                    if key not in target or target.get(key) != value:
+                        target[key] = value
+            else:
+                array, items = document.array(name), old.array(name).to_py() or []
+                if array.to_py() != items:
+                    del array[0 : len(array)]
+                    array.extend(items)
+
+
+def text_diff(before: str, after: str, before_label: str, after_label: str) -> str:
+    """A unified diff of two texts.
+
+    Example:
+        >>> print(text_diff("a\\nb\\n", "a\\nc\\n", "v1", "v2"), end="")
+        --- v1
+        +++ v2
+        @@ -1,2 +1,2 @@
+         a
+        -b
+        +c
+    """
+    return "".join(
+        difflib.unified_diff(
+            before.splitlines(keepends=True),
+            after.splitlines(keepends=True),
+            fromfile=before_label,
+            tofile=after_label,
+        )
+    )

@@ -6,7 +6,13 @@
 ``GET /api/rooms/{room}/text``             plain text of the shared text (``?name=``)
 ``GET /api/rooms/{room}/update``           full state as a Yjs V1 update (octet-stream)
 ``GET /api/rooms/{room}/json``             JSON of every root type the replica knows
+``GET /api/rooms/{room}/versions``         recorded versions (id, seq, time, contributors)
+``POST /api/rooms/{room}/versions``        record a version now (``?label=``)
+``GET /api/rooms/{room}/diff``             unified diff of the text (``?from=&to=``)
+``POST /api/rooms/{room}/restore``         restore a version as a new change (``?at=``)
 =========================================  ==============================================
+
+``text``, ``update`` and ``json`` take ``?at=<version id or ISO time>`` for time travel.
 
 When signaling access control is on, reads need a token for the room (``?token=`` or
 ``Authorization: Bearer``), verified like the signaling upgrade.
@@ -26,11 +32,21 @@ from pydantic import BaseModel
 
 from collab.document import Document
 from collab.errors import NotFoundError, StorageError
-from collab.replica import ArchivalReplica
+from collab.replica import ArchivalReplica, text_diff
 from signaling.auth import TokenError, verify_token
 from signaling.settings import SignalingSettings
 
-__all__ = ["RoomOut", "api_router"]
+__all__ = ["RoomOut", "VersionOut", "api_router"]
+
+
+class VersionOut(BaseModel):
+    """One recorded version."""
+
+    id: int
+    seq: int
+    created_at: float
+    label: str
+    contributors: list[Any]
 
 
 class RoomOut(BaseModel):
@@ -69,12 +85,12 @@ def api_router(
     """
     router = APIRouter(prefix="/api", tags=["archive"])
 
-    def check_read(request: Request, room: str | None = None) -> None:
+    def check_read(request: Request, room: str | None = None, write: bool = False) -> None:
         if not signaling_settings.auth_required:
             return
         secret = signaling_settings.token_secret
         try:
-            verify_token(
+            claims = verify_token(
                 _token_of(request),
                 secret.get_secret_value() if secret else "",
                 room=room,
@@ -83,18 +99,28 @@ def api_router(
         except TokenError as exc:
             status = 403 if exc.code == 4403 else 401
             raise HTTPException(status, exc.reason) from None
+        if write and claims.read_only:
+            raise HTTPException(403, "read-only token")
+
+    def room_write(request: Request, room: str) -> str:
+        check_read(request, room, write=True)
+        return room
 
     def room_access(request: Request, room: str) -> str:
         check_read(request, room)
         return room
 
-    async def load(room: str) -> Document:
+    async def load(room: str, at: str | None = None) -> Document:
         try:
-            return await replica().document(room)
-        except NotFoundError:
-            raise HTTPException(404, f"room {room!r} is not archived") from None
+            return await replica().document_at(room, at)
+        except NotFoundError as exc:
+            raise HTTPException(404, f"room {room!r}: {exc.code}") from None
+        except ValueError as exc:
+            raise HTTPException(422, f"bad ?at=: {exc}") from None
         except StorageError as exc:
             raise HTTPException(503, f"storage error: {exc.code}") from None
+
+    at_query = Query(None, description="Version id or ISO 8601 time (default: now)")
 
     @router.get("/config")
     async def config() -> dict[str, Any]:
@@ -115,21 +141,78 @@ def api_router(
     async def text(
         room: str = Depends(room_access),
         name: str = Query(text_name, description="Name of the shared text"),
+        at: str | None = at_query,
     ) -> str:
         """Plain text of the room's shared text (default ``codemirror``)."""
-        document = await load(room)
+        document = await load(room, at)
         return str(document.text(name))
 
     @router.get("/rooms/{room:path}/update", response_class=Response)
-    async def update(room: str = Depends(room_access)) -> Response:
+    async def update(room: str = Depends(room_access), at: str | None = at_query) -> Response:
         """The full document state as one Yjs V1 update (``Y.applyUpdate`` loads it)."""
-        document = await load(room)
+        document = await load(room, at)
         return Response(document.get_update(), media_type="application/octet-stream")
 
     @router.get("/rooms/{room:path}/json")
-    async def as_json(room: str = Depends(room_access)) -> dict[str, Any]:
+    async def as_json(
+        room: str = Depends(room_access), at: str | None = at_query
+    ) -> dict[str, Any]:
         """Every root type the replica knows the type of, rendered as JSON."""
-        document = await load(room)
+        document = await load(room, at)
         return document.to_json()
+
+    @router.get("/rooms/{room:path}/versions", response_model=list[VersionOut])
+    async def versions(room: str = Depends(room_access)) -> list[VersionOut]:
+        """Recorded versions, oldest first (after a pause in editing, every N changes, or
+        on demand)."""
+        await load(room)  # 404 for unknown rooms
+        try:
+            found = await replica().versions(room)
+        except StorageError as exc:
+            raise HTTPException(503, f"storage error: {exc.code}") from None
+        return [VersionOut(**vars(v)) for v in found]
+
+    @router.post("/rooms/{room:path}/versions", response_model=VersionOut)
+    async def create_version(
+        room: str = Depends(room_write), label: str = Query("", max_length=1024)
+    ) -> VersionOut:
+        """Record a version now."""
+        try:
+            version = await replica().create_version(room, label)
+        except NotFoundError as exc:
+            raise HTTPException(404, f"room {room!r}: {exc.code}") from None
+        except StorageError as exc:
+            raise HTTPException(503, f"storage error: {exc.code}") from None
+        return VersionOut(**vars(version))
+
+    @router.get("/rooms/{room:path}/diff", response_class=PlainTextResponse)
+    async def diff(
+        room: str = Depends(room_access),
+        from_: str = Query(..., alias="from", description="Version id or ISO time"),
+        to: str | None = Query(None, description="Version id or ISO time (default: now)"),
+        name: str = Query(text_name, description="Name of the shared text"),
+    ) -> str:
+        """Unified diff of the shared text between two versions (or a version and now)."""
+        before = await load(room, from_)
+        after = await load(room, to)
+        return text_diff(
+            str(before.text(name)),
+            str(after.text(name)),
+            f"{room}@{from_}",
+            f"{room}@{to or 'now'}",
+        )
+
+    @router.post("/rooms/{room:path}/restore", response_model=VersionOut | None)
+    async def restore(
+        room: str = Depends(room_write),
+        at: str = Query(..., description="Version id or ISO time to restore"),
+    ) -> VersionOut | None:
+        """Restore a version as a new change that every connected peer receives."""
+        await load(room, at)  # 404/422 before touching the live room
+        try:
+            version = await replica().restore(room, at)
+        except StorageError as exc:
+            raise HTTPException(503, f"storage error: {exc.code}") from None
+        return None if version is None else VersionOut(**vars(version))
 
     return router

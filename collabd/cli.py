@@ -36,11 +36,14 @@ def signaling_cmd(
     config: Annotated[
         Path | None, typer.Option(help="KEY=value file of COLLAB_* settings.")
     ] = None,
+    engine: Annotated[
+        str, typer.Option(help="'uvicorn' (FastAPI app) or 'fast' (websockets server).")
+    ] = "uvicorn",
 ) -> None:
     """Run the y-webrtc signaling server alone (ws://HOST:PORT/ and /signaling)."""
     from signaling.server import run_signaling
 
-    run_signaling(host=host, port=port, redis_url=redis, config=config)
+    run_signaling(host=host, port=port, redis_url=redis, config=config, engine=engine)
 
 
 @app.command("token")

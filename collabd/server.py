@@ -85,6 +85,8 @@ def build_app(
         passwords=dict(settings.room_passwords),
         text_name=settings.text_name,
         idle_unload_after=settings.idle_unload_after,
+        version_pause=settings.version_pause,
+        version_every=settings.version_every,
     )
     replica = ArchivalReplica(
         store, _replica_signaling_url(port, sig), options=options, peer_config=peer_config

@@ -70,6 +70,10 @@ class ServeSettings(BaseSettings):
     "Directory with the built page (default: ``web/dist`` of this checkout)."
     idle_unload_after: float = 30.0
     "Seconds without peers before the replica unloads a room from memory."
+    version_pause: float = 10.0
+    "Record a version once editing in a room pauses for this many seconds."
+    version_every: int = 1000
+    "Record a version at least every this many updates."
 
     @property
     def store_url(self) -> str:

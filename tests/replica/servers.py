@@ -146,6 +146,9 @@ class CollabServer(Process):
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
         return httpx.get(self.http + path, timeout=10, **kwargs)
 
+    def http_post(self, path: str, **kwargs: Any) -> httpx.Response:
+        return httpx.post(self.http + path, timeout=30, **kwargs)
+
 
 @contextmanager
 def ywebrtc_server(log_path: Path) -> Iterator[str]:
