@@ -6,6 +6,7 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any
@@ -41,16 +42,33 @@ def run_signaling(
     redis_url: str | None = None,
     config: Path | None = None,
     log_level: str = "info",
+    engine: str = "uvicorn",
 ) -> None:
-    """Serve ``create_app`` with uvicorn (uvloop + httptools when installed).
+    """Serve the signaling service alone.
 
-    WebSocket keepalive (pings every ``ws_ping_interval_seconds``, drop after
+    ``engine="uvicorn"`` (default) serves ``create_app`` with uvicorn (uvloop + httptools when
+    installed); WebSocket keepalive (pings every ``ws_ping_interval_seconds``, drop after
     ``ws_ping_timeout_seconds``) and the frame-size cap are enforced by uvicorn as well.
+    ``engine="fast"`` serves the same service on the websockets server (``signaling.fastserver``).
     """
+    if engine not in ("uvicorn", "fast"):
+        raise ValueError("engine must be 'uvicorn' or 'fast'")
     settings = load_settings(config, redis_url=redis_url)
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    if engine == "fast":
+        from signaling.fastserver import run_fast
+
+        try:
+            import uvloop
+
+            uvloop.run(run_fast(settings, host, port))
+        except ImportError:
+            asyncio.run(run_fast(settings, host, port))
+        except KeyboardInterrupt:
+            logging.getLogger("signaling").info("stopped")
+        return
     uvicorn.run(
         create_app(settings),
         host=host,

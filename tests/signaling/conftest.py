@@ -5,21 +5,27 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from sig_helpers import Server, run_ours, run_reference
+from sig_helpers import ENGINES, Server, run_ours, run_reference
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    """Our two engines: the FastAPI app on uvicorn, and the websockets-based fast engine."""
+    return str(request.param)
 
 
 @pytest.fixture
-async def ours() -> AsyncIterator[Server]:
-    async with run_ours() as server:
+async def ours(engine: str) -> AsyncIterator[Server]:
+    async with run_ours(engine=engine) as server:
         yield server
 
 
-@pytest.fixture(params=["ours", "reference"])
+@pytest.fixture(params=["ours-asgi", "ours-fast", "reference"])
 async def any_server(request: pytest.FixtureRequest) -> AsyncIterator[Server]:
-    """The same test against our server and against y-webrtc's reference server."""
+    """The same test against our server (both engines) and y-webrtc's reference server."""
     if request.param == "reference":
         with run_reference() as server:
             yield server
     else:
-        async with run_ours() as server:
+        async with run_ours(engine=request.param.removeprefix("ours-")) as server:
             yield server

@@ -21,6 +21,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from signaling.app import SignalingService, create_app
+from signaling.fastserver import serve_signaling
 from signaling.hooks import SignalingHooks
 from signaling.settings import SignalingSettings
 
@@ -56,11 +57,21 @@ class Server:
         return self.url + path
 
 
+ENGINES = ["asgi", "fast"]
+
+
 @contextlib.asynccontextmanager
 async def run_ours(
-    settings: SignalingSettings | None = None, hooks: SignalingHooks | None = None
+    settings: SignalingSettings | None = None,
+    hooks: SignalingHooks | None = None,
+    engine: str = "asgi",
 ) -> AsyncIterator[Server]:
-    """Serve ``create_app`` with real uvicorn on a free port inside the test's event loop."""
+    """Serve our signaling on a free port inside the test's event loop: ``asgi`` = create_app on
+    real uvicorn, ``fast`` = the websockets engine (signaling.fastserver)."""
+    if engine == "fast":
+        async with run_fast_engine(settings, hooks) as server:
+            yield server
+        return
     app = create_app(settings or SignalingSettings(), hooks)
     sock = bound_socket()
     port = sock.getsockname()[1]
@@ -77,6 +88,20 @@ async def run_ours(
                 )
             finally:
                 server.should_exit = True
+    finally:
+        sock.close()
+
+
+@contextlib.asynccontextmanager
+async def run_fast_engine(
+    settings: SignalingSettings | None, hooks: SignalingHooks | None
+) -> AsyncIterator[Server]:
+    service = SignalingService(settings or SignalingSettings(), hooks)
+    sock = bound_socket()
+    port = sock.getsockname()[1]
+    try:
+        async with service, serve_signaling(service, sock=sock):
+            yield Server(f"ws://127.0.0.1:{port}", f"http://127.0.0.1:{port}", service)
     finally:
         sock.close()
 

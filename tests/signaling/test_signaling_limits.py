@@ -52,9 +52,9 @@ async def test_malformed_frames_are_ignored_and_counted(ours: Server, frame: str
     assert 'collab_signaling_messages_in_total{type="ignored"} 1.0' in text
 
 
-async def test_frame_too_large_closes_1009_only_that_socket() -> None:
+async def test_frame_too_large_closes_1009_only_that_socket(engine: str) -> None:
     async with (
-        run_ours(SignalingSettings(max_frame_bytes=1024)) as server,
+        run_ours(SignalingSettings(max_frame_bytes=1024), engine=engine) as server,
         clients(server.url, 2) as (big, other),
     ):
         await other.send({"type": "subscribe", "topics": ["t"]})
@@ -65,16 +65,16 @@ async def test_frame_too_large_closes_1009_only_that_socket() -> None:
         await assert_serving(server.url)
 
 
-async def test_multibyte_text_is_measured_in_bytes() -> None:
+async def test_multibyte_text_is_measured_in_bytes(engine: str) -> None:
     settings = SignalingSettings(max_frame_bytes=1024)
-    async with run_ours(settings) as server, client(server.url) as c:
+    async with run_ours(settings, engine=engine) as server, client(server.url) as c:
         await c.send({"type": "ping", "pad": "€" * 400})  # 400 chars, 1200 bytes
         assert (await c.closed())[0] == CloseCode.FRAME_TOO_LARGE
 
 
-async def test_flood_is_rate_limited_with_4429() -> None:
+async def test_flood_is_rate_limited_with_4429(engine: str) -> None:
     settings = SignalingSettings(rate_limit_per_second=1.0, rate_limit_burst=20)
-    async with run_ours(settings) as server, client(server.url) as flooder:
+    async with run_ours(settings, engine=engine) as server, client(server.url) as flooder:
         for _ in range(50):
             await flooder.send({"type": "ping"})
         assert await flooder.closed() == (CloseCode.RATE_LIMITED, "rate limit exceeded")
@@ -83,9 +83,9 @@ async def test_flood_is_rate_limited_with_4429() -> None:
         assert 'reason="rate_limit_exceeded"' in server.service.metrics.render().decode()
 
 
-async def test_too_many_topics_closes_4429() -> None:
+async def test_too_many_topics_closes_4429(engine: str) -> None:
     async with (
-        run_ours(SignalingSettings(max_topics_per_socket=3)) as server,
+        run_ours(SignalingSettings(max_topics_per_socket=3), engine=engine) as server,
         client(server.url) as c,
     ):
         await c.send({"type": "subscribe", "topics": ["a", "b", "c"]})
@@ -95,9 +95,9 @@ async def test_too_many_topics_closes_4429() -> None:
         await assert_serving(server.url)
 
 
-async def test_unsubscribe_frees_topic_slots() -> None:
+async def test_unsubscribe_frees_topic_slots(engine: str) -> None:
     async with (
-        run_ours(SignalingSettings(max_topics_per_socket=2)) as server,
+        run_ours(SignalingSettings(max_topics_per_socket=2), engine=engine) as server,
         client(server.url) as c,
     ):
         for i in range(10):
@@ -106,9 +106,9 @@ async def test_unsubscribe_frees_topic_slots() -> None:
         assert await c.barrier() == []
 
 
-async def test_too_many_subscribers_on_topic_closes_4413() -> None:
+async def test_too_many_subscribers_on_topic_closes_4413(engine: str) -> None:
     async with (
-        run_ours(SignalingSettings(max_subscribers_per_topic=2)) as server,
+        run_ours(SignalingSettings(max_subscribers_per_topic=2), engine=engine) as server,
         clients(server.url, 3) as (a, b, c),
     ):
         for x in (a, b):
@@ -120,8 +120,8 @@ async def test_too_many_subscribers_on_topic_closes_4413() -> None:
         assert (await b.recv())["clients"] == 2
 
 
-async def test_too_many_sockets_per_address_closes_4429() -> None:
-    async with run_ours(SignalingSettings(max_sockets_per_address=2)) as server:
+async def test_too_many_sockets_per_address_closes_4429(engine: str) -> None:
+    async with run_ours(SignalingSettings(max_sockets_per_address=2), engine=engine) as server:
         async with clients(server.url, 2) as (a, _b):
             async with client(server.url) as third:
                 assert await third.closed() == (
@@ -141,9 +141,9 @@ async def test_too_many_sockets_per_address_closes_4429() -> None:
                         continue
 
 
-async def test_idle_socket_closes_4408_active_one_stays() -> None:
+async def test_idle_socket_closes_4408_active_one_stays(engine: str) -> None:
     async with (
-        run_ours(SignalingSettings(idle_timeout_seconds=0.5)) as server,
+        run_ours(SignalingSettings(idle_timeout_seconds=0.5), engine=engine) as server,
         clients(server.url, 1) as (idle,),
     ):
         assert await idle.closed() == (CloseCode.IDLE_TIMEOUT, "idle timeout")

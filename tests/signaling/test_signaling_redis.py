@@ -26,7 +26,8 @@ pytestmark = [pytest.mark.anyio, pytest.mark.redis]
 @contextlib.asynccontextmanager
 async def two_instances(redis: RedisProc) -> AsyncIterator[tuple[Server, Server]]:
     settings = SignalingSettings(redis_url=redis.url, redis_prefix="test")
-    async with run_ours(settings) as one, run_ours(settings) as two:
+    # one instance per engine: the FastAPI app on uvicorn and the fast websockets engine
+    async with run_ours(settings, engine="asgi") as one, run_ours(settings, engine="fast") as two:
         for s in (one, two):
             assert s.service is not None
             await s.service.start()
