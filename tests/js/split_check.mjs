@@ -3,7 +3,7 @@
 // Protocol: one JSON request per stdin line, one JSON response per stdout line, in order.
 // Binary values travel as base64. Requests:
 //   {op: "build", scenario, seed, size?}          -> {update, roots, sv}
-//   {op: "apply", updates: [b64], roots: {name: kind}} -> {roots: {name: json}, sv, pending}
+//   {op: "apply", updates: [b64], roots: {name: kind}} -> {roots: {name: json}, sv, pending, pendingEach}
 //   {op: "any_roundtrip", values: [b64]}            -> {values: [b64]}  (readAny then writeAny)
 //   {op: "encrypt_json", password, room, values: [b64 writeAny]} -> {envelopes: [b64]}
 //   {op: "decrypt_json", password, room, envelopes: [b64]}     -> {values: [b64 writeAny]}
@@ -81,6 +81,13 @@ const newDoc = (clientID, gc = true) => {
 }
 
 const SCENARIOS = {
+  // Contents that cannot be cut: a `size`-byte Uint8Array (ContentBinary) and a big embed.
+  unsplittable (gen, size) {
+    const doc = newDoc(4)
+    doc.getMap('m').set('bin', new Uint8Array(size).fill(7))
+    doc.getText('t').insertEmbed(0, { blob: 'e'.repeat(size) })
+    return { doc, roots: { m: 'map', t: 'text' } }
+  },
   // Many single keystrokes (inserts and deletes), astral chars included.
   keystrokes (gen, size) {
     const doc = newDoc(1)
@@ -160,9 +167,14 @@ const handlers = {
   },
   apply ({ updates, roots }) {
     const doc = new Y.Doc()
-    for (const u of updates) Y.applyUpdate(doc, unb64(u))
+    // pendingEach[i]: did Yjs have to park structs/deletions after applying update i?
+    const pendingEach = []
+    for (const u of updates) {
+      Y.applyUpdate(doc, unb64(u))
+      pendingEach.push(doc.store.pendingStructs !== null || doc.store.pendingDs !== null)
+    }
     const pending = doc.store.pendingStructs !== null || doc.store.pendingDs !== null
-    return { roots: rootsJson(doc, roots), sv: b64(Y.encodeStateVector(doc)), pending }
+    return { roots: rootsJson(doc, roots), sv: b64(Y.encodeStateVector(doc)), pending, pendingEach }
   },
   any_roundtrip ({ values }) {
     return {
