@@ -59,8 +59,13 @@ class BufferedStore(ABC):
 
     def __init__(self, options: StoreOptions | None = None) -> None:
         self.options = options if options is not None else StoreOptions()
-        if self.options.max_batch < 1:
+        o = self.options
+        if o.max_batch < 1:
             raise ValueError("max_batch must be >= 1")
+        if min(o.commit_interval, o.retry_initial, o.close_timeout, o.busy_timeout) < 0:
+            raise ValueError("commit_interval, retry_initial, close_timeout, busy_timeout >= 0")
+        if o.retry_max < o.retry_initial or o.max_pending_bytes < 1:
+            raise ValueError("need retry_max >= retry_initial and max_pending_bytes >= 1")
         self.counters = StoreCounters()
         self._pending: deque[Pending] = deque()
         self._pending_bytes = 0
