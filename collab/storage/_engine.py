@@ -64,8 +64,8 @@ class BufferedStore(ABC):
             raise ValueError("max_batch must be >= 1")
         if min(o.commit_interval, o.retry_initial, o.close_timeout, o.busy_timeout) < 0:
             raise ValueError("commit_interval, retry_initial, close_timeout, busy_timeout >= 0")
-        if o.retry_max < o.retry_initial or o.max_pending_bytes < 1:
-            raise ValueError("need retry_max >= retry_initial and max_pending_bytes >= 1")
+        if o.retry_max < 0 or o.max_pending_bytes < 1:
+            raise ValueError("need retry_max >= 0 and max_pending_bytes >= 1")
         self.counters = StoreCounters()
         self._pending: deque[Pending] = deque()
         self._pending_bytes = 0
