@@ -56,6 +56,8 @@ def start_server(kind: str) -> Iterator[str]:
             "-m",
             "collabd.cli",
             "signaling",
+            "--engine",
+            "fast" if kind == "fast" else "uvicorn",
             "--host",
             "127.0.0.1",
             "--port",
@@ -237,21 +239,34 @@ async def main_async(args: argparse.Namespace) -> None:
     if args.url:
         await run_tracks([Track("ext", Load(args.url, args.sockets))], args)
         return
-    with start_server("node") as node_url, start_server("ours") as ours_url:
+    with (
+        start_server("node") as node_url,
+        start_server("asgi") as asgi_url,
+        start_server("fast") as fast_url,
+    ):
         node = Track("node", Load(node_url, args.sockets))
-        ours = Track("ours", Load(ours_url, args.sockets))
-        await run_tracks([node, ours], args)
+        asgi = Track("asgi", Load(asgi_url, args.sockets))
+        fast = Track("fast", Load(fast_url, args.sockets))
+        await run_tracks([node, asgi, fast], args)
     print()
     print(
         f"saturation (highest step with loss<=1% and p99<={args.p99_ms:g} ms), "
         f"publishes/s, x{ROOM_SIZE} fan-out, {args.sockets} sockets:"
     )
-    print(f"  y-webrtc bin/server.js : {node.best_rate:6d} pub/s  p99 {node.best_p99:6.2f} ms")
-    print(f"  ours (collab signaling): {ours.best_rate:6d} pub/s  p99 {ours.best_p99:6.2f} ms")
-    ratio = ours.best_rate / node.best_rate if node.best_rate else float("nan")
-    print(f"  ratio ours/node: saturation rate {ratio:.2f}x")
-    if not node.saturated or not ours.saturated:
-        print("  note: the highest offered step held; raise --rates to find the true ceiling")
+    print(
+        f"  node: y-webrtc bin/server.js       {node.best_rate:6d} pub/s  p99 {node.best_p99:6.2f} ms"
+    )
+    for t, name in (
+        (asgi, "asgi: collab FastAPI app/uvicorn"),
+        (fast, "fast: collab --engine fast   "),
+    ):
+        ratio = t.best_rate / node.best_rate if node.best_rate else float("nan")
+        print(
+            f"  {name}  {t.best_rate:6d} pub/s  p99 {t.best_p99:6.2f} ms  "
+            f"ratio vs node {ratio:.2f}x"
+        )
+    if not all(t.saturated for t in (node, asgi, fast)):
+        print("  note: a server held the highest offered step; raise --rates for its true ceiling")
 
 
 def main() -> None:
@@ -263,7 +278,7 @@ def main() -> None:
     parser.add_argument(
         "--rates",
         type=lambda s: [int(x) for x in s.split(",")],
-        default=[100, 200, 400, 800, 1200, 1600, 2400, 3200, 4800, 6400],
+        default=[200, 400, 800, 1200, 1600, 2000, 2400, 2800, 3200, 4000, 4800],
         help="comma-separated publish rates (publishes/s) to try in order",
     )
     parser.add_argument("--p99-ms", type=float, default=50.0)
