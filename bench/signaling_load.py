@@ -253,12 +253,10 @@ async def main_async(args: argparse.Namespace) -> None:
         f"saturation (highest step with loss<=1% and p99<={args.p99_ms:g} ms), "
         f"publishes/s, x{ROOM_SIZE} fan-out, {args.sockets} sockets:"
     )
-    print(
-        f"  node: y-webrtc bin/server.js       {node.best_rate:6d} pub/s  p99 {node.best_p99:6.2f} ms"
-    )
     for t, name in (
+        (node, "node: y-webrtc bin/server.js   "),
         (asgi, "asgi: collab FastAPI app/uvicorn"),
-        (fast, "fast: collab --engine fast   "),
+        (fast, "fast: collab --engine fast      "),
     ):
         ratio = t.best_rate / node.best_rate if node.best_rate else float("nan")
         print(
