@@ -1,4 +1,4 @@
-"""Strict lib0 encoding/decoding: varUint, varInt, varString, varUint8Array, ``writeAny``/``readAny``.
+"""Strict lib0 encoding/decoding: varUint, varInt, varString, varUint8Array, writeAny/readAny.
 
 Byte-compatible with the npm package ``lib0`` (``encoding.js`` / ``decoding.js``) that Yjs,
 y-protocols and y-webrtc use. Unlike pycrdt's ``Decoder`` (which silently truncates), every
@@ -332,8 +332,9 @@ class Decoder:
     def read_any(self) -> Any:
         """Read a value written by lib0 ``writeAny`` (all tags 116–127).
 
-        Returns ``str``, ``int`` (tags 125, 122), ``float`` (124, 123), ``bool``, ``None``,
-        :data:`UNDEFINED`, ``bytes``, ``list`` or ``dict``.
+        Returns ``str``, ``int`` (tags 125, 122), ``float`` (124, 123, and ``-0.0`` for
+        JavaScript's ``-0`` written as tag 125), ``bool``, ``None``, :data:`UNDEFINED`,
+        ``bytes``, ``list`` or ``dict``.
         """
         return self._read_any(0)
 
@@ -344,6 +345,9 @@ class Decoder:
         if tag == 119:
             return self.read_var_string()
         if tag == 125:
+            if self.remaining and self._data[self.pos] == 0x40:  # JavaScript -0
+                self.pos += 1
+                return -0.0
             return self.read_var_int()
         if tag == 123:
             return self.read_float64()
