@@ -9,7 +9,7 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -132,6 +132,103 @@ def replica_cmd(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     anyio.run(lambda: run_replica(signaling, room, store, ice_servers=ice_servers))
+
+
+StoreOpt = Annotated[
+    str, typer.Option(envvar="COLLAB_STORE", help="sqlite:///path.db or postgresql://…")
+]
+AtOpt = Annotated[str | None, typer.Option(help="Version id or ISO 8601 time (default: now).")]
+NameOpt = Annotated[str, typer.Option("--name", help="Name of the shared text.")]
+
+
+def _run_archive(coro: Any) -> Any:
+    import anyio
+
+    from collab.errors import CollabError
+
+    try:
+        return anyio.run(lambda: coro)
+    except CollabError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command("export")
+def export_cmd(
+    room: Annotated[str, typer.Argument(help="Room name.")],
+    store: StoreOpt,
+    format: Annotated[str, typer.Option(help="text, markdown, json or yjs.")] = "text",
+    at: AtOpt = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="File (default: stdout).")
+    ] = None,
+    name: NameOpt = "codemirror",
+) -> None:
+    """Export a room (now or at a version) as text, Markdown, JSON or a Yjs V1 update."""
+    from collabd.archive import export_room, write_output
+
+    if format not in ("text", "markdown", "json", "yjs"):
+        raise typer.BadParameter("format must be text, markdown, json or yjs")
+    data = _run_archive(export_room(store, room, format, at, name))  # type: ignore[arg-type]
+    write_output(data, output)
+
+
+@app.command("import")
+def import_cmd(
+    room: Annotated[str, typer.Argument(help="Room name.")],
+    file: Annotated[Path, typer.Argument(help="A UTF-8 text file or a Yjs V1 update.")],
+    store: StoreOpt,
+    format: Annotated[str, typer.Option(help="text or yjs.")] = "text",
+    name: NameOpt = "codemirror",
+) -> None:
+    """Import text (replaces the shared text, as a new change) or a Yjs update into a room."""
+    from collabd.archive import import_room
+
+    if format not in ("text", "yjs"):
+        raise typer.BadParameter("format must be text or yjs")
+    count = _run_archive(import_room(store, room, file.read_bytes(), format, name))  # type: ignore[arg-type]
+    typer.echo(f"imported into {room!r}: {count} update(s) appended")
+
+
+@app.command("versions")
+def versions_cmd(
+    room: Annotated[str, typer.Argument(help="Room name.")],
+    store: StoreOpt,
+) -> None:
+    """List a room's recorded versions."""
+    from rich.console import Console
+
+    from collabd.archive import list_versions
+
+    Console().print(_run_archive(list_versions(store, room)))
+
+
+@app.command("diff")
+def diff_cmd(
+    room: Annotated[str, typer.Argument(help="Room name.")],
+    store: StoreOpt,
+    from_: Annotated[str, typer.Option("--from", help="Version id or ISO time.")],
+    to: AtOpt = None,
+    name: NameOpt = "codemirror",
+) -> None:
+    """Unified diff of the shared text between two versions (or a version and now)."""
+    from collabd.archive import diff_room
+
+    typer.echo(_run_archive(diff_room(store, room, from_, to, name)), nl=False)
+
+
+@app.command("restore")
+def restore_cmd(
+    room: Annotated[str, typer.Argument(help="Room name.")],
+    store: StoreOpt,
+    at: Annotated[str, typer.Option(help="Version id or ISO time to restore.")],
+    name: NameOpt = "codemirror",
+) -> None:
+    """Restore a version as a new change (offline; live rooms: POST /api/rooms/{room}/restore)."""
+    from collabd.archive import restore_room
+
+    count = _run_archive(restore_room(store, room, at, name))
+    typer.echo(f"restored {room!r} to {at}: {count} update(s) appended")
 
 
 if __name__ == "__main__":
