@@ -464,7 +464,8 @@ class BufferedStore(ABC):
 
         Example:
             >>> stored = await store.load("notes")  # doctest: +SKIP
-            >>> await store.compact("notes", rebuild(stored).get_update(), stored.last_seq)
+            >>> snapshot = rebuild(stored).get_update()  # doctest: +SKIP
+            >>> await store.compact("notes", snapshot, stored.last_seq)  # doctest: +SKIP
         """
         check_room(room)
         check_blob(snapshot, "snapshot")
