@@ -71,6 +71,16 @@ async def test_two_browsers_edit_concurrently_and_converge(
 
 
 XSS_NAME = "<img src=x onerror=alert(1)>"
+NOTES = (
+    "# Weekly notes\n\n"
+    "The archive keeps a copy of this room, so the text survives when everyone leaves.\n\n"
+    "## Agenda\n\n"
+    "- Review the **signaling** limits\n"
+    "- Decide on the history panel\n"
+    "- Try the page on a phone\n\n"
+    "## Decisions\n\n"
+    "> Keep it calm: one column to write in, the details on the side.\n\n"
+)
 
 
 async def test_names_and_cursors_show_on_the_other_side_as_text(
@@ -84,14 +94,16 @@ async def test_names_and_cursors_show_on_the_other_side_as_text(
     await open_room(page_b, web_server, room)
     await connect_pair(page_a, page_b)
     await set_name(page_b, "Bob")
-    await type_at_end(page_b, "# Meeting notes\n\nBob writes the agenda here.\n")
-    await wait_text_contains(page_a, "Bob writes the agenda")
+    await page_b.evaluate("text => window.collabRoom.ytext.insert(0, text)", NOTES)
+    await type_at_end(page_b, "Bob: ")
+    await wait_text_contains(page_a, "Decisions")
 
     # Alice renames herself (in the room) to something that would be markup if rendered as HTML,
     # then selects a word, so Bob sees her caret, her selection and her label.
     await set_name(page_a, XSS_NAME)
-    await type_at_end(page_a, "Alice adds a line.")
-    await page_a.keyboard.press("Shift+Control+ArrowLeft")
+    await type_at_end(page_a, "\nShip the page on Friday.")
+    for _ in range(2):
+        await page_a.keyboard.press("Shift+Control+ArrowLeft")
 
     label = page_b.locator(".cm-ySelectionInfo", has_text="onerror")
     await label.wait_for()
@@ -112,6 +124,15 @@ async def test_names_and_cursors_show_on_the_other_side_as_text(
         )
         assert injected == []
     assert await page_a.input_value("#me-name") == XSS_NAME
+    await page_b.wait_for_function(
+        """() => {
+          const shown = document.querySelectorAll('#stats .conn[data-connected="true"] .rtt')
+          const open = [...window.collabRoom.provider.room.webrtcConns.values()]
+            .filter(c => c.connected).length
+          return open >= 1 && shown.length === open && [...shown].every(e => e.textContent !== '—')
+        }"""
+    )
+    await page_b.locator(".cm-ySelection", has_text="Friday").wait_for()
     await screenshot(page_b, "room-two-cursors")
     assert alice.dialogs == [] and bob.dialogs == []
 

@@ -31,8 +31,11 @@ const proseHighlight = HighlightStyle.define([
 const theme = EditorView.theme({
   '&': { height: '100%', fontSize: '17px', backgroundColor: 'transparent' },
   '&.cm-focused': { outline: 'none' },
-  '.cm-scroller': { fontFamily: 'var(--font-prose)', lineHeight: '1.7', overflow: 'auto' },
-  '.cm-content': { padding: '28px 0 40vh', maxWidth: '70ch', margin: '0 auto', caretColor: 'var(--text)' },
+  '.cm-scroller': {
+    fontFamily: 'var(--font-prose)', lineHeight: '1.7', overflow: 'auto',
+    scrollbarWidth: 'thin', scrollbarColor: '#d6d3cd transparent'
+  },
+  '.cm-content': { padding: '32px 0 30vh', maxWidth: '70ch', margin: '0 auto', caretColor: 'var(--text)' },
   '.cm-line': { padding: '0 28px' },
   '.cm-placeholder': { color: 'var(--faint)', fontStyle: 'italic' },
   '.cm-selectionBackground, &.cm-focused .cm-selectionBackground, ::selection': { backgroundColor: 'rgba(37, 99, 235, 0.18)' },

@@ -7,18 +7,19 @@ const roomPath = room => `/api/rooms/${encodeURIComponent(room)}`
 /**
  * Normalise one version entry from the API (tolerant about field names).
  * @param {any} raw
- * @returns {{id: string, when: Date|null, size: number|null, label: string|null}|null}
+ * @returns {{id: string, when: Date|null, size: number|null, label: string|null, contributors: number|null}|null}
  */
 export const normaliseVersion = raw => {
   if (raw === null || typeof raw !== 'object') {
-    return typeof raw === 'string' || typeof raw === 'number' ? { id: String(raw), when: null, size: null, label: null } : null
+    return typeof raw === 'string' || typeof raw === 'number' ? { id: String(raw), when: null, size: null, label: null, contributors: null } : null
   }
   const id = raw.id ?? raw.version ?? raw.seq
   if (typeof id !== 'string' && typeof id !== 'number') return null
   const when = parseTime(raw.created_at ?? raw.at ?? raw.timestamp ?? raw.time ?? raw.updated_at)
   const size = typeof raw.size === 'number' ? raw.size : null
-  const label = typeof raw.label === 'string' ? raw.label : typeof raw.kind === 'string' ? raw.kind : null
-  return { id: String(id), when, size, label }
+  const label = typeof raw.label === 'string' && raw.label !== '' ? raw.label : typeof raw.kind === 'string' ? raw.kind : null
+  const contributors = Array.isArray(raw.contributors) ? raw.contributors.length : null
+  return { id: String(id), when, size, label, contributors }
 }
 
 /**
@@ -45,16 +46,28 @@ export const fetchVersions = async room => {
  */
 export const mountHistory = (section, room) => {
   let destroyed = false
+  let available = false
   let selected = null
   const list = el('ol', { class: 'versions' })
   const preview = el('pre', { class: 'preview', hidden: true })
-  const restore = el('button', { class: 'button button-small', type: 'button', hidden: true, text: 'Restore this version' })
+  const restore = el('button', { class: 'button button-small', type: 'button', hidden: true, text: 'Restore' })
   const note = el('p', { class: 'muted small', hidden: true })
-  replaceChildren(section.querySelector('.panel-body'), [list, preview, restore, note])
+  const save = el('button', { class: 'button button-quiet button-small', type: 'button', id: 'save-version', text: 'Save version', title: 'Record the current text as a version' })
+  replaceChildren(section.querySelector('.panel-body'), [list, preview, el('div', { class: 'history-actions' }, [restore, save]), note])
+
+  save.addEventListener('click', async () => {
+    save.disabled = true
+    const res = await fetchJson(`${roomPath(room)}/versions`, { method: 'POST' })
+    save.disabled = false
+    note.hidden = res.ok
+    if (!res.ok) note.textContent = `Could not save a version (${res.status || 'network'}).`
+    refresh()
+  })
 
   const showPreview = async version => {
     selected = version
     for (const item of list.children) item.classList.toggle('selected', item.dataset.id === version.id)
+    preview.dataset.versionId = version.id
     const res = await fetchJson(`${roomPath(room)}/text?at=${encodeURIComponent(version.id)}`)
     if (destroyed || selected !== version) return
     let text = null
@@ -83,6 +96,7 @@ export const mountHistory = (section, room) => {
     const versions = await fetchVersions(room)
     if (destroyed) return
     section.hidden = versions === null
+    available = versions !== null
     if (versions === null) return
     if (versions.length === 0) {
       replaceChildren(list, [el('li', { class: 'muted small', text: 'No versions yet.' })])
@@ -98,10 +112,17 @@ export const mountHistory = (section, room) => {
       }
     }, [
       el('span', { class: 'version-when', text: v.when ? formatAgo(v.when) : `#${v.id}`, title: v.when ? v.when.toLocaleString() : undefined }),
-      el('span', { class: 'version-meta muted', text: [v.label, v.size === null ? null : formatBytes(v.size)].filter(Boolean).join(' · ') })
+      el('span', {
+        class: 'version-meta muted',
+        text: [
+          v.label,
+          v.size === null ? null : formatBytes(v.size),
+          v.contributors ? `${v.contributors} ${v.contributors === 1 ? 'author' : 'authors'}` : null
+        ].filter(Boolean).join(' · ')
+      })
     ])))
   }
 
   refresh()
-  return { refresh, destroy: () => { destroyed = true } }
+  return { refresh, get available () { return available }, destroy: () => { destroyed = true } }
 }

@@ -140,6 +140,10 @@ export const openRoomView = async (container, name, { password, onPasswordChange
   awareness.setLocalStateField('user', { name: me.name, color: me.color, colorLight: me.colorLight })
   const view = createEditor(editorHost, ytext, awareness)
 
+  // ---- history (only if the archive has it)
+  const history = mountHistory(historySection, name)
+  const historyTicker = setInterval(() => history.refresh(), 30000)
+
   // ---- status
   let idbSynced = false
   idb.whenSynced.then(() => { idbSynced = true; refresh() })
@@ -149,8 +153,12 @@ export const openRoomView = async (container, name, { password, onPasswordChange
     node.dataset.state = state
     node.textContent = text
   }
+  let lastArchiveState = 'absent'
   const setArchive = () => {
     const { state } = archiveStatus(doc, awareness)
+    // a room becomes "archived" (and gets a history) once the replica stored it: look again
+    if (state === 'saved' && lastArchiveState !== 'saved' && !history.available) history.refresh()
+    lastArchiveState = state
     archiveBadge.dataset.state = state
     archiveBadge.textContent = state === 'saved' ? 'Saved to archive' : state === 'unsaved' ? 'Unsaved changes' : 'No archive in room'
     archiveBadge.title = state === 'saved'
@@ -195,18 +203,22 @@ export const openRoomView = async (container, name, { password, onPasswordChange
     statsBusy = true
     try {
       const stats = await collectStats(provider.room)
-      const byPeerId = new Map(listPeers(awareness, provider.room, doc.clientID).filter(p => p.peerId).map(p => [p.peerId, p]))
+      const peers = listPeers(awareness, provider.room, doc.clientID)
+      const byPeerId = new Map(peers.filter(p => p.peerId).map(p => [p.peerId, p]))
+      // A peer that doesn't publish its signaling id (the replica) can still be named when it is
+      // the only such peer and exactly one connection is unclaimed.
+      const anonymous = peers.filter(p => p.role !== 'you' && !p.peerId)
+      const unclaimed = stats.filter(s => !byPeerId.has(s.peerId))
+      if (anonymous.length === 1 && unclaimed.length === 1) byPeerId.set(unclaimed[0].peerId, anonymous[0])
       renderStats(statsBox, stats, peerId => byPeerId.get(peerId) || null)
     } finally {
       statsBusy = false
     }
   }
-  const statsTicker = setInterval(updateStats, 2000)
+  const statsTicker = setInterval(updateStats, 1000)
+  provider.on('peers', updateStats)
   updateStats()
 
-  // ---- history (only if the archive has it)
-  const history = mountHistory(historySection, name)
-  const historyTicker = setInterval(() => history.refresh(), 30000)
 
   // ---- identity changes
   // y-codemirror.next redraws a remote caret only when its colour string changes (the widget's
@@ -248,6 +260,10 @@ export const openRoomView = async (container, name, { password, onPasswordChange
       offIdentity()
       doc.off('update', onUpdate)
       awareness.off('change', refresh)
+      provider.off('peers', refresh)
+      provider.off('peers', updateStats)
+      provider.off('synced', refresh)
+      provider.off('status', refresh)
       view.destroy()
       provider.destroy()
       idb.destroy()
