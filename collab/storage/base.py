@@ -131,7 +131,7 @@ class StoreOptions:
     busy_timeout: float = 2.0
     "SQLite only: seconds to wait on a lock held by another connection before ``locked``."
     check_on_open: bool = True
-    "SQLite only: run ``PRAGMA quick_check`` when opening (a corrupt file fails fast)."
+    "SQLite only: ``PRAGMA quick_check`` at open (corrupt files fail fast; reads the whole file)."
     lease_ttl: float = 10.0
     "PostgreSQL only: a room lease expires this many seconds after its last renewal."
     lease_renew_interval: float | None = None

@@ -221,7 +221,10 @@ class PostgresStore(BufferedStore):
             try:
                 await self._release_lease(room)
             except StorageError as exc:
-                log.warning("could not release lease of %r: %s (it will expire)", room, exc)
+                # the database is unreachable: do not wait once per room, the leases expire
+                log.warning("could not release leases (%s); they expire in %s s", exc,
+                            self.options.lease_ttl)  # fmt: skip
+                break
 
     # ------------------------------------------------------------------ leases
 

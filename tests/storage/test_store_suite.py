@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import Any
 
 import anyio
 import pytest
-from conftest import StoreFactory
 from pycrdt import Doc, Text, TransactionEvent
 
 from collab.errors import NotFoundError, StorageError
 from collab.storage import BufferedStore, StoredDoc, open_store, rebuild
+
+StoreFactory = Callable[..., BufferedStore]
 
 pytestmark = pytest.mark.anyio
 
