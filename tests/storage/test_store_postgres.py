@@ -104,6 +104,7 @@ def test_standby_takes_over_after_sigkill(pg_dsn: str) -> None:
                 assert event["seq"] >= flushed[victim].get(event["room"], 0)
                 takeover[event["room"]] = time.monotonic() - killed_at
                 owner[event["room"]] = survivor
+        print(f"takeover after SIGKILL (lease_ttl={ttl} s): {takeover}")
         assert max(takeover.values()) < 10 * ttl  # "within seconds" (ttl = 2 s)
         seen = 0
         while seen < 20:  # the survivor writes to the rooms it took over
