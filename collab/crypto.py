@@ -24,7 +24,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from collab.errors import ProtocolError
-from collab.lib0 import Decoder, Encoder, decode_any, encode_any
+from collab.lib0 import Decoder, Encoder, decode_any, encode_any, utf8_encode
 
 __all__ = [
     "PBKDF2_ITERATIONS",
@@ -51,7 +51,7 @@ def derive_key(password: str, room: str) -> bytes:
         32
     """
     return hashlib.pbkdf2_hmac(
-        "sha256", password.encode("utf-8"), room.encode("utf-8"), PBKDF2_ITERATIONS, 32
+        "sha256", utf8_encode(password), utf8_encode(room), PBKDF2_ITERATIONS, 32
     )
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "Undefined",
     "decode_any",
     "encode_any",
+    "utf8_encode",
     "write_var_uint",
 ]
 
@@ -74,6 +75,23 @@ def write_var_uint(num: int) -> bytes:
         num >>= 7
     out.append(num)
     return bytes(out)
+
+
+def utf8_encode(text: str) -> bytes:
+    """UTF-8 bytes of ``text`` exactly as JavaScript's ``TextEncoder`` produces them.
+
+    A surrogate pair (two code points, e.g. from JSON ``"\\ud83d\\ude00"``) becomes one
+    4-byte character and a lone surrogate becomes U+FFFD (``ef bf bd``).
+
+    Example:
+        >>> utf8_encode("a\\ud800").hex()
+        '61efbfbd'
+    """
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        utf16 = text.encode("utf-16-le", "surrogatepass")
+        return utf16.decode("utf-16-le", "replace").encode("utf-8")
 
 
 class Encoder:
@@ -128,7 +146,7 @@ class Encoder:
 
         Lone surrogates are replaced by U+FFFD, as JavaScript's ``TextEncoder`` does.
         """
-        self.write_var_uint8_array(text.encode("utf-8", errors="replace"))
+        self.write_var_uint8_array(utf8_encode(text))
 
     def write_float32(self, value: float) -> None:
         """Write a big-endian IEEE-754 float32."""
