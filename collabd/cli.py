@@ -119,6 +119,13 @@ def replica_cmd(
         str | None,
         typer.Option(envvar="COLLAB_ICE_SERVERS", help="STUN/TURN: JSON list or URLs."),
     ] = None,
+    lease_ttl: Annotated[
+        float,
+        typer.Option(
+            envvar="COLLAB_LEASE_TTL",
+            help="PostgreSQL: seconds before a dead replica's rooms can be taken over.",
+        ),
+    ] = 10.0,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
 ) -> None:
     """Archive rooms on any y-webrtc signaling server (ours or y-webrtc's bin/server.js)."""
@@ -131,7 +138,9 @@ def replica_cmd(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    anyio.run(lambda: run_replica(signaling, room, store, ice_servers=ice_servers))
+    anyio.run(
+        lambda: run_replica(signaling, room, store, ice_servers=ice_servers, lease_ttl=lease_ttl)
+    )
 
 
 StoreOpt = Annotated[

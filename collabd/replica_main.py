@@ -14,7 +14,7 @@ import anyio
 
 from collab.peer.config import IceServer, PeerConfig
 from collab.replica import ArchivalReplica, ReplicaOptions, RoomPolicy
-from collab.storage import open_store
+from collab.storage import StoreOptions, open_store
 from collabd.settings import parse_ice_servers
 
 __all__ = ["parse_room_spec", "run_replica"]
@@ -43,12 +43,13 @@ async def run_replica(
     ice_servers: str | None = None,
     text_name: str = "codemirror",
     name: str = "archive",
+    lease_ttl: float = 10.0,
 ) -> None:
     """Run until SIGINT/SIGTERM, then flush, compact and leave every room."""
     ice = parse_ice_servers(ice_servers)
     config = PeerConfig(ice_servers=[IceServer(**server) for server in ice])
     options = ReplicaOptions(policy=RoomPolicy("none"), text_name=text_name, name=name)
-    store = open_store(store_url)
+    store = open_store(store_url, StoreOptions(lease_ttl=lease_ttl))
     async with store, ArchivalReplica(store, signaling, options=options, peer_config=config) as rep:
         for spec in rooms:
             room, password = parse_room_spec(spec)
