@@ -36,6 +36,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "tests/web/" not in item.nodeid.replace("\\", "/"):
             continue
+        if not {"browsers", "web_server"} & set(getattr(item, "fixturenames", ())):
+            continue  # no browser, no server: runs anywhere
         item.add_marker(pytest.mark.browser)
         item.add_marker(pytest.mark.netns)
         if reason:

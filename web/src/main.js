@@ -4,32 +4,11 @@
 import { bindNameField } from './identity.js'
 import { askPassword, openRoomView } from './room.js'
 import { renderRoomList } from './rooms.js'
+import { parseRoute, roomHash } from './router.js'
 import { el, replaceChildren } from './util.js'
 
 /** @type {Map<string, string>} room name → password, for this page's lifetime only */
 const passwords = new Map()
-
-/**
- * Parse the location hash.
- * @param {string} hash
- * @returns {{view: 'rooms'} | {view: 'room', name: string, locked: boolean}}
- */
-export const parseRoute = hash => {
-  const match = /^#\/room\/([^?]+)(?:\?(.*))?$/.exec(hash)
-  if (!match) return { view: 'rooms' }
-  let name
-  try {
-    name = decodeURIComponent(match[1])
-  } catch {
-    return { view: 'rooms' }
-  }
-  if (name.trim() === '') return { view: 'rooms' }
-  const params = new URLSearchParams(match[2] || '')
-  return { view: 'room', name, locked: params.get('locked') === '1' }
-}
-
-/** @param {string} name @param {boolean} locked */
-const roomHash = (name, locked) => `#/room/${encodeURIComponent(name)}${locked ? '?locked=1' : ''}`
 
 const app = /** @type {HTMLElement} */ (document.getElementById('app'))
 const crumbs = /** @type {HTMLElement} */ (document.getElementById('crumbs'))
