@@ -3,7 +3,8 @@
 N sockets in rooms of 10 (every socket subscribes to its room); one generator publishes at a
 rising rate (publishes/s, each fanned out to the 10 room members, sender included) and measures
 the fan-out latency (publish sent → each copy received, same clock). A step "holds" when ≥99 % of
-the copies arrive and p99 ≤ the latency goal; the saturation rate is the highest holding step (best of --tries attempts: the box is shared).
+the copies arrive and p99 ≤ the latency goal; the saturation rate is the highest holding step
+(best of --tries attempts per step, since the box is shared and one noisy second can spoil a step).
 
 Prints, for each server, every step (offered rate, delivered msgs/s, p50/p99 latency, loss), the
 saturation rate and the p99 there, then ours/node ratios (the Node server is the anchor).
