@@ -16,6 +16,39 @@ import uvicorn
 from signaling.app import create_app
 from signaling.settings import SignalingSettings
 
+_STANDARD_ATTRS = frozenset(
+    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys() | {"message", "asctime"}
+)
+
+
+class KeyValueFormatter(logging.Formatter):
+    """Appends a record's ``extra=`` fields as ``key=value`` pairs (structured, grep-friendly).
+
+    Example:
+        >>> rec = logging.LogRecord("signaling", logging.INFO, "", 0, "socket refused", None, None)
+        >>> rec.code = 4401
+        >>> KeyValueFormatter("%(message)s").format(rec)
+        'socket refused code=4401'
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        base = super().format(record)
+        extras = [
+            f"{k}={v!r}" if isinstance(v, str) and " " in v else f"{k}={v}"
+            for k, v in vars(record).items()
+            if k not in _STANDARD_ATTRS and not k.startswith("_")
+        ]
+        return f"{base} {' '.join(extras)}" if extras else base
+
+
+def configure_logging(level: str = "info") -> None:
+    """Log to stderr as ``time level logger message key=value ...``."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(KeyValueFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
 
 def load_settings(config: Path | None = None, **overrides: object) -> SignalingSettings:
     """Settings from the environment (``COLLAB_*``), an optional env-style file, and overrides.
@@ -54,9 +87,7 @@ def run_signaling(
     if engine not in ("uvicorn", "fast"):
         raise ValueError("engine must be 'uvicorn' or 'fast'")
     settings = load_settings(config, redis_url=redis_url)
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    configure_logging(log_level)
     if engine == "fast":
         from signaling.fastserver import run_fast
 

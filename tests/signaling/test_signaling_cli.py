@@ -1,0 +1,57 @@
+"""``collab signaling`` runs the service alone (both engines), as a real process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import anyio
+import httpx
+import pytest
+from sig_helpers import ROOT, WAIT, client, free_port
+
+pytestmark = pytest.mark.anyio
+
+
+def start_cli(engine: str, port: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "collabd.cli", "signaling", "--port", str(port), "--engine", engine],
+        cwd=ROOT,
+        env={**os.environ, "COLLAB_MAX_TOPICS_PER_SOCKET": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+@pytest.mark.parametrize(
+    ("engine", "banner"),
+    [("uvicorn", b"Uvicorn running on"), ("fast", b"signaling (fast engine) listening")],
+)
+async def test_collab_signaling_command(engine: str, banner: bytes) -> None:
+    port = free_port()
+    proc = start_cli(engine, port)
+    try:
+        assert proc.stderr is not None
+        with anyio.fail_after(WAIT * 2):
+            while banner not in (line := await anyio.to_thread.run_sync(proc.stderr.readline)):
+                assert line, "server exited before listening"
+        async with httpx.AsyncClient() as http:
+            assert (await http.get(f"http://127.0.0.1:{port}/")).text == "okay"
+        async with client(f"ws://127.0.0.1:{port}") as c:
+            await c.send({"type": "subscribe", "topics": ["a"]})
+            await c.send({"type": "publish", "topic": "a", "data": 1})
+            assert await c.recv() == {"type": "publish", "topic": "a", "data": 1, "clients": 1}
+            await c.send({"type": "subscribe", "topics": ["b"]})  # env limit: one topic
+            assert await c.closed() == (4429, "too many topics")
+        with anyio.fail_after(WAIT):  # the structured log line of that close, key=value
+            while b"socket closed by server" not in (
+                line := await anyio.to_thread.run_sync(proc.stderr.readline)
+            ):
+                assert line
+        assert b"code=4429" in line and b"reason='too many topics'" in line
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+        if proc.stderr is not None:
+            proc.stderr.close()
