@@ -47,6 +47,21 @@ test('archive status follows the replica state vector for this client', () => {
   assert.equal(archiveStatus(doc, awarenessOf([[9, replicaState(b64(Y.encodeStateVector(replica)))]])).state, 'saved')
 })
 
+test('archive status: edits from earlier sessions of this browser count too', () => {
+  const earlier = new Y.Doc()
+  earlier.getText('codemirror').insert(0, 'written offline yesterday')
+  const doc = new Y.Doc() // today's session: y-indexeddb loads yesterday's edits
+  Y.applyUpdate(doc, Y.encodeStateAsUpdate(earlier))
+  const replica = new Y.Doc()
+  const sv = () => b64(Y.encodeStateVector(replica))
+  assert.equal(archiveStatus(doc, awarenessOf([[9, replicaState(sv())]])).state, 'saved') // the contract's minimum
+  assert.equal(archiveStatus(doc, awarenessOf([[9, replicaState(sv())]]), [earlier.clientID]).state, 'unsaved')
+  Y.applyUpdate(replica, Y.encodeStateAsUpdate(earlier))
+  assert.equal(archiveStatus(doc, awarenessOf([[9, replicaState(sv())]]), [earlier.clientID]).state, 'saved')
+  doc.getText('codemirror').insert(0, 'today: ')
+  assert.equal(archiveStatus(doc, awarenessOf([[9, replicaState(sv())]]), [earlier.clientID]).state, 'unsaved')
+})
+
 test('archive status: any of several replicas may hold the changes', () => {
   const doc = new Y.Doc()
   doc.getText('codemirror').insert(0, 'abc')

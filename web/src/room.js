@@ -3,7 +3,7 @@
 import * as Y from 'yjs'
 import { WebrtcProvider } from 'y-webrtc'
 import { IndexeddbPersistence } from 'y-indexeddb'
-import { archiveStatus } from './archive.js'
+import { archiveStatus, rememberClientIDs } from './archive.js'
 import { peerOptions, signalingUrl } from './config.js'
 import { createEditor } from './editor.js'
 import { mountHistory } from './history.js'
@@ -129,7 +129,9 @@ export const openRoomView = async (container, name, { password, onPasswordChange
   ]))
 
   // ---- stock providers
-  const idb = new IndexeddbPersistence(await storageName(name, password), doc)
+  const dbName = await storageName(name, password)
+  const idb = new IndexeddbPersistence(dbName, doc)
+  const myClientIDs = rememberClientIDs(dbName)
   const provider = new WebrtcProvider(name, doc, {
     signaling: [signalingUrl()],
     password: password || null,
@@ -155,7 +157,7 @@ export const openRoomView = async (container, name, { password, onPasswordChange
   }
   let lastArchiveState = 'absent'
   const setArchive = () => {
-    const { state } = archiveStatus(doc, awareness)
+    const { state } = archiveStatus(doc, awareness, myClientIDs.ids())
     // a room becomes "archived" (and gets a history) once the replica stored it: look again
     if (state === 'saved' && lastArchiveState !== 'saved' && !history.available) history.refresh()
     lastArchiveState = state
@@ -188,7 +190,13 @@ export const openRoomView = async (container, name, { password, onPasswordChange
     renderPeers(people, peers)
     setArchive()
   }
-  const onUpdate = () => setArchive()
+  const onUpdate = (_update, origin) => {
+    // local edits (yCollab's origin, not a provider's) are "mine", whatever clientID Yjs uses now
+    if (origin !== provider.room && origin !== idb && Y.getState(doc.store, doc.clientID) > 0) {
+      myClientIDs.note(doc.clientID)
+    }
+    setArchive()
+  }
   doc.on('update', onUpdate)
   awareness.on('change', refresh)
   provider.on('peers', refresh)
