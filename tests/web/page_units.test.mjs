@@ -109,6 +109,9 @@ test('peers: you, direct (open connection), relayed (awareness only), replica by
   // without the unclaimed open connection the replica is relayed
   conns.delete('peer-replica')
   assert.equal(listPeers(awarenessOf(states), { webrtcConns: conns }, 1).find(p => p.role === 'replica').link, 'relayed')
+  // another tab of this browser (BroadcastChannel) is neither direct nor relayed
+  const tabs = listPeers(awarenessOf(states), { webrtcConns: conns, bcConns: new Set(['peer-dan']) }, 1)
+  assert.equal(tabs.find(p => p.name === 'Dan').link, 'tab')
   // the room may not exist yet (password key still being derived)
   assert.equal(listPeers(awarenessOf(states), null, 1).filter(p => p.link === 'direct').length, 0)
 })

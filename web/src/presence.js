@@ -11,7 +11,7 @@ import { el, replaceChildren, safeColor, safeName } from './util.js'
 
 /**
  * @typedef {{clientID: number, name: string, color: string, role: 'you'|'replica'|'person',
- *            link: 'you'|'direct'|'relayed', peerId: string|null}} PeerInfo
+ *            link: 'you'|'direct'|'relayed'|'tab', peerId: string|null}} PeerInfo
  */
 
 /**
@@ -30,6 +30,8 @@ export const listPeers = (awareness, room, myClientID) => {
   /** @type {Map<string, any>} */
   const conns = room ? room.webrtcConns : new Map()
   const open = new Set([...conns.entries()].filter(([, c]) => c.connected).map(([id]) => id))
+  /** @type {Set<string>} other tabs of this browser, reached over BroadcastChannel */
+  const tabs = room && room.bcConns ? room.bcConns : new Set()
   /** @type {PeerInfo[]} */
   const peers = []
   const claimed = new Set()
@@ -43,7 +45,7 @@ export const listPeers = (awareness, room, myClientID) => {
       name: safeName(user.name),
       color: safeColor(user.color),
       role: me ? 'you' : isReplica(state) ? 'replica' : 'person',
-      link: me ? 'you' : peerId && open.has(peerId) ? 'direct' : 'relayed',
+      link: me ? 'you' : peerId && open.has(peerId) ? 'direct' : peerId && tabs.has(peerId) ? 'tab' : 'relayed',
       peerId
     })
   })
@@ -58,7 +60,7 @@ export const listPeers = (awareness, room, myClientID) => {
   return peers.sort((a, b) => rank(a) - rank(b) || a.name.localeCompare(b.name))
 }
 
-const LINK_LABEL = { you: 'you', direct: 'direct', relayed: 'relayed' }
+const LINK_LABEL = { you: 'you', direct: 'direct', relayed: 'relayed', tab: 'other tab' }
 
 /**
  * Render the people list into `list` (an <ul>). Names are text nodes, never HTML.
@@ -78,7 +80,9 @@ export const renderPeers = (list, peers) => {
       text: LINK_LABEL[peer.link],
       title: peer.link === 'direct'
         ? 'Connected to you directly (WebRTC)'
-        : peer.link === 'relayed' ? 'Known through other peers (no direct connection)' : undefined
+        : peer.link === 'relayed'
+          ? 'Known through other peers (no direct connection)'
+          : peer.link === 'tab' ? 'Another tab of this browser (BroadcastChannel)' : undefined
     })
   ])))
 }
