@@ -75,6 +75,7 @@ class SignalingClient:
         self._topics: dict[str, _Topic] = {}
         self._ws: ClientConnection | None = None
         self._state_changed = anyio.Event()
+        self._activity = anyio.Event()
         self._send_lock = anyio.Lock()
         self._runner = TaskRunner(f"signaling {url}")
         self._last_received = 0.0
@@ -118,6 +119,19 @@ class SignalingClient:
         """Wait until the WebSocket is (re)connected."""
         while self._ws is None:
             await self._state_changed.wait()
+
+    async def wait_until(self, predicate: Callable[[], bool]) -> None:
+        """Wait until ``predicate()`` holds, re-checked after every frame and (dis)connect.
+
+        Example:
+            >>> await sig.wait_until(lambda: sig.counters.pongs_received > 0)  # doctest: +SKIP
+        """
+        while not predicate():
+            await self._activity.wait()
+
+    def _poke(self) -> None:
+        self._activity.set()
+        self._activity = anyio.Event()
 
     def subscribe(
         self, topic: str, *, on_message: Callable[[Any], None], on_connect: Callable[[], None]
@@ -179,6 +193,7 @@ class SignalingClient:
         self._ws = ws
         self._state_changed.set()
         self._state_changed = anyio.Event()
+        self._poke()
 
     async def _run(self) -> None:
         cfg = self.config
@@ -257,9 +272,11 @@ class SignalingClient:
             except (UnicodeDecodeError, ValueError):
                 self.counters.bad_frames += 1
                 log.warning("signaling %s: ignored a non-JSON frame", self.url)
+                self._poke()
                 continue
             if not isinstance(message, dict):
                 self.counters.bad_frames += 1
+                self._poke()
                 continue
             kind = message.get("type")
             if kind == "publish":
@@ -274,3 +291,4 @@ class SignalingClient:
                 await self._send({"type": "pong"})
             else:
                 log.debug("signaling %s: ignored frame type %r", self.url, kind)
+            self._poke()
