@@ -3,6 +3,9 @@ code, and every other socket keeps working."""
 
 from __future__ import annotations
 
+import secrets
+import socket
+
 import anyio
 import httpx
 import pytest
@@ -178,3 +181,36 @@ async def test_signaling_path_works_like_root(ours: Server) -> None:
         assert await a.barrier() == []
         await b.send({"type": "publish", "topic": "p", "data": 1})
         assert await a.recv() == {"type": "publish", "topic": "p", "data": 1, "clients": 1}
+
+
+def small_rcvbuf_socket(url: str) -> socket.socket:
+    port = int(url.rsplit(":", 1)[1])
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # also disables autotuning
+    sock.connect(("127.0.0.1", port))
+    return sock
+
+
+async def test_slow_reader_is_closed_1013_others_unaffected(engine: str) -> None:
+    settings = SignalingSettings(
+        send_queue_size=4, send_buffer_bytes=1024, rate_limit_burst=1000, max_frame_bytes=300_000
+    )
+    async with (
+        run_ours(settings, engine=engine) as server,
+        # stops reading after one frame; a tiny receive buffer keeps the kernel from absorbing MBs
+        client(server.url, max_queue=1, sock=small_rcvbuf_socket(server.url)) as slow,
+        client(server.url) as publisher,
+    ):
+        await slow.send({"type": "subscribe", "topics": ["big"]})
+        assert await slow.barrier() == []
+        blob = secrets.token_urlsafe(150_000)  # ~200 KB, incompressible (permessage-deflate)
+        with anyio.fail_after(WAIT):
+            # keep publishing until the server gives up on the slow reader
+            while server.service is not None and (
+                'reason="slow_consumer"' not in server.service.metrics.render().decode()
+            ):
+                await publisher.send({"type": "publish", "topic": "big", "data": blob})
+                assert await publisher.barrier() == []
+        code, _reason = await slow.closed()
+        assert code == CloseCode.SLOW_CONSUMER
+        await assert_serving(server.url)
