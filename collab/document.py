@@ -35,10 +35,12 @@ Example:
 
 from __future__ import annotations
 
+import heapq
 import logging
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 import pycrdt
@@ -51,10 +53,12 @@ __all__ = [
     "Document",
     "Observer",
     "RootKind",
+    "UpdateScan",
     "delete_text",
     "format_text",
     "insert_text",
     "random_client_id",
+    "scan_update",
     "update_end_clocks",
 ]
 
@@ -120,7 +124,12 @@ class Document:
         self._next_handle = 0
         self._origin: Any = None
         self._changes = 0
-        self._parked: list[tuple[bytes, dict[int, int]]] = []
+        self._parked: dict[int, tuple[bytes, UpdateScan]] = {}
+        self._park_counter = 0
+        self._waiting: dict[int, list[tuple[int, int]]] = {}
+        self._ready: list[int] = []
+        self.stuck = 0
+        "Parked updates given up on although all their dependencies were present."
         self.parked_dropped = 0
         "Parked updates dropped because of :data:`MAX_PARKED_UPDATES` (a counter)."
         self._subscription = self._ydoc.observe(self._on_transaction)
@@ -171,16 +180,12 @@ class Document:
             'x'
         """
         update = bytes(update)
-        wanted = update_end_clocks(update)
+        scan = scan_update(update)
         changed = self._apply(update, origin)
-        if not self._covers(wanted):
-            if len(self._parked) >= MAX_PARKED_UPDATES:
-                self.parked_dropped += 1
-                log.warning("document: %d parked updates, dropping the oldest", len(self._parked))
-                self._parked.pop(0)
-            self._parked.append((update, wanted))
-        elif changed and self._parked:
+        if changed and self._parked:
             self._retry_parked(origin)
+        if not self._covers(scan.ends):
+            self._park(update, scan)
 
     def _apply(self, update: bytes, origin: Any) -> bool:
         previous = self._origin
@@ -199,22 +204,60 @@ class Document:
             self._origin = previous
         return self._changes != before
 
-    def _covers(self, wanted: dict[int, int]) -> bool:
+    def _covers(self, wanted: dict[int, int], have: dict[int, int] | None = None) -> bool:
         if not wanted:
             return True
-        have = decode_state_vector(self.state_vector())
+        if have is None:
+            have = decode_state_vector(self.state_vector())
         return all(have.get(client, 0) >= clock for client, clock in wanted.items())
 
+    def _park(self, update: bytes, scan: UpdateScan) -> None:
+        if len(self._parked) >= MAX_PARKED_UPDATES:
+            oldest = min(self._parked)
+            del self._parked[oldest]
+            self.parked_dropped += 1
+            log.warning("document: %d parked updates, dropped the oldest", MAX_PARKED_UPDATES)
+        key = self._park_counter
+        self._park_counter += 1
+        self._parked[key] = (update, scan)
+        self._wait(key, scan, decode_state_vector(self.state_vector()))
+
+    def _wait(self, key: int, scan: UpdateScan, have: dict[int, int]) -> None:
+        for client, clock in scan.needs.items():
+            if have.get(client, 0) < clock:
+                heapq.heappush(self._waiting.setdefault(client, []), (clock, key))
+                return
+        # every dependency is present but Yrs did not integrate it: retry once more later
+        self._ready.append(key)
+
     def _retry_parked(self, origin: Any) -> None:
-        progress = True
-        while progress and self._parked:
+        # re-apply parked updates whose dependencies are now all present (targeted: an
+        # index by (client, needed clock), so many parked updates do not cost O(n^2))
+        while True:
+            have = decode_state_vector(self.state_vector())
+            ready, self._ready = self._ready, []
+            for client, heap in self._waiting.items():
+                while heap and heap[0][0] <= have.get(client, 0):
+                    ready.append(heapq.heappop(heap)[1])
             progress = False
-            parked, self._parked = self._parked, []
-            for update, wanted in parked:
-                if self._apply(update, origin):
+            for key in sorted(ready):
+                entry = self._parked.get(key)
+                if entry is None:
+                    continue
+                update, scan = entry
+                if not self._covers(scan.ends, have) and self._apply(update, origin):
                     progress = True
-                if not self._covers(wanted):
-                    self._parked.append((update, wanted))
+                    have = decode_state_vector(self.state_vector())
+                if self._covers(scan.ends, have):
+                    del self._parked[key]
+                elif any(have.get(c, 0) < n for c, n in scan.needs.items()):
+                    self._wait(key, scan, have)
+                else:
+                    self.stuck += 1
+                    del self._parked[key]
+                    log.warning("document: update stays pending with all dependencies present")
+            if not progress:
+                return
 
     @property
     def parked(self) -> int:
@@ -397,8 +440,33 @@ _CONTENT_EMBED, _CONTENT_FORMAT, _CONTENT_TYPE, _CONTENT_ANY, _CONTENT_DOC = 5, 
 _XML_ELEMENT, _XML_HOOK = 3, 5
 
 
+@dataclass(frozen=True, slots=True)
+class UpdateScan:
+    """What :func:`scan_update` learnt about a V1 update."""
+
+    ends: dict[int, int]
+    "``client -> clock after its last struct``."
+    needs: dict[int, int]
+    "``client -> clock our state vector must reach`` before the update can integrate."
+
+
 def update_end_clocks(update: bytes) -> dict[int, int]:
     """Scan a Yjs V1 update strictly; return ``client -> clock after its last struct``.
+
+    Raises:
+        ProtocolError: ``bad-update`` for anything malformed (see :func:`scan_update`).
+
+    Example:
+        >>> doc = Document(client_id=7)
+        >>> doc.text().insert(0, "😀é")
+        >>> update_end_clocks(doc.get_update())
+        {7: 3}
+    """
+    return scan_update(update).ends
+
+
+def scan_update(update: bytes) -> UpdateScan:
+    """Scan a Yjs V1 update strictly: struct ranges and the clocks it depends on.
 
     Every struct and the delete set are read and bounds-checked, and trailing bytes are an
     error (pycrdt silently ignores them). String lengths count UTF-16 units, as Yjs clocks do.
@@ -407,10 +475,12 @@ def update_end_clocks(update: bytes) -> dict[int, int]:
         ProtocolError: ``bad-update`` for anything malformed.
 
     Example:
-        >>> doc = Document(client_id=7)
-        >>> doc.text().insert(0, "😀é")
-        >>> update_end_clocks(doc.get_update())
-        {7: 3}
+        >>> a = Document(client_id=7)
+        >>> a.text().insert(0, "ab")
+        >>> sv = a.state_vector()
+        >>> a.text().insert(2, "c")
+        >>> scan_update(a.get_update(sv))
+        UpdateScan(ends={7: 3}, needs={7: 2})
     """
     try:
         return _scan_update(Decoder(bytes(update)))
@@ -420,14 +490,17 @@ def update_end_clocks(update: bytes) -> dict[int, int]:
         raise ProtocolError("bad-update", f"bad string: {e}") from None
 
 
-def _scan_update(decoder: Decoder) -> dict[int, int]:
+def _scan_update(decoder: Decoder) -> UpdateScan:
     ends: dict[int, int] = {}
+    starts: dict[int, int] = {}
+    refs: dict[int, int] = {}
     for _ in range(_count(decoder, 2)):
         n_structs = _count(decoder, 1)
         client = decoder.read_var_uint()
         clock = decoder.read_var_uint()
+        starts[client] = min(starts.get(client, clock), clock)
         for _ in range(n_structs):
-            clock += _scan_struct(decoder)
+            clock += _scan_struct(decoder, refs)
         ends[client] = max(ends.get(client, 0), clock)
     for _ in range(_count(decoder, 2)):  # delete set
         decoder.read_var_uint()  # client
@@ -435,7 +508,16 @@ def _scan_update(decoder: Decoder) -> dict[int, int]:
             decoder.read_var_uint()  # clock
             decoder.read_var_uint()  # length
     decoder.expect_done()
-    return ends
+    needs = {client: clock for client, clock in refs.items() if client not in starts}
+    needs.update((client, start) for client, start in starts.items() if start > 0)
+    return UpdateScan(ends, needs)
+
+
+def _ref(decoder: Decoder, refs: dict[int, int]) -> None:
+    client = decoder.read_var_uint()
+    clock = decoder.read_var_uint()
+    if refs.get(client, 0) < clock + 1:
+        refs[client] = clock + 1
 
 
 def _count(decoder: Decoder, min_bytes_each: int) -> int:
@@ -445,23 +527,20 @@ def _count(decoder: Decoder, min_bytes_each: int) -> int:
     return n
 
 
-def _scan_struct(decoder: Decoder) -> int:
+def _scan_struct(decoder: Decoder, refs: dict[int, int]) -> int:
     info = decoder.read_uint8()
     ref = info & 0x1F
     if ref == 0 or ref == 10:  # GC or Skip
         return decoder.read_var_uint()
     if info & 0x80:
-        decoder.read_var_uint()
-        decoder.read_var_uint()
+        _ref(decoder, refs)  # origin
     if info & 0x40:
-        decoder.read_var_uint()
-        decoder.read_var_uint()
+        _ref(decoder, refs)  # right origin
     if info & 0xC0 == 0:
         if decoder.read_var_uint() == 1:
             decoder.read_var_string()  # root type name
         else:
-            decoder.read_var_uint()
-            decoder.read_var_uint()
+            _ref(decoder, refs)  # parent item
         if info & 0x20:
             decoder.read_var_string()  # parent sub (map key)
     if ref == _CONTENT_DELETED:
