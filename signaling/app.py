@@ -361,9 +361,20 @@ class SignalingService:
     async def _writer(self, conn: _AsgiConn, scope: CancelScope) -> None:
         ws_send = conn.ws.send
         m_out, b_out = self.metrics.messages_out, self.metrics.bytes_out
+        recv = conn.recv_stream
         try:
-            async with conn.recv_stream:
-                async for text in conn.recv_stream:
+            async with recv:
+                while conn.close_request is None:
+                    # drain without a checkpoint per item; only wait when the outbox is empty
+                    try:
+                        text = recv.receive_nowait()
+                    except anyio.WouldBlock:
+                        try:
+                            text = await recv.receive()
+                        except anyio.EndOfStream:
+                            break
+                    except anyio.EndOfStream:
+                        break
                     if conn.close_request is not None:
                         break
                     await ws_send({"type": "websocket.send", "text": text})
