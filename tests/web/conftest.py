@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from web_helpers import (
     ARTIFACTS,
-    BrowserProcess,
+    BrowserLauncher,
     WebServer,
     build_page,
     server_mode,
@@ -75,23 +75,3 @@ async def browsers(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Br
         yield launcher
     finally:
         await launcher.close_all()
-
-
-class BrowserLauncher:
-    """Starts Chromium processes, each with its own profile (no shared BroadcastChannel)."""
-
-    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
-        self._tmp = tmp_path_factory
-        self._started: list[BrowserProcess] = []
-
-    async def launch(self, label: str) -> BrowserProcess:
-        """A new browser process named ``label`` (used in artifact file names)."""
-        proc = BrowserProcess(label, self._tmp.mktemp(f"chromium-{label}"))
-        self._started.append(proc)
-        await proc.start()
-        return proc
-
-    async def close_all(self) -> None:
-        for proc in reversed(self._started):
-            await proc.stop()
-        self._started.clear()

@@ -8,8 +8,8 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from conftest import BrowserLauncher
 from web_helpers import (
+    BrowserLauncher,
     WebServer,
     api_json,
     open_room,

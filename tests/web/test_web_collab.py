@@ -6,9 +6,9 @@ import uuid
 
 import anyio
 import pytest
-from conftest import BrowserLauncher
 from playwright.async_api import Page, WebSocketRoute
 from web_helpers import (
+    BrowserLauncher,
     WebServer,
     api_json,
     connect_pair,

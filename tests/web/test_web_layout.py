@@ -5,8 +5,14 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from conftest import BrowserLauncher
-from web_helpers import WebServer, open_room, screenshot, type_at_end, wait_signaling
+from web_helpers import (
+    BrowserLauncher,
+    WebServer,
+    open_room,
+    screenshot,
+    type_at_end,
+    wait_signaling,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -26,11 +32,15 @@ async def test_phone_layout_puts_the_sidebar_under_the_editor(
     await open_room(page, web_server, f"phone-{uuid.uuid4().hex[:8]}")
     await wait_signaling(page)
     await type_at_end(page, "# On a phone\n\nThe sidebar moves below the text.")
-    editor = await page.locator(".editor-wrap").bounding_box()
-    sidebar = await page.locator(".sidebar").bounding_box()
-    assert editor is not None and sidebar is not None
-    assert sidebar["y"] >= editor["y"] + editor["height"] - 1
-    assert editor["width"] >= 390 * 0.9
+    layout = await page.evaluate(
+        """() => {
+          const editor = document.querySelector('.editor-wrap').getBoundingClientRect()
+          const sidebar = document.querySelector('.sidebar').getBoundingClientRect()
+          return { below: sidebar.top >= editor.bottom - 1, width: editor.width }
+        }"""
+    )
+    assert layout["below"], layout
+    assert layout["width"] >= 390 * 0.9, layout
     assert await page.evaluate(NO_OVERFLOW)
     await screenshot(page, "phone-room")
     # no script errors, no CSP violations; only expected 404s (e.g. no history for a new room)
@@ -54,4 +64,32 @@ async def test_password_prompt_for_a_locked_link(
     await page.wait_for_function("() => window.collabRoom && window.collabRoom.provider.room")
     assert "s3cret" not in page.url
     assert await page.evaluate("() => window.collabRoom.provider.room.key !== null")
+    assert [e for e in alice.console_errors if "404" not in e] == []
+
+
+async def test_moving_between_rooms_keeps_each_rooms_text(
+    web_server: WebServer, browsers: BrowserLauncher
+) -> None:
+    first, second = f"walk-a-{uuid.uuid4().hex[:8]}", f"walk-b-{uuid.uuid4().hex[:8]}"
+    alice = await browsers.launch("alice")
+    page = await alice.new_page()
+    await open_room(page, web_server, first)
+    await type_at_end(page, "text of the first room")
+    await page.locator("a.crumb", has_text="Rooms").click()
+    await page.locator("#new-room-name").fill(second)
+    await page.locator("#create-room").click()
+    await page.locator("#room-title", has_text=second).wait_for()
+    await page.wait_for_function(
+        "name => window.collabRoom && window.collabRoom.name === name", arg=second
+    )
+    await type_at_end(page, "text of the second room")
+    await page.go_back()  # the room list
+    await page.go_back()  # the first room again: the same y-webrtc room name, reopened
+    await page.wait_for_function(
+        "name => window.collabRoom && window.collabRoom.name === name", arg=first
+    )
+    await page.wait_for_function(
+        "() => window.collabRoom.view.state.doc.toString() === 'text of the first room'"
+    )
+    await wait_signaling(page)
     assert [e for e in alice.console_errors if "404" not in e] == []

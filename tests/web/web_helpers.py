@@ -25,6 +25,7 @@ from urllib.parse import quote, urlencode
 
 import anyio
 import httpx
+import pytest
 from playwright.async_api import (
     Browser,
     BrowserContext,
@@ -318,6 +319,26 @@ class BrowserProcess:
                 await anyio.to_thread.run_sync(stop_process_group, proc)
                 shutil.rmtree(self.profile, ignore_errors=True)
                 self.proc = None
+
+
+class BrowserLauncher:
+    """Starts Chromium processes, each with its own profile (no shared BroadcastChannel)."""
+
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self._tmp = tmp_path_factory
+        self._started: list[BrowserProcess] = []
+
+    async def launch(self, label: str) -> BrowserProcess:
+        """A new browser process named ``label`` (used in artifact file names)."""
+        proc = BrowserProcess(label, self._tmp.mktemp(f"chromium-{label}"))
+        self._started.append(proc)
+        await proc.start()
+        return proc
+
+    async def close_all(self) -> None:
+        for proc in reversed(self._started):
+            await proc.stop()
+        self._started.clear()
 
 
 # ---- room page actions --------------------------------------------------------------------

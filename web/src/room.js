@@ -273,6 +273,7 @@ export const openRoomView = async (container, name, { password, onPasswordChange
       provider.off('synced', refresh)
       provider.off('status', refresh)
       view.destroy()
+      provider.disconnect() // releases the shared signaling connection; destroy() alone keeps it
       provider.destroy()
       idb.destroy()
       doc.destroy()
