@@ -159,8 +159,11 @@ def _spawn(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subp
         )
 
 
-def start_server(mode: str, tmp: Path) -> WebServer:
-    """Start ``collab serve`` (mode ``collab``) or the stand-in (mode ``fixture``)."""
+def start_server(mode: str, tmp: Path, env: dict[str, str] | None = None) -> WebServer:
+    """Start ``collab serve`` (mode ``collab``) or the stand-in (mode ``fixture``).
+
+    ``env`` adds environment variables for ``collab serve`` (e.g. ``COLLAB_AUTH_REQUIRED``).
+    """
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     if mode == "collab":
@@ -177,6 +180,7 @@ def start_server(mode: str, tmp: Path) -> WebServer:
                 str(tmp / "data"),
             ],
             log,
+            env,
         )
         server = WebServer(mode, base, {}, has_replica=True, processes=[proc], logs=[log])
     else:
@@ -345,10 +349,15 @@ class BrowserLauncher:
 
 
 async def open_room(
-    page: Page, server: WebServer, room: str, *, password: str | None = None
+    page: Page,
+    server: WebServer,
+    room: str,
+    *,
+    password: str | None = None,
+    query: dict[str, str] | None = None,
 ) -> None:
     """Open ``room`` (through the password dialog when ``password`` is given)."""
-    await page.goto(server.room_url(room, locked=password is not None))
+    await page.goto(server.room_url(room, locked=password is not None, query=query))
     if password is not None:
         await page.locator("#password-input").fill(password)
         await page.locator("#password-ok").click()
