@@ -38,8 +38,7 @@ from __future__ import annotations
 import heapq
 import logging
 import secrets
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -192,8 +191,7 @@ class Document:
         self._origin = origin
         before = self._changes
         try:
-            with self._ydoc.transaction():
-                self._ydoc.apply_update(update)
+            self._ydoc.apply_update(update)
         except ValueError as e:
             raise ProtocolError("bad-update", str(e)) from None
         except BaseException as e:
@@ -283,8 +281,7 @@ class Document:
         """The encoded Yjs state vector."""
         return bytes(self._ydoc.get_state())
 
-    @contextmanager
-    def transaction(self, origin: Any = None) -> Iterator[None]:
+    def transaction(self, origin: Any = None) -> _LocalTransaction:
         """Batch local edits into one transaction (one update, one observer call).
 
         Nested use joins the outer transaction (and its origin).
@@ -295,17 +292,7 @@ class Document:
             ...     doc.text().insert(0, "a")
             ...     doc.text().insert(1, "b")
         """
-        if self._ydoc._txn is not None:  # nested: pycrdt reuses the open transaction
-            with self._ydoc.transaction():
-                yield
-            return
-        previous = self._origin
-        self._origin = origin
-        try:
-            with self._ydoc.transaction():
-                yield
-        finally:
-            self._origin = previous
+        return _LocalTransaction(self, origin)
 
     # ------------------------------------------------------------------ observers
 
@@ -379,6 +366,34 @@ class Document:
             root = self._ydoc.get(name, type=_ROOT_TYPES[kind])
             out[name] = str(root) if kind == "text" else root.to_py()
         return out
+
+
+class _LocalTransaction:
+    """Context manager behind :meth:`Document.transaction` (a class: it is on the hot path)."""
+
+    __slots__ = ("_doc", "_origin", "_previous", "_txn")
+
+    def __init__(self, doc: Document, origin: Any) -> None:
+        self._doc = doc
+        self._origin = origin
+        self._previous: Any = None
+        self._txn: Any = None
+
+    def __enter__(self) -> None:
+        doc = self._doc
+        ydoc = doc._ydoc
+        nested = ydoc._txn is not None  # pycrdt then reuses the open transaction
+        self._previous = doc._origin
+        if not nested:
+            doc._origin = self._origin
+        self._txn = ydoc.transaction()
+        self._txn.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._txn.__exit__(*exc)
+        finally:
+            self._doc._origin = self._previous
 
 
 # ---------------------------------------------------------------------- code-point text edits
@@ -483,98 +498,154 @@ def scan_update(update: bytes) -> UpdateScan:
         UpdateScan(ends={7: 3}, needs={7: 2})
     """
     try:
-        return _scan_update(Decoder(bytes(update)))
+        return _Scanner(bytes(update)).scan()
     except ProtocolError as e:
         raise ProtocolError("bad-update", str(e)) from None
+    except IndexError:
+        raise ProtocolError("bad-update", "truncated update") from None
     except UnicodeError as e:
         raise ProtocolError("bad-update", f"bad string: {e}") from None
 
 
-def _scan_update(decoder: Decoder) -> UpdateScan:
-    ends: dict[int, int] = {}
-    starts: dict[int, int] = {}
-    refs: dict[int, int] = {}
-    for _ in range(_count(decoder, 2)):
-        n_structs = _count(decoder, 1)
-        client = decoder.read_var_uint()
-        clock = decoder.read_var_uint()
-        starts[client] = min(starts.get(client, clock), clock)
-        for _ in range(n_structs):
-            clock += _scan_struct(decoder, refs)
-        ends[client] = max(ends.get(client, 0), clock)
-    for _ in range(_count(decoder, 2)):  # delete set
-        decoder.read_var_uint()  # client
-        for _ in range(_count(decoder, 2)):
-            decoder.read_var_uint()  # clock
-            decoder.read_var_uint()  # length
-    decoder.expect_done()
-    needs = {client: clock for client, clock in refs.items() if client not in starts}
-    needs.update((client, start) for client, start in starts.items() if start > 0)
-    return UpdateScan(ends, needs)
+_MAX_SAFE_INTEGER: Final = 2**53 - 1
 
 
-def _ref(decoder: Decoder, refs: dict[int, int]) -> None:
-    client = decoder.read_var_uint()
-    clock = decoder.read_var_uint()
-    if refs.get(client, 0) < clock + 1:
-        refs[client] = clock + 1
+class _Scanner:
+    """A fast strict V1 update scanner (hot path: every received update goes through it).
 
+    Reading past the end raises ``IndexError`` (mapped to ``bad-update`` by the caller).
+    """
 
-def _count(decoder: Decoder, min_bytes_each: int) -> int:
-    n = decoder.read_var_uint()
-    if n * min_bytes_each > decoder.remaining:
-        raise ProtocolError("truncated", f"claims {n} entries")
-    return n
+    __slots__ = ("data", "pos", "refs")
 
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+        self.refs: dict[int, int] = {}
 
-def _scan_struct(decoder: Decoder, refs: dict[int, int]) -> int:
-    info = decoder.read_uint8()
-    ref = info & 0x1F
-    if ref == 0 or ref == 10:  # GC or Skip
-        return decoder.read_var_uint()
-    if info & 0x80:
-        _ref(decoder, refs)  # origin
-    if info & 0x40:
-        _ref(decoder, refs)  # right origin
-    if info & 0xC0 == 0:
-        if decoder.read_var_uint() == 1:
-            decoder.read_var_string()  # root type name
-        else:
-            _ref(decoder, refs)  # parent item
-        if info & 0x20:
-            decoder.read_var_string()  # parent sub (map key)
-    if ref == _CONTENT_DELETED:
-        return decoder.read_var_uint()
-    if ref == _CONTENT_JSON:
-        n = _count(decoder, 1)
-        for _ in range(n):
-            decoder.read_var_string()
+    def uint(self) -> int:
+        data = self.data
+        pos = self.pos
+        byte = data[pos]
+        pos += 1
+        if byte < 0x80:
+            self.pos = pos
+            return byte
+        num = byte & 0x7F
+        shift = 7
+        while True:
+            byte = data[pos]
+            pos += 1
+            num |= (byte & 0x7F) << shift
+            if byte < 0x80:
+                break
+            shift += 7
+            if shift > 56:
+                raise ProtocolError("overflow", "varUint longer than 8 bytes")
+        if num > _MAX_SAFE_INTEGER:
+            raise ProtocolError("overflow", "varUint above 2^53-1")
+        self.pos = pos
+        return num
+
+    def raw(self) -> bytes:
+        n = self.uint()
+        start = self.pos
+        end = start + n
+        if end > len(self.data):
+            raise ProtocolError("truncated", f"wanted {n} bytes")
+        self.pos = end
+        return self.data[start:end]
+
+    def count(self, min_bytes_each: int) -> int:
+        n = self.uint()
+        if n * min_bytes_each > len(self.data) - self.pos:
+            raise ProtocolError("truncated", f"claims {n} entries")
         return n
-    if ref == _CONTENT_BINARY:
-        decoder.read_var_uint8_array()
-        return 1
-    if ref == _CONTENT_STRING:
-        raw = decoder.read_var_uint8_array()
-        return len(raw.decode("utf-8", "surrogatepass").encode("utf-16-le", "surrogatepass")) // 2
-    if ref == _CONTENT_EMBED:
-        decoder.read_var_string()
-        return 1
-    if ref == _CONTENT_FORMAT:
-        decoder.read_var_string()
-        decoder.read_var_string()
-        return 1
-    if ref == _CONTENT_TYPE:
-        type_ref = decoder.read_var_uint()
-        if type_ref in (_XML_ELEMENT, _XML_HOOK):
-            decoder.read_var_string()
-        return 1
-    if ref == _CONTENT_ANY:
-        n = _count(decoder, 1)
-        for _ in range(n):
-            decoder.read_any()
-        return n
-    if ref == _CONTENT_DOC:
-        decoder.read_var_string()
+
+    def ref(self) -> None:
+        client = self.uint()
+        clock = self.uint() + 1
+        refs = self.refs
+        if refs.get(client, 0) < clock:
+            refs[client] = clock
+
+    def any(self) -> None:
+        decoder = Decoder(self.data)
+        decoder.pos = self.pos
         decoder.read_any()
-        return 1
-    raise ProtocolError("unknown-type", f"struct content {ref}")
+        self.pos = decoder.pos
+
+    def scan(self) -> UpdateScan:
+        ends: dict[int, int] = {}
+        starts: dict[int, int] = {}
+        uint = self.uint
+        for _ in range(self.count(2)):
+            n_structs = self.count(1)
+            client = uint()
+            clock = uint()
+            starts[client] = min(starts.get(client, clock), clock)
+            for _ in range(n_structs):
+                clock += self.struct()
+            ends[client] = max(ends.get(client, 0), clock)
+        for _ in range(self.count(2)):  # delete set
+            uint()  # client
+            for _ in range(self.count(2)):
+                uint()  # clock
+                uint()  # length
+        if self.pos != len(self.data):
+            raise ProtocolError("trailing-bytes", f"{len(self.data) - self.pos} unread bytes")
+        needs = {client: clock for client, clock in self.refs.items() if client not in starts}
+        needs.update((client, start) for client, start in starts.items() if start > 0)
+        return UpdateScan(ends, needs)
+
+    def struct(self) -> int:
+        info = self.data[self.pos]
+        self.pos += 1
+        ref = info & 0x1F
+        if ref == 0 or ref == 10:  # GC or Skip
+            return self.uint()
+        if info & 0x80:
+            self.ref()  # origin
+        if info & 0x40:
+            self.ref()  # right origin
+        if info & 0xC0 == 0:
+            if self.uint() == 1:
+                self.raw().decode("utf-8")  # root type name
+            else:
+                self.ref()  # parent item
+            if info & 0x20:
+                self.raw().decode("utf-8")  # parent sub (map key)
+        if ref == _CONTENT_STRING:
+            raw = self.raw()
+            if raw.isascii():
+                return len(raw)
+            text = raw.decode("utf-8", "surrogatepass")
+            return len(text.encode("utf-16-le", "surrogatepass")) // 2
+        if ref == _CONTENT_DELETED:
+            return self.uint()
+        if ref == _CONTENT_ANY:
+            n = self.count(1)
+            for _ in range(n):
+                self.any()
+            return n
+        if ref == _CONTENT_JSON:
+            n = self.count(1)
+            for _ in range(n):
+                self.raw().decode("utf-8")
+            return n
+        if ref in (_CONTENT_BINARY, _CONTENT_EMBED):
+            self.raw()
+            return 1
+        if ref == _CONTENT_FORMAT:
+            self.raw().decode("utf-8")
+            self.raw().decode("utf-8")
+            return 1
+        if ref == _CONTENT_TYPE:
+            if self.uint() in (_XML_ELEMENT, _XML_HOOK):
+                self.raw().decode("utf-8")
+            return 1
+        if ref == _CONTENT_DOC:
+            self.raw().decode("utf-8")
+            self.any()
+            return 1
+        raise ProtocolError("unknown-type", f"struct content {ref}")

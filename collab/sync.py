@@ -59,7 +59,6 @@ from typing import Any, Final
 
 import anyio
 import pycrdt
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from collab.awareness import Awareness, AwarenessEvent
 from collab.document import Document
@@ -159,25 +158,37 @@ class Connection:
         "Awareness client ids the remote announced (non-null states) on this connection."
         self.close_reason: str | None = None
         "Why the connection ended (``remote-closed``, a protocol error code, ...)."
-        send, receive = anyio.create_memory_object_stream[_Item](room.options.outbox_size)
-        self._outbox_send: MemoryObjectSendStream[_Item] = send
-        self._outbox_receive: MemoryObjectReceiveStream[_Item] = receive
+        self._outbox: deque[_Item] = deque()
+        self._outbox_size = room.options.outbox_size
+        self._wakeup: anyio.Event | None = None
         self._scope = anyio.CancelScope()
-        self._pending: deque[_Item] = deque()
 
     def __repr__(self) -> str:
         return f"<Connection {self.label!r} reason={self.close_reason!r}>"
 
+    @property
+    def queued(self) -> int:
+        """Items waiting in the outbox."""
+        return len(self._outbox)
+
     def _enqueue(self, item: _Item) -> None:
         if self.close_reason is not None:
             return
-        try:
-            self._outbox_send.send_nowait(item)
-        except anyio.WouldBlock:
+        if len(self._outbox) >= self._outbox_size:
             log.warning("%s: outbox full, closing connection", self.label)
             self._fail("outbox-overflow")
-        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-            log.debug("%s: outbox already closed", self.label)
+            return
+        self._outbox.append(item)
+        wakeup = self._wakeup
+        if wakeup is not None:
+            self._wakeup = None
+            wakeup.set()
+
+    async def _next(self) -> _Item:
+        while not self._outbox:
+            wakeup = self._wakeup = anyio.Event()
+            await wakeup.wait()
+        return self._outbox.popleft()
 
     def _fail(self, reason: str) -> None:
         if self.close_reason is None:
@@ -240,7 +251,7 @@ class SyncRoom:
         "Room-event callbacks that raised (they are logged)."
         self._observers: dict[int, Callable[[RoomEvent], None]] = {}
         self._next_handle = 0
-        self._changed = anyio.Event()
+        self._changed: anyio.Event | None = None
         self._doc_handle = self.document.observe(self._on_document_update)
         self._aw_handle = self.awareness.observe(self._on_awareness_event)
 
@@ -264,8 +275,13 @@ class SyncRoom:
             except Exception:
                 self.callback_errors += 1
                 log.exception("room event callback %r failed on %r", callback, event)
-        self._changed.set()
-        self._changed = anyio.Event()
+        self._notify()
+
+    def _notify(self) -> None:
+        changed = self._changed
+        if changed is not None:
+            self._changed = None
+            changed.set()
 
     def close(self) -> None:
         """Stop observing the document/awareness (connections end with their channels)."""
@@ -307,6 +323,8 @@ class SyncRoom:
             await self._changed_or_synced()
 
     async def _changed_or_synced(self) -> None:
+        if self._changed is None:
+            self._changed = anyio.Event()
         changed = self._changed
         async with anyio.create_task_group() as tg:
 
@@ -343,8 +361,7 @@ class SyncRoom:
             if connection.close_reason is None:
                 connection.close_reason = "cancelled"
             self.connections.remove(connection)
-            connection._outbox_send.close()
-            connection._outbox_receive.close()
+            connection._outbox.clear()
             with anyio.CancelScope(shield=True):
                 await channel.close(connection.close_reason)
                 self._emit(ConnectionRemoved(connection))
@@ -380,8 +397,7 @@ class SyncRoom:
         elif isinstance(message, SyncStep2):
             self.document.apply_update(message.update, origin=connection)
             connection.synced.set()
-            self._changed.set()
-            self._changed = anyio.Event()
+            self._notify()
         elif isinstance(message, SyncUpdate):
             self.document.apply_update(message.update, origin=connection)
         elif isinstance(message, AwarenessMessage):
@@ -400,28 +416,22 @@ class SyncRoom:
 
     async def _send_loop(self, connection: Connection) -> None:
         options = self.options
-        receive = connection._outbox_receive
-        pending = connection._pending
+        outbox = connection._outbox
         channel = connection.channel
         try:
             while True:
-                item = pending.popleft() if pending else await receive.receive()
-                kind, payload = item
+                kind, payload = await connection._next()
                 if kind == _UPDATE:
                     run = [payload]
                     size = len(payload)
                     while len(run) < options.coalesce_max_updates and size < (
                         options.coalesce_max_bytes
                     ):
-                        try:
-                            nxt = receive.receive_nowait()
-                        except anyio.WouldBlock:
+                        if not outbox or outbox[0][0] != _UPDATE:
                             break
-                        if nxt[0] != _UPDATE:
-                            pending.append(nxt)
-                            break
-                        run.append(nxt[1])
-                        size += len(nxt[1])
+                        nxt = outbox.popleft()[1]
+                        run.append(nxt)
+                        size += len(nxt)
                     if len(run) > 1:
                         connection.stats.updates_coalesced += len(run) - 1
                         payload = pycrdt.merge_updates(*run)
@@ -440,8 +450,6 @@ class SyncRoom:
         except ProtocolError as e:
             log.warning("%s: cannot send: %s", connection.label, e)
             connection._fail(e.code)
-        except (anyio.EndOfStream, anyio.ClosedResourceError):
-            return
 
     def _frame(
         self,
