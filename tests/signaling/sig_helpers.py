@@ -73,10 +73,15 @@ async def run_ours(
             yield server
         return
     app = create_app(settings or SignalingSettings(), hooks)
-    sock = bound_socket()
+    sock = bound_socket()  # listening already: clients may connect before serve() runs
     port = sock.getsockname()[1]
+    s = settings or SignalingSettings()
     config = uvicorn.Config(
-        app, log_level="warning", lifespan="on", ws_ping_interval=None, ws_ping_timeout=None
+        app,
+        log_level="warning",
+        lifespan="on",
+        ws_ping_interval=s.ws_ping_interval_seconds,
+        ws_ping_timeout=s.ws_ping_timeout_seconds,
     )
     server = uvicorn.Server(config)
     try:

@@ -12,6 +12,7 @@ import pytest
 from sig_helpers import WAIT, Server, assert_serving, client, clients, run_ours
 from websockets.exceptions import ConnectionClosed
 
+from signaling.hooks import SignalingHooks
 from signaling.limits import CloseCode
 from signaling.settings import SignalingSettings
 
@@ -213,4 +214,43 @@ async def test_slow_reader_is_closed_1013_others_unaffected(engine: str) -> None
                 assert await publisher.barrier() == []
         code, _reason = await slow.closed()
         assert code == CloseCode.SLOW_CONSUMER
+        await assert_serving(server.url)
+
+
+async def test_dead_socket_is_evicted_by_websocket_keepalive(engine: str) -> None:
+    """A peer that completes the upgrade and then never answers WebSocket pings is dropped."""
+    settings = SignalingSettings(
+        ws_ping_interval_seconds=0.2, ws_ping_timeout_seconds=0.2, idle_timeout_seconds=3600
+    )
+    left = anyio.Event()
+    hooks = SignalingHooks(on_subscriber_left=lambda topic, info: left.set())
+    subscribe = b'{"type":"subscribe","topics":["dead"]}'
+    masked_frame = bytes((0x81, 0x80 | len(subscribe))) + b"\0\0\0\0" + subscribe  # zero mask
+    async with run_ours(settings, hooks, engine=engine) as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        stream = await anyio.connect_tcp("127.0.0.1", port)
+        async with stream:
+            await stream.send(
+                b"GET /signaling HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                b"Sec-WebSocket-Version: 13\r\n\r\n"
+            )
+            received = b""
+            with anyio.fail_after(WAIT):
+                while b"\r\n\r\n" not in received:
+                    received += await stream.receive()
+            await stream.send(masked_frame)
+            with anyio.fail_after(WAIT):
+                try:
+                    while True:  # read (and ignore) pings until the server hangs up
+                        received += await stream.receive()
+                except (anyio.EndOfStream, anyio.BrokenResourceError, ConnectionResetError):
+                    pass
+        assert received.startswith(b"HTTP/1.1 101")
+        assert b"\x89" in received[received.index(b"\r\n\r\n") :]  # at least one ping frame
+        with anyio.fail_after(WAIT):  # the service cleaned up the evicted socket
+            await left.wait()
+        assert server.service is not None
+        metrics = server.service.metrics.render().decode()
+        assert 'collab_signaling_sockets{endpoint="yjs"} 0.0' in metrics
         await assert_serving(server.url)
