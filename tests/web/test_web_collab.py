@@ -230,7 +230,8 @@ async def test_reload_offline_keeps_edits_and_they_sync_when_peers_are_back(
 async def wait_idb_holds(page: Page, text: str) -> None:
     """Wait until this page's IndexedDB (y-indexeddb's `updates` store) holds `text`.
 
-    A read transaction opened now is ordered after y-indexeddb's pending writes on the store.
+    Reads the stored updates into a fresh Y.Doc. A read transaction opened now is ordered after
+    y-indexeddb's pending writes on the store.
     """
     await page.wait_for_function(
         """async text => {
@@ -246,8 +247,10 @@ async def wait_idb_holds(page: Page, text: str) -> None:
               req.onsuccess = () => ok(req.result)
               req.onerror = () => fail(req.error)
             })
-            const bytes = updates.map(u => new TextDecoder('utf-8', { fatal: false }).decode(u))
-            return bytes.join('').includes(text)
+            const { Y } = window.collabRoom
+            const copy = new Y.Doc()
+            for (const update of updates) Y.applyUpdate(copy, update)
+            return copy.getText('codemirror').toString().includes(text)
           } finally {
             db.close()
           }

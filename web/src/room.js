@@ -280,6 +280,6 @@ export const openRoomView = async (container, name, { password, onPasswordChange
     }
   }
   // A debugging and test hook: stock objects only, nothing the page relies on.
-  window.collabRoom = handle
+  window.collabRoom = { ...handle, Y }
   return handle
 }
