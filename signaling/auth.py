@@ -6,8 +6,9 @@ signaling socket (WebRTC needs signaling even to read); the claim is handed to h
 data path (the archival replica, the HTTP API) can enforce it.
 
 Example:
-    >>> tok = mint_token("s3cret", ["room-a"], access="ro", ttl_seconds=60)
-    >>> claims = verify_token(tok, "s3cret", room="room-a")
+    >>> secret = "an-example-secret-of-at-least-32-bytes"
+    >>> tok = mint_token(secret, ["room-a"], access="ro", ttl_seconds=60)
+    >>> claims = verify_token(tok, secret, room="room-a")
     >>> claims.read_only, claims.allows("room-b")
     (True, False)
 """
@@ -93,7 +94,7 @@ def mint_token(
         ValueError: empty secret, no rooms, bad access value or non-positive ttl.
 
     Example:
-        >>> isinstance(mint_token("k", ["r"]), str)
+        >>> isinstance(mint_token("an-example-secret-of-at-least-32-bytes", ["r"]), str)
         True
     """
     if not secret:
@@ -141,7 +142,8 @@ def verify_token(
             out of scope.
 
     Example:
-        >>> verify_token(mint_token("k", ["*"]), "k", room="anything").rooms
+        >>> key = "an-example-secret-of-at-least-32-bytes"
+        >>> verify_token(mint_token(key, ["*"]), key, room="anything").rooms
         ('*',)
     """
     if not token:
