@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import anyio
 import httpx
 import pytest
 from sig_helpers import ROOT, WAIT, client, free_port
 
-pytestmark = pytest.mark.anyio
+from signaling.server import load_settings
 
 
 def start_cli(engine: str, port: int) -> subprocess.Popen[bytes]:
@@ -24,6 +25,7 @@ def start_cli(engine: str, port: int) -> subprocess.Popen[bytes]:
     )
 
 
+@pytest.mark.anyio
 @pytest.mark.parametrize(
     ("engine", "banner"),
     [("uvicorn", b"Uvicorn running on"), ("fast", b"signaling (fast engine) listening")],
@@ -55,3 +57,14 @@ async def test_collab_signaling_command(engine: str, banner: bytes) -> None:
         proc.wait(timeout=10)
         if proc.stderr is not None:
             proc.stderr.close()
+
+
+def test_config_file_env_and_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = tmp_path / "signaling.env"
+    cfg.write_text('COLLAB_MAX_TOPICS_PER_SOCKET=7\nCOLLAB_ALLOWED_ORIGINS=["https://a.example"]\n')
+    monkeypatch.setenv("COLLAB_IDLE_TIMEOUT_SECONDS", "12.5")
+    s = load_settings(cfg, redis_url="redis://127.0.0.1:1/0")
+    assert s.max_topics_per_socket == 7 and s.allowed_origins == ["https://a.example"]
+    assert s.idle_timeout_seconds == 12.5 and s.redis_url == "redis://127.0.0.1:1/0"
+    with pytest.raises(FileNotFoundError):
+        load_settings(tmp_path / "missing.env")
