@@ -38,6 +38,7 @@ Example:
 
 from __future__ import annotations
 
+import gc
 from typing import Final
 
 from collab.errors import ProtocolError
@@ -65,8 +66,12 @@ SYNC_FRAME_OVERHEAD: Final = 2
 """Bytes of ``[0, syncType]`` before the varUint length prefix of a sync message."""
 
 # A unit is one struct (or piece of one) ready to emit:
-# (clock, length, encoded struct bytes, dependency IDs, is_skip)
-_Unit = tuple[int, int, "bytes | memoryview", tuple[tuple[int, int], ...], bool]
+# (clock, length, encoded size, cross-client dependency IDs, is_skip, start, end, segment)
+# where an original struct is data[start:end] (segment None) and a re-encoded piece carries
+# its own bytes in segment.
+_Unit = tuple[int, int, int, tuple[tuple[int, int], ...], bool, int, int, "bytes | None"]
+_ULEN_STEPS: Final = frozenset(1 << (7 * k) for k in range(1, 8))
+"""Counts at which a varUint grows by one byte (128, 16384, ...)."""
 
 
 def _ulen(num: int) -> int:
@@ -112,8 +117,16 @@ def split_update(update: bytes, max_bytes: int) -> list[bytes]:
         raise ValueError(f"max_bytes must be ≥ 1, got {max_bytes}")
     if len(update) <= max_bytes:
         return [bytes(update)]
-    parsed = decode_update(update)
-    return _Splitter(parsed, max_bytes).run()
+    # Decoding allocates one small acyclic tuple per struct (a million for a big document);
+    # the cyclic GC would rescan them over and over, so pause it for this synchronous call.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        parsed = decode_update(update)
+        return _Splitter(parsed, max_bytes).run()
+    finally:
+        if gc_was_enabled:
+            gc.enable()
 
 
 def split_update_messages(
@@ -163,32 +176,7 @@ class _Chunk:
     def empty(self) -> bool:
         return not self.runs and not self.ds
 
-    def cost(self, client: int, unit: _Unit) -> int:
-        """Bytes that adding ``unit`` for ``client`` would add (upper bound)."""
-        seg_len = len(unit[2])
-        run = self.runs.get(client)
-        if run is None:
-            n = len(self.runs)
-            return (
-                _ulen(n + 1)
-                - _ulen(n)
-                + 1  # varUint(numStructs = 1)
-                + _ulen(client)
-                + _ulen(unit[0])
-                + seg_len
-            )
-        count = len(run[1])
-        return _ulen(count + 1) - _ulen(count) + seg_len
-
-    def add(self, client: int, unit: _Unit, cost: int) -> None:
-        run = self.runs.get(client)
-        if run is None:
-            self.runs[client] = (unit[0], [unit])
-        else:
-            run[1].append(unit)
-        self.size += cost
-
-    def encode(self) -> bytes:
+    def encode(self, view: memoryview) -> bytes:
         parts: list[bytes | memoryview] = []
         sections = 0
         for client, (_start, units) in self.runs.items():
@@ -204,7 +192,24 @@ class _Chunk:
             parts.append(_uint(hi - lo))
             parts.append(_uint(client))
             parts.append(_uint(units[lo][0]))
-            parts.extend(unit[2] for unit in units[lo:hi])
+            # consecutive original structs are contiguous in the update: copy them as one slice
+            range_start = range_end = -1
+            for unit in units[lo:hi]:
+                segment = unit[7]
+                if segment is None:
+                    if unit[5] == range_end:
+                        range_end = unit[6]
+                        continue
+                    if range_end >= 0:
+                        parts.append(view[range_start:range_end])
+                    range_start, range_end = unit[5], unit[6]
+                else:
+                    if range_end >= 0:
+                        parts.append(view[range_start:range_end])
+                        range_start = range_end = -1
+                    parts.append(segment)
+            if range_end >= 0:
+                parts.append(view[range_start:range_end])
         parts.insert(0, _uint(sections))
         parts.append(_uint(len(self.ds)))
         for client, ranges in self.ds:
@@ -232,24 +237,46 @@ class _Splitter:
         self._emit_causally(per_client)
         self._pack_delete_set()
         if not self.cur.empty() or not self.chunks:
-            self.chunks.append(self.cur.encode())
+            self.chunks.append(self.cur.encode(self.view))
         return self.chunks
 
     def _flush(self) -> None:
-        self.chunks.append(self.cur.encode())
+        self.chunks.append(self.cur.encode(self.view))
         self.cur = _Chunk()
 
     def _put(self, client: int, unit: _Unit) -> None:
-        cost = self.cur.cost(client, unit)
-        if self.cur.total + cost > self.max_bytes and not self.cur.empty():
-            self._flush()
-            cost = self.cur.cost(client, unit)
-        if self.cur.total + cost > self.max_bytes:
-            raise ProtocolError(
-                "too-large",
-                f"struct ({client}, {unit[0]}) needs {cost + 2} bytes > max_bytes {self.max_bytes}",
-            )
-        self.cur.add(client, unit, cost)
+        cur = self.cur
+        run = cur.runs.get(client)
+        if run is not None:  # fast path: extend this client's run in the current chunk
+            cost = unit[2] + (1 if len(run[1]) + 1 in _ULEN_STEPS else 0)
+            if cur.size + cur.ds_size + cost <= self.max_bytes:
+                run[1].append(unit)
+                cur.size += cost
+                return
+        for attempt in range(2):
+            cur = self.cur
+            run = cur.runs.get(client)
+            if run is None:
+                n = len(cur.runs)
+                cost = _ulen(n + 1) - _ulen(n) + 1 + _ulen(client) + _ulen(unit[0]) + unit[2]
+            else:
+                count = len(run[1])
+                cost = _ulen(count + 1) - _ulen(count) + unit[2]
+            if cur.size + cur.ds_size + cost <= self.max_bytes:
+                if run is None:
+                    cur.runs[client] = (unit[0], [unit])
+                else:
+                    run[1].append(unit)
+                cur.size += cost
+                return
+            if attempt == 0 and not cur.empty():
+                self._flush()
+                continue
+            break
+        raise ProtocolError(
+            "too-large",
+            f"struct ({client}, {unit[0]}) needs {cost + 2} bytes > max_bytes {self.max_bytes}",
+        )
 
     def _emit_causally(self, per_client: list[tuple[int, list[_Unit]]]) -> None:
         """Emit units so that each comes after the in-update structs it depends on."""
@@ -257,6 +284,7 @@ class _Splitter:
         end = {c.client: c.end_clock for c in self.parsed.clients}
         idx = [0] * len(per_client)
         remaining = sum(len(units) for _, units in per_client)
+        put = self._put
         while remaining:
             progressed = False
             for ci, (client, units) in enumerate(per_client):
@@ -273,10 +301,11 @@ class _Splitter:
                             break
                     if blocked:
                         break
-                    self._put(client, unit)
-                    frontier[client] = unit[0] + unit[1]
+                    put(client, unit)
                     i += 1
                 if i != idx[ci]:
+                    last = units[i - 1]
+                    frontier[client] = last[0] + last[1]
                     progressed = True
                     remaining -= i - idx[ci]
                     idx[ci] = i
@@ -326,22 +355,27 @@ class _Splitter:
     # ------------------------------------------------------------------ units
 
     def _units(self, client: int, structs: list[Struct]) -> list[_Unit]:
-        view = self.view
         units: list[_Unit] = []
         append = units.append
-        client_len = _ulen(client)
+        # overhead of a fresh chunk holding just one struct:
+        # numClients(1) + numStructs(1) + client + clock + empty delete set(1)
+        limit_base = self.max_bytes - 3 - _ulen(client)
+        quick_limit = limit_base - 8  # a clock takes at most 8 bytes
         for s in structs:
-            size = s.end - s.start
-            # overhead of a fresh chunk holding just this struct:
-            # numClients(1) + numStructs(1) + client + clock + empty delete set(1)
-            limit = self.max_bytes - 3 - client_len - _ulen(s.clock + s.length)
-            if size > limit:
-                units.extend(self._split_struct(client, s, limit))
+            clock, length, ref, _info, start, _cs, end, origin, right, parent = s
+            size = end - start
+            if size > quick_limit and size > limit_base - _ulen(clock + length):
+                units.extend(self._split_struct(client, s, limit_base - _ulen(clock + length)))
                 continue
-            deps: tuple[tuple[int, int], ...] = ()
-            if s.origin is not None or s.right_origin is not None or s.parent_id is not None:
-                deps = tuple(d for d in (s.origin, s.right_origin, s.parent_id) if d is not None)
-            append((s.clock, s.length, view[s.start : s.end], deps, s.ref == REF_SKIP))
+            if (
+                (origin is None or origin[0] == client)
+                and (right is None or right[0] == client)
+                and (parent is None or parent[0] == client)
+            ):
+                deps: tuple[tuple[int, int], ...] = ()
+            else:
+                deps = tuple(d for d in (origin, right, parent) if d is not None and d[0] != client)
+            append((clock, length, size, deps, ref == REF_SKIP, start, end, None))
         return units
 
     def _piece_header(self, client: int, s: Struct, offset: int) -> bytes:
@@ -355,12 +389,9 @@ class _Splitter:
         return bytes([info]) + b"".join(header)
 
     def _piece_deps(self, client: int, s: Struct, offset: int) -> tuple[tuple[int, int], ...]:
-        if offset == 0:
-            return tuple(d for d in (s.origin, s.right_origin, s.parent_id) if d is not None)
-        deps = [(client, s.clock + offset - 1)]
-        if s.right_origin is not None:
-            deps.append(s.right_origin)
-        return tuple(deps)
+        """Cross-client dependencies (same-client ones are always emitted earlier)."""
+        candidates = (s.origin, s.right_origin, s.parent_id) if offset == 0 else (s.right_origin,)
+        return tuple(d for d in candidates if d is not None and d[0] != client)
 
     def _too_large(self, client: int, s: Struct, limit: int, what: str) -> ProtocolError:
         return ProtocolError(
@@ -402,9 +433,8 @@ class _Splitter:
             except UnicodeDecodeError as err:  # pragma: no cover - validated by decode_update
                 raise ProtocolError("bad-utf8", str(err)) from None
             segment = header + _uint(len(piece)) + piece
-            units.append(
-                (s.clock + offset, length, segment, self._piece_deps(client, s, offset), False)
-            )
+            deps = self._piece_deps(client, s, offset)
+            units.append((s.clock + offset, length, len(segment), deps, False, -1, -1, segment))
             offset += length
             b = e
         if offset != s.length:  # pragma: no cover - decode_update measured the same string
@@ -440,6 +470,7 @@ class _Splitter:
             if j == i:
                 raise self._too_large(client, s, limit, f"value #{i} with its header")
             segment = header + _uint(j - i) + data[bounds[i][0] : bounds[j - 1][1]]
-            units.append((s.clock + i, j - i, segment, self._piece_deps(client, s, i), False))
+            deps = self._piece_deps(client, s, i)
+            units.append((s.clock + i, j - i, len(segment), deps, False, -1, -1, segment))
             i = j
         return units
