@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import anyio
+import httpx
 import pytest
 from playwright.async_api import Page, WebSocketRoute
 from web_helpers import (
@@ -225,6 +226,13 @@ async def test_reload_offline_keeps_edits_and_they_sync_when_peers_are_back(
     await wait_text_contains(page_b, "written offline", "and more after the reload", "Bob was here")
     await wait_text_contains(page_a, "Bob was here")
     assert await editor_text(page_a) == await editor_text(page_b)
+    if web_server.has_replica:  # and the archive ends up with the offline edits of both sessions
+        await page_a.wait_for_function(
+            "() => document.querySelector('#archive-status').dataset.state === 'saved'"
+        )
+        async with httpx.AsyncClient(base_url=web_server.base_url, timeout=10) as client:
+            res = await client.get(f"/api/rooms/{room}/text")
+        assert "written offline, and more after the reload" in res.text
 
 
 async def wait_idb_holds(page: Page, text: str) -> None:
