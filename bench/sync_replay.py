@@ -1,7 +1,7 @@
 """Replay automerge-paper between two collab peers and compare with pure pycrdt.
 
 Usage:
-    .venv/bin/python bench/sync_replay.py [--limit N] [--batch K] [--no-echo]
+    .venv/bin/python bench/sync_replay.py [--limit N] [--batch K] [--echo]
 
 Anchor (measured in the same run): pure pycrdt in one process — doc A applies each batch of
 ``K`` edits in one transaction (31-bit client id) and every update is applied straight to doc
@@ -113,7 +113,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=None, help="replay only the first N edits")
     parser.add_argument("--batch", type=int, default=1, help="edits per transaction (both sides)")
-    parser.add_argument("--no-echo", action="store_true", help="do not echo updates to origin")
+    parser.add_argument(
+        "--echo", action="store_true", help="echo updates to their origin, like y-webrtc"
+    )
     args = parser.parse_args()
     if not TRACE.exists():
         sys.exit(f"{TRACE} not found")
@@ -121,7 +123,7 @@ def main() -> None:
     edits = len(patches)
     print(f"automerge-paper: {edits} edits, {args.batch} per transaction")
     t_anchor, text_anchor, anchor_bytes = anchor(patches, args.batch)
-    t_collab, text_collab, stats = anyio.run(collab, patches, args.batch, not args.no_echo)
+    t_collab, text_collab, stats = anyio.run(collab, patches, args.batch, args.echo)
     if text_anchor != text_collab or (end is not None and text_collab != end):
         sys.exit("final text differs from the trace's endContent")
     print(f"anchor  (pure pycrdt, in-process): {t_anchor:8.2f} s")
@@ -134,7 +136,7 @@ def main() -> None:
         f" {stats['coalesced']:,} updates coalesced)"
     )
     print(
-        f"wire B->A (echo of relayed updates): {stats['b_bytes_out']:,} B"
+        f"wire B->A (sync + echo if --echo): {stats['b_bytes_out']:,} B"
         f" in {stats['b_messages_out']:,} messages"
     )
     print("final text matches endContent" if end is not None else "final texts match")

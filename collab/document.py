@@ -167,9 +167,9 @@ class Document:
         parked updates whenever something new integrates (re-applying is idempotent).
 
         Raises:
-            ProtocolError: ``bad-update`` if the update is malformed (checked strictly by
-                :func:`update_end_clocks`, including trailing bytes, which pycrdt would
-                ignore) or pycrdt cannot integrate it.
+            ProtocolError: ``bad-update`` if Yrs cannot decode it, or if it carries trailing
+                bytes (pycrdt would ignore them): an update that Yrs does not re-encode to
+                the same length is checked by the strict :func:`scan_update`.
 
         Example:
             >>> a, b = Document(), Document()
@@ -179,12 +179,27 @@ class Document:
             'x'
         """
         update = bytes(update)
-        scan = scan_update(update)
+        try:
+            canonical = self._ydoc_reencode(update)
+        except ValueError as e:
+            raise ProtocolError("bad-update", str(e)) from None
+        except BaseException as e:
+            if _is_panic(e):
+                raise ProtocolError("bad-update", f"pycrdt panicked: {e}") from None
+            raise
+        if canonical != len(update):
+            scan_update(update)  # not canonical: check strictly (trailing bytes, framing)
         changed = self._apply(update, origin)
         if changed and self._parked:
             self._retry_parked(origin)
-        if not self._covers(scan.ends):
-            self._park(update, scan)
+        if pycrdt.get_update(update, self.state_vector())[:1] != b"\x00":
+            self._park(update, scan_update(update))
+
+    @staticmethod
+    def _ydoc_reencode(update: bytes) -> int:
+        # Yrs decodes and re-encodes the whole update (fast, in Rust); a canonical update
+        # comes back with the same length, so trailing garbage shows up as a difference.
+        return len(pycrdt.get_update(update, b"\x00"))
 
     def _apply(self, update: bytes, origin: Any) -> bool:
         previous = self._origin

@@ -7,9 +7,11 @@
 3. apply step 2s and updates (a step 2 marks the connection :attr:`Connection.synced`);
 4. answer query-awareness with every known awareness state;
 5. **relay**: every document update (from any origin, including other connections) and every
-   accepted awareness change is broadcast to all connections. Updates are also sent back to the
-   connection they came from, like y-webrtc (see :attr:`SyncOptions.echo_to_origin` for why
-   that matters with pending structs). This is what makes a partial mesh converge.
+   accepted awareness change is broadcast to all connections. This is what makes a partial
+   mesh converge. Unlike y-webrtc, a document update is by default not echoed back to the
+   connection it came from (:attr:`SyncOptions.echo_to_origin`): if applying it released
+   pending structs from a third peer, the origin gets those along the path by which it sent
+   us their dependencies (every hop on it relays). The Hypothesis machine checks both modes.
 
 Per connection there is one sequential inbox (the receive loop applies messages one at a
 time) and one bounded outbox drained by a sender task. Outbox overflow **closes that
@@ -110,8 +112,8 @@ class SyncOptions:
     "Stop merging once a run reaches this many bytes."
     max_incoming_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
     "Incoming messages larger than this close the connection (``too-large``)."
-    echo_to_origin: bool = True
-    "Send updates back to the connection they came from (y-webrtc does; needed for pending)."
+    echo_to_origin: bool = False
+    "Send updates back to the connection they came from, as y-webrtc does (costs 2x traffic)."
     relay: bool = True
     "Relay remote updates/awareness to other connections (only tests turn this off)."
 
@@ -293,14 +295,21 @@ class SyncRoom:
     # ------------------------------------------------------------------ broadcast
 
     def _on_document_update(self, update: bytes, origin: Any) -> None:
-        remote = isinstance(origin, Connection)
-        for connection in self.connections:
-            if connection is origin and not self.options.echo_to_origin:
-                continue
-            if remote and connection is not origin and not self.options.relay:
-                continue
-            connection._enqueue((_UPDATE, update))
-        self._emit(DocumentUpdated(update, origin))
+        options = self.options
+        if isinstance(origin, Connection):
+            for connection in self.connections:
+                if connection is origin:
+                    if options.echo_to_origin:
+                        connection._enqueue((_UPDATE, update))
+                elif options.relay:
+                    connection._enqueue((_UPDATE, update))
+        else:
+            for connection in self.connections:
+                connection._enqueue((_UPDATE, update))
+        if self._observers:
+            self._emit(DocumentUpdated(update, origin))
+        elif self._changed is not None:
+            self._notify()
 
     def _on_awareness_event(self, event: AwarenessEvent) -> None:
         clients = event.clients

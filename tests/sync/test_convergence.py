@@ -275,6 +275,18 @@ ConvergenceMachine.TestCase.settings = settings(
 TestConvergence = ConvergenceMachine.TestCase
 
 
+class EchoConvergenceMachine(ConvergenceMachine):
+    """The same machine with y-webrtc's echo of updates to their origin connection."""
+
+    options = SyncOptions(echo_to_origin=True)
+
+
+EchoConvergenceMachine.TestCase.settings = settings(
+    ConvergenceMachine.TestCase.settings, max_examples=max(settings.default.max_examples // 4, 10)
+)
+TestEchoConvergence = EchoConvergenceMachine.TestCase
+
+
 class BrokenRelayMachine(ConvergenceMachine):
     """Same machine over rooms that forget to relay remote updates (an injected bug)."""
 
