@@ -46,7 +46,6 @@ import pycrdt
 
 from collab.errors import ProtocolError
 from collab.lib0 import Decoder
-from collab.protocol import decode_state_vector
 
 __all__ = [
     "Document",
@@ -195,6 +194,10 @@ class Document:
         if pycrdt.get_update(update, self.state_vector())[:1] != b"\x00":
             self._park(update, scan_update(update))
 
+    def _state_dict(self) -> dict[int, int]:
+        scanner = _Scanner(self.state_vector())
+        return {scanner.uint(): scanner.uint() for _ in range(scanner.uint())}
+
     @staticmethod
     def _ydoc_reencode(update: bytes) -> int:
         # Yrs decodes and re-encodes the whole update (fast, in Rust); a canonical update
@@ -221,7 +224,7 @@ class Document:
         if not wanted:
             return True
         if have is None:
-            have = decode_state_vector(self.state_vector())
+            have = self._state_dict()
         return all(have.get(client, 0) >= clock for client, clock in wanted.items())
 
     def _park(self, update: bytes, scan: UpdateScan) -> None:
@@ -233,7 +236,7 @@ class Document:
         key = self._park_counter
         self._park_counter += 1
         self._parked[key] = (update, scan)
-        self._wait(key, scan, decode_state_vector(self.state_vector()))
+        self._wait(key, scan, self._state_dict())
 
     def _wait(self, key: int, scan: UpdateScan, have: dict[int, int]) -> None:
         for client, clock in scan.needs.items():
@@ -247,7 +250,7 @@ class Document:
         # re-apply parked updates whose dependencies are now all present (targeted: an
         # index by (client, needed clock), so many parked updates do not cost O(n^2))
         while True:
-            have = decode_state_vector(self.state_vector())
+            have = self._state_dict()
             ready, self._ready = self._ready, []
             for client, heap in self._waiting.items():
                 while heap and heap[0][0] <= have.get(client, 0):
@@ -260,7 +263,7 @@ class Document:
                 update, scan = entry
                 if not self._covers(scan.ends, have) and self._apply(update, origin):
                     progress = True
-                    have = decode_state_vector(self.state_vector())
+                    have = self._state_dict()
                 if self._covers(scan.ends, have):
                     del self._parked[key]
                 elif any(have.get(c, 0) < n for c, n in scan.needs.items()):

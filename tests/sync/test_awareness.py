@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import anyio
 import pytest
 
 from collab.awareness import Awareness, AwarenessEvent
@@ -115,3 +116,19 @@ def test_remove_states(clock: FakeClock) -> None:
     assert ev is not None and ev.removed == (2, 1)
     assert aw.meta[1].clock == 1
     assert aw.remove_states([2], "bye") is None
+
+
+@pytest.mark.anyio
+async def test_run_expires_remote_states() -> None:
+    """The timer task (real clock, short timeout) removes a silent remote client."""
+    aw = Awareness(1, outdated_timeout=0.3)
+    removed = anyio.Event()
+    aw.observe(lambda ev: removed.set() if 2 in ev.removed else None)
+    aw.apply([AwarenessEntry(2, 1, {"a": 1})], "x")
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(aw.run)
+        with anyio.fail_after(10):
+            await removed.wait()
+        tg.cancel_scope.cancel()
+    assert 2 not in aw.states
+    assert aw.get_local_state() == {}

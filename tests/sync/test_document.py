@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pycrdt
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -112,3 +113,52 @@ def test_code_point_helpers_match_python_strings(ops: list[tuple[int, str, bool]
             delete_text(text, i, n)
             model = model[:i] + model[i + n :]
         assert str(text) == model
+
+
+def test_trailing_garbage_is_rejected() -> None:
+    a = Document()
+    a.text().insert(0, "hello")
+    update = a.get_update()
+    doc = Document()
+    with pytest.raises(ProtocolError) as info:
+        doc.apply_update(update + b"\x00junk")
+    assert info.value.code == "bad-update"
+    assert str(doc.text()) == ""
+    doc.apply_update(update)
+    assert str(doc.text()) == "hello"
+
+
+def one_client_updates() -> list[bytes]:
+    """Updates 0..3 of one client: three text inserts, then a map write."""
+    doc = pycrdt.Doc(client_id=7)
+    updates: list[bytes] = []
+    doc.observe(lambda event: updates.append(event.update))
+    text = doc.get("t", type=pycrdt.Text)
+    for _ in range(3):
+        text.insert(0, "a")
+    doc.get("m", type=pycrdt.Map)["x"] = 0.0
+    return updates
+
+
+def test_pycrdt_still_loses_pending_updates() -> None:
+    """The upstream bug Document works around (found by test_order.py).
+
+    Applying one client's updates in the order 0, 2, 3, 1 leaves 2 and 3 pending forever in
+    pycrdt 0.14.13 / yrs 0.28. If this starts failing, pycrdt fixed it and the parking in
+    Document.apply_update can go.
+    """
+    updates = one_client_updates()
+    raw = pycrdt.Doc()
+    for i in (0, 2, 3, 1):
+        raw.apply_update(updates[i])
+    assert decode_state_vector(raw.get_state()) == {7: 2}
+
+
+def test_document_integrates_parked_updates() -> None:
+    updates = one_client_updates()
+    doc = Document(roots={"t": "text", "m": "map"})
+    for i in (0, 2, 3, 1):
+        doc.apply_update(updates[i])
+    assert decode_state_vector(doc.state_vector()) == {7: 4}
+    assert doc.to_json() == {"m": {"x": 0.0}, "t": "aaa"}
+    assert doc.parked == 0

@@ -163,7 +163,7 @@ def assert_same(yjs: YjsWorker, py: Document, js: str) -> None:
     assert js_sv == decode_state_vector(py.state_vector())
 
 
-@settings(max_examples=120)
+@settings(max_examples=max(10, settings.default.max_examples * 3 // 5))
 @given(ops=st.lists(OP, min_size=1, max_size=30), data=st.data())
 def test_python_and_yjs_converge(yjs: YjsWorker, ops: list[Any], data: st.DataObject) -> None:
     pair = Pair(yjs)
