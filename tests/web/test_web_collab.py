@@ -184,6 +184,9 @@ async def test_password_room_works_and_wrong_password_sees_nothing(
     assert "the plan" not in (await page_c.locator("body").inner_text())
     for page in (page_a, page_b, page_c):
         assert secret not in page.url and "not the password" not in page.url
+    # an archive that was not given the room's password cannot be in it either
+    assert await page_a.locator("#archive-status").get_attribute("data-state") == "absent"
+    assert await page_a.locator("#people .person").count() == 2
 
 
 async def test_reload_offline_keeps_edits_and_they_sync_when_peers_are_back(
