@@ -122,7 +122,7 @@ class Document:
         self._next_handle = 0
         self._origin: Any = None
         self._changes = 0
-        self._parked: dict[int, tuple[bytes, UpdateScan]] = {}
+        self._parked: dict[int, tuple[bytes, UpdateScan, Any]] = {}
         self._park_counter = 0
         self._waiting: dict[int, list[tuple[int, int]]] = {}
         self._ready: list[int] = []
@@ -190,9 +190,9 @@ class Document:
             scan_update(update)  # not canonical: check strictly (trailing bytes, framing)
         changed = self._apply(update, origin)
         if changed and self._parked:
-            self._retry_parked(origin)
+            self._retry_parked()
         if pycrdt.get_update(update, self.state_vector())[:1] != b"\x00":
-            self._park(update, scan_update(update))
+            self._park(update, scan_update(update), origin)
 
     def _state_dict(self) -> dict[int, int]:
         scanner = _Scanner(self.state_vector())
@@ -227,7 +227,7 @@ class Document:
             have = self._state_dict()
         return all(have.get(client, 0) >= clock for client, clock in wanted.items())
 
-    def _park(self, update: bytes, scan: UpdateScan) -> None:
+    def _park(self, update: bytes, scan: UpdateScan, origin: Any) -> None:
         if len(self._parked) >= MAX_PARKED_UPDATES:
             oldest = min(self._parked)
             del self._parked[oldest]
@@ -235,7 +235,7 @@ class Document:
             log.warning("document: %d parked updates, dropped the oldest", MAX_PARKED_UPDATES)
         key = self._park_counter
         self._park_counter += 1
-        self._parked[key] = (update, scan)
+        self._parked[key] = (update, scan, origin)
         self._wait(key, scan, self._state_dict())
 
     def _wait(self, key: int, scan: UpdateScan, have: dict[int, int]) -> None:
@@ -246,7 +246,7 @@ class Document:
         # every dependency is present but Yrs did not integrate it: retry once more later
         self._ready.append(key)
 
-    def _retry_parked(self, origin: Any) -> None:
+    def _retry_parked(self) -> None:
         # re-apply parked updates whose dependencies are now all present (targeted: an
         # index by (client, needed clock), so many parked updates do not cost O(n^2))
         while True:
@@ -260,7 +260,7 @@ class Document:
                 entry = self._parked.get(key)
                 if entry is None:
                     continue
-                update, scan = entry
+                update, scan, origin = entry  # observers see the parked update's own origin
                 if not self._covers(scan.ends, have) and self._apply(update, origin):
                     progress = True
                     have = self._state_dict()

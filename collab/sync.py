@@ -9,9 +9,11 @@
 5. **relay**: every document update (from any origin, including other connections) and every
    accepted awareness change is broadcast to all connections. This is what makes a partial
    mesh converge. Unlike y-webrtc, a document update is by default not echoed back to the
-   connection it came from (:attr:`SyncOptions.echo_to_origin`): if applying it released
-   pending structs from a third peer, the origin gets those along the path by which it sent
-   us their dependencies (every hop on it relays). The Hypothesis machine checks both modes.
+   connection it came from (:attr:`SyncOptions.echo_to_origin`, which halves the traffic),
+   *unless* the document holds pending (parked) updates when it arrives: applying it may
+   release those, and the origin may lack them. Updates parked by
+   :class:`~collab.document.Document` are re-applied with their own origin, so they are
+   relayed like fresh ones. The Hypothesis machine checks both modes.
 
 Per connection there is one sequential inbox (the receive loop applies messages one at a
 time) and one bounded outbox drained by a sender task. Outbox overflow **closes that
@@ -160,6 +162,7 @@ class Connection:
         "Awareness client ids the remote announced (non-null states) on this connection."
         self.close_reason: str | None = None
         "Why the connection ended (``remote-closed``, a protocol error code, ...)."
+        self._echo = False  # echo the update being applied (see _on_document_update)
         self._outbox: deque[_Item] = deque()
         self._outbox_size = room.options.outbox_size
         self._wakeup: anyio.Event | None = None
@@ -299,7 +302,9 @@ class SyncRoom:
         if isinstance(origin, Connection):
             for connection in self.connections:
                 if connection is origin:
-                    if options.echo_to_origin:
+                    # Echo when asked to, or when pending structs may have been released
+                    # (they came from elsewhere and the origin may lack them).
+                    if options.echo_to_origin or origin._echo:
                         connection._enqueue((_UPDATE, update))
                 elif options.relay:
                     connection._enqueue((_UPDATE, update))
@@ -404,10 +409,12 @@ class SyncRoom:
             reply = self.document.get_update(message.state_vector)
             connection._enqueue((_STEP2, reply))
         elif isinstance(message, SyncStep2):
+            connection._echo = self.document.parked > 0
             self.document.apply_update(message.update, origin=connection)
             connection.synced.set()
             self._notify()
         elif isinstance(message, SyncUpdate):
+            connection._echo = self.document.parked > 0
             self.document.apply_update(message.update, origin=connection)
         elif isinstance(message, AwarenessMessage):
             for entry in message.entries:
