@@ -5,7 +5,7 @@
 //   node web/build.mjs --if-stale  rebuild only when a source is newer than the bundle
 //   node web/build.mjs --dev       no minification (readable stack traces)
 //
-// Output: web/dist/index.html, web/dist/style.css, web/dist/app.js (+ app.js.map).
+// Output: web/dist/index.html, style.css, sw.js (offline shell), app.js (+ app.js.map).
 // Everything is bundled from the stock npm packages (yjs, y-webrtc, CodeMirror 6,
 // y-codemirror.next, y-indexeddb); the page loads nothing from other origins.
 import { build } from 'esbuild'
@@ -17,7 +17,7 @@ const here = dirname(fileURLToPath(import.meta.url))
 const dist = join(here, 'dist')
 const args = new Set(process.argv.slice(2))
 const bundle = join(dist, 'app.js')
-const statics = ['index.html', 'style.css']
+const statics = ['index.html', 'style.css', 'sw.js']
 
 /** @param {string} dir @returns {string[]} */
 const listFiles = dir => readdirSync(dir, { withFileTypes: true }).flatMap(entry => {

@@ -7,7 +7,7 @@ import uuid
 import anyio
 import httpx
 import pytest
-from playwright.async_api import Page, WebSocketRoute
+from playwright.async_api import WebSocketRoute
 from web_helpers import (
     BrowserLauncher,
     WebServer,
@@ -19,6 +19,7 @@ from web_helpers import (
     set_name,
     shown_text,
     type_at_end,
+    wait_idb_holds,
     wait_signaling,
     wait_text_contains,
 )
@@ -236,38 +237,6 @@ async def test_reload_offline_keeps_edits_and_they_sync_when_peers_are_back(
         async with httpx.AsyncClient(base_url=web_server.base_url, timeout=10) as client:
             res = await client.get(f"/api/rooms/{room}/text")
         assert "written offline, and more after the reload" in res.text
-
-
-async def wait_idb_holds(page: Page, text: str) -> None:
-    """Wait until this page's IndexedDB (y-indexeddb's `updates` store) holds `text`.
-
-    Reads the stored updates into a fresh Y.Doc. A read transaction opened now is ordered after
-    y-indexeddb's pending writes on the store.
-    """
-    await page.wait_for_function(
-        """async text => {
-          const name = window.collabRoom.idb.name
-          const db = await new Promise((ok, fail) => {
-            const req = indexedDB.open(name)
-            req.onsuccess = () => ok(req.result)
-            req.onerror = () => fail(req.error)
-          })
-          try {
-            const updates = await new Promise((ok, fail) => {
-              const req = db.transaction(['updates'], 'readonly').objectStore('updates').getAll()
-              req.onsuccess = () => ok(req.result)
-              req.onerror = () => fail(req.error)
-            })
-            const { Y } = window.collabRoom
-            const copy = new Y.Doc()
-            for (const update of updates) Y.applyUpdate(copy, update)
-            return copy.getText('codemirror').toString().includes(text)
-          } finally {
-            db.close()
-          }
-        }""",
-        arg=text,
-    )
 
 
 async def test_no_archive_in_room_without_a_replica(

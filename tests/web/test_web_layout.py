@@ -1,4 +1,4 @@
-"""The page as a person sees it: phone-sized layout, the password prompt, a clean console."""
+"""The page as a person sees it: phone layout, password prompt, room switching, offline shell."""
 
 from __future__ import annotations
 
@@ -8,9 +8,14 @@ import pytest
 from web_helpers import (
     BrowserLauncher,
     WebServer,
+    build_page,
+    http_ok,
     open_room,
     screenshot,
+    shown_text,
+    start_server,
     type_at_end,
+    wait_idb_holds,
     wait_signaling,
 )
 
@@ -93,3 +98,26 @@ async def test_moving_between_rooms_keeps_each_rooms_text(
     )
     await wait_signaling(page)
     assert [e for e in alice.console_errors if "404" not in e] == []
+
+
+async def test_page_opens_with_its_text_when_the_server_is_gone(
+    browsers: BrowserLauncher, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The offline shell (web/sw.js) + y-indexeddb: reload with no server at all."""
+    build_page()
+    server = start_server("fixture", tmp_path_factory.mktemp("web-doomed-server"))
+    try:
+        alice = await browsers.launch("alice")
+        page = await alice.new_page()
+        await open_room(page, server, f"shell-{uuid.uuid4().hex[:8]}")
+        await type_at_end(page, "still here without a server")
+        await wait_idb_holds(page, "still here without a server")
+        await page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+    finally:
+        server.stop()  # every process of that server is gone: nothing answers on its port
+    assert not http_ok(f"{server.base_url}/")
+
+    await page.reload()
+    await page.wait_for_function("() => !!(window.collabRoom && window.collabRoom.idb.synced)")
+    assert await shown_text(page) == "still here without a server"
+    assert await page.locator("#room-title").text_content() == page.url.rsplit("/", 1)[-1]

@@ -80,7 +80,8 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None
         time.sleep(0.05)
 
 
-def _http_ok(url: str) -> bool:
+def http_ok(url: str) -> bool:
+    """True when ``url`` answers 200 (False on any HTTP/connection error)."""
     try:
         return httpx.get(url, timeout=2).status_code == 200
     except httpx.HTTPError:
@@ -209,12 +210,12 @@ def start_server(mode: str, tmp: Path, env: dict[str, str] | None = None) -> Web
             logs=[sig_log, web_log],
         )
         try:
-            wait_until(lambda: _http_ok(f"http://127.0.0.1:{sig_port}/"), 30, "y-webrtc signaling")
+            wait_until(lambda: http_ok(f"http://127.0.0.1:{sig_port}/"), 30, "y-webrtc signaling")
         except TimeoutError:
             server.stop()
             raise
     try:
-        wait_until(lambda: _http_ok(f"{base}/"), 60, f"{mode} server at {base}")
+        wait_until(lambda: http_ok(f"{base}/"), 60, f"{mode} server at {base}")
     except TimeoutError:
         server.stop()
         raise
@@ -420,6 +421,38 @@ async def connect_pair(page_a: Page, page_b: Page) -> None:
     """Wait until two pages are connected to each other directly, both ways."""
     await wait_direct_peer(page_a, page_b)
     await wait_direct_peer(page_b, page_a)
+
+
+async def wait_idb_holds(page: Page, text: str) -> None:
+    """Wait until this page's IndexedDB (y-indexeddb's `updates` store) holds `text`.
+
+    Reads the stored updates into a fresh Y.Doc. A read transaction opened now is ordered after
+    y-indexeddb's pending writes on the store.
+    """
+    await page.wait_for_function(
+        """async text => {
+          const name = window.collabRoom.idb.name
+          const db = await new Promise((ok, fail) => {
+            const req = indexedDB.open(name)
+            req.onsuccess = () => ok(req.result)
+            req.onerror = () => fail(req.error)
+          })
+          try {
+            const updates = await new Promise((ok, fail) => {
+              const req = db.transaction(['updates'], 'readonly').objectStore('updates').getAll()
+              req.onsuccess = () => ok(req.result)
+              req.onerror = () => fail(req.error)
+            })
+            const { Y } = window.collabRoom
+            const copy = new Y.Doc()
+            for (const update of updates) Y.applyUpdate(copy, update)
+            return copy.getText('codemirror').toString().includes(text)
+          } finally {
+            db.close()
+          }
+        }""",
+        arg=text,
+    )
 
 
 async def editor_text(page: Page) -> str:

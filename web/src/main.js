@@ -79,3 +79,9 @@ bindNameField(
 )
 window.addEventListener('hashchange', () => { render() })
 render()
+
+// The offline shell (web/sw.js): lets the page open without the server; documents come from
+// IndexedDB. Service workers need a secure context (https, or http://127.0.0.1 / localhost).
+if ('serviceWorker' in navigator && window.isSecureContext) {
+  navigator.serviceWorker.register('sw.js').catch(err => console.warn('collab: no offline shell', err))
+}
