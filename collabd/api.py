@@ -32,7 +32,8 @@ from pydantic import BaseModel
 
 from collab.document import Document
 from collab.errors import NotFoundError, StorageError
-from collab.replica import ArchivalReplica, text_diff
+from collab.history import text_diff
+from collab.replica import ArchivalReplica
 from signaling.auth import TokenError, verify_token
 from signaling.settings import SignalingSettings
 

@@ -22,7 +22,7 @@ from rich.table import Table
 
 from collab.document import Document, insert_text
 from collab.errors import NotFoundError, ProtocolError, StorageError
-from collab.replica import restore_into, text_diff
+from collab.history import restore_into, text_diff
 from collab.storage import StoredDoc, UpdateStore, Version, open_store
 
 __all__ = [
