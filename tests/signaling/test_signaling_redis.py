@@ -24,10 +24,14 @@ pytestmark = [pytest.mark.anyio, pytest.mark.redis]
 
 
 @contextlib.asynccontextmanager
-async def two_instances(redis: RedisProc) -> AsyncIterator[tuple[Server, Server]]:
+async def two_instances(
+    redis: RedisProc, engines: tuple[str, str] = ("asgi", "fast")
+) -> AsyncIterator[tuple[Server, Server]]:
     settings = SignalingSettings(redis_url=redis.url, redis_prefix="test")
-    # one instance per engine: the FastAPI app on uvicorn and the fast websockets engine
-    async with run_ours(settings, engine="asgi") as one, run_ours(settings, engine="fast") as two:
+    async with (
+        run_ours(settings, engine=engines[0]) as one,
+        run_ours(settings, engine=engines[1]) as two,
+    ):
         for s in (one, two):
             assert s.service is not None
             await s.service.start()
@@ -61,9 +65,14 @@ def redis() -> object:
         stop_redis(r)
 
 
-async def test_publish_on_a_reaches_b_with_summed_clients(redis: RedisProc) -> None:
+@pytest.mark.parametrize(
+    "engines", [("asgi", "asgi"), ("asgi", "fast")], ids=["2x-uvicorn", "uvicorn+fast"]
+)
+async def test_publish_on_a_reaches_b_with_summed_clients(
+    redis: RedisProc, engines: tuple[str, str]
+) -> None:
     async with (
-        two_instances(redis) as (one, two),
+        two_instances(redis, engines) as (one, two),
         client(one.url) as a1,
         client(one.url) as a2,
         client(two.url) as b1,
