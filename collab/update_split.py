@@ -39,7 +39,7 @@ Example:
 from __future__ import annotations
 
 import gc
-from typing import Final
+from typing import Final, Protocol
 
 from collab.errors import ProtocolError
 from collab.protocol import encode_sync_step2, encode_update
@@ -60,7 +60,13 @@ from collab.yupdate import (
     utf16_length,
 )
 
-__all__ = ["SYNC_FRAME_OVERHEAD", "split_update", "split_update_messages"]
+__all__ = [
+    "SYNC_FRAME_OVERHEAD",
+    "UpdateSource",
+    "split_update",
+    "split_update_messages",
+    "step2_messages",
+]
 
 SYNC_FRAME_OVERHEAD: Final = 2
 """Bytes of ``[0, syncType]`` before the varUint length prefix of a sync message."""
@@ -155,6 +161,33 @@ def split_update_messages(
     if as_step2:
         messages[-1] = encode_sync_step2(chunks[-1])
     return messages
+
+
+class UpdateSource(Protocol):
+    """Anything that can diff itself against a state vector (e.g. ``pycrdt.Doc``)."""
+
+    def get_update(self, state: bytes | None = None) -> bytes:
+        """The V1 update holding everything not covered by ``state``."""
+        ...
+
+
+def step2_messages(doc: UpdateSource, state_vector: bytes, max_message_size: int) -> list[bytes]:
+    """Answer a remote SyncStep1: ``doc.get_update(state_vector)``, split and framed.
+
+    All messages but the last are ``[0, 2, ...]`` updates and the last is the ``[0, 1, ...]``
+    SyncStep2, each at most ``max_message_size`` bytes (see :func:`split_update_messages`).
+
+    Example:
+        >>> import pycrdt
+        >>> doc = pycrdt.Doc(); doc["t"] = text = pycrdt.Text(); text += "y" * 3000
+        >>> messages = step2_messages(doc, b"\\x00", 1024)
+        >>> len(messages) > 2 and messages[-1][:2] == b"\\x00\\x01"
+        True
+
+    Raises:
+        ProtocolError: as :func:`split_update`.
+    """
+    return split_update_messages(doc.get_update(state_vector), max_message_size, as_step2=True)
 
 
 class _Chunk:

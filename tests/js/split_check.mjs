@@ -100,6 +100,17 @@ const SCENARIOS = {
     }
     return { doc, roots: { t: 'text' } }
   },
+  // Like keystrokes but ASCII only and without reading the text back (fast for 10^5+ edits):
+  // one struct per keystroke, the worst case for a per-struct splitter.
+  typing (gen, size) {
+    const doc = newDoc(1)
+    const t = doc.getText('t')
+    for (let i = 0; i < size; i++) {
+      if (t.length > 0 && prng.uint32(gen, 0, 5) === 0) t.delete(prng.uint32(gen, 0, t.length - 1), 1)
+      else t.insert(prng.uint32(gen, 0, t.length), String.fromCharCode(97 + (i % 26)))
+    }
+    return { doc, roots: { t: 'text' } }
+  },
   // One huge paste (size UTF-16 units-ish) with astral chars everywhere.
   paste (gen, size) {
     const doc = newDoc(2)

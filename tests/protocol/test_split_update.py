@@ -23,7 +23,7 @@ from collab.protocol import (
     decode_message,
     decode_state_vector,
 )
-from collab.update_split import split_update, split_update_messages
+from collab.update_split import split_update, split_update_messages, step2_messages
 from collab.yupdate import decode_update, update_state_vector
 
 # (scenario, size parameter, max_bytes values)
@@ -284,3 +284,21 @@ def test_random_pycrdt_docs(
     # every chunk decodes strictly on its own
     for chunk in chunks:
         decode_update(chunk)
+
+
+def test_step2_messages_answer_a_step1_in_pieces(yjs: YjsWorker) -> None:
+    doc = pycrdt.Doc(client_id=77)
+    doc["t"] = text = pycrdt.Text()
+    text += "old "
+    remote_sv = doc.get_state()
+    old = doc.get_update()
+    text += "new 😀 " * 2000
+    messages = step2_messages(doc, remote_sv, 4096)
+    assert len(messages) > 3 and all(len(m) <= 4096 for m in messages)
+    decoded = [decode_message(m) for m in messages]
+    assert isinstance(decoded[-1], SyncStep2)
+    assert all(isinstance(d, SyncUpdate) for d in decoded[:-1])
+    payloads = [old] + [d.update for d in decoded]  # type: ignore[union-attr]
+    result = _apply(yjs, payloads, {"t": "text"})
+    assert result["roots"]["t"]["text"] == str(text)
+    assert not any(result["pendingEach"])
