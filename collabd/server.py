@@ -192,6 +192,8 @@ def run_serve(settings: ServeSettings, log_level: str = "info") -> None:
         "ws_max_size": sig.max_frame_bytes + 1024,
         "ws_ping_interval": sig.ws_ping_interval_seconds,
         "ws_ping_timeout": sig.ws_ping_timeout_seconds,
+        # like y-webrtc's server: no per-message deflate (a zlib pass per frame per receiver)
+        "ws_per_message_deflate": False,
     }
     public = uvicorn.Server(uvicorn.Config(app, proxy_headers=True, **common, **tls))
     if internal is None:

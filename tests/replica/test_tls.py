@@ -1,0 +1,84 @@
+"""``collab serve --tls-cert/--tls-key``: HTTPS and WSS on the public port; the replica still
+joins through its own loopback-only plain listener (it never has to trust the certificate)."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import signal
+import ssl
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from servers import COLLAB, Process, free_port, wait_until
+from websockets.asyncio.client import connect
+
+pytestmark = pytest.mark.anyio
+
+
+def self_signed(tmp: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+async def test_serve_with_tls(tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    port = free_port()
+    srv = Process(
+        [COLLAB, "serve", "--port", str(port), "--data", str(tmp_path / "data"),
+         "--tls-cert", str(cert), "--tls-key", str(key)],
+        tmp_path / "serve.log",
+    )  # fmt: skip
+    srv.start()
+    try:
+        line = srv.wait_for_line(r"collab is serving on", 60)
+        assert f"https://127.0.0.1:{port}/" in line
+        srv.wait_for_line("Application startup complete", 60)
+        base = f"https://localhost:{port}"
+        context = ssl.create_default_context(cafile=str(cert))
+        assert httpx.get(base + "/healthz", verify=context).text == "okay"
+        with pytest.raises(httpx.HTTPError):  # plain HTTP is not served on the public port
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+
+        # the replica's own signaling socket arrives through the internal listener
+        def replica_connected() -> bool:
+            metrics = httpx.get(base + "/metrics", verify=context).text
+            return 'collab_signaling_sockets{endpoint="yjs"} 1.0' in metrics
+
+        await wait_until(replica_connected, 30)
+
+        # y-webrtc signaling over WSS
+        async with connect(f"wss://localhost:{port}/signaling", ssl=context) as ws:
+            await ws.send(json.dumps({"type": "subscribe", "topics": ["tls-room"]}))
+            await ws.send(json.dumps({"type": "publish", "topic": "tls-room", "data": {"x": 1}}))
+            got = json.loads(await ws.recv())
+            assert got == {"type": "publish", "topic": "tls-room", "data": {"x": 1}, "clients": 1}
+    finally:
+        srv.kill(signal.SIGTERM)
