@@ -64,7 +64,8 @@ def yjs_build(scenario: str, size: int) -> bytes:
 def paste_update(megabytes: int) -> bytes:
     rng = random.Random(1)
     alphabet = "abcdefghij klmnop\n" * 4 + "é😀𝄞中"
-    text = "".join(rng.choice(alphabet) for _ in range(megabytes * 1_000_000 // 2))
+    # ~1.12 UTF-8 bytes per character on average with this alphabet
+    text = "".join(rng.choice(alphabet) for _ in range(int(megabytes * 1_000_000 / 1.12)))
     doc = pycrdt.Doc(client_id=7)
     doc["t"] = ytext = pycrdt.Text()
     ytext += text

@@ -352,6 +352,9 @@ def _read_section(
             if b < 0x80:
                 ok = b
                 pos += 1
+            elif data[pos + 1] < 0x80:  # two-byte clock (< 16384)
+                ok = (b & 0x7F) | (data[pos + 1] << 7)
+                pos += 2
             else:
                 ok, pos = uint_at(data, pos)
             origin = (oc, ok)
@@ -365,6 +368,9 @@ def _read_section(
             if b < 0x80:
                 rk = b
                 pos += 1
+            elif data[pos + 1] < 0x80:  # two-byte clock (< 16384)
+                rk = (b & 0x7F) | (data[pos + 1] << 7)
+                pos += 2
             else:
                 rk, pos = uint_at(data, pos)
             right_origin = (rc, rk)
