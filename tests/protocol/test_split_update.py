@@ -7,6 +7,7 @@ the chunks are applied in order and shuffled, and the result must equal the orig
 
 from __future__ import annotations
 
+import json
 import random
 from typing import Any
 
@@ -14,7 +15,7 @@ import pycrdt
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from wire_helpers import YjsWorker, b64, unb64
+from wire_helpers import ROOT, YjsWorker, b64, unb64
 
 from collab.errors import ProtocolError
 from collab.protocol import (
@@ -24,7 +25,7 @@ from collab.protocol import (
     decode_state_vector,
 )
 from collab.update_split import split_update, split_update_messages, step2_messages
-from collab.yupdate import decode_update, update_state_vector
+from collab.yupdate import REF_SKIP, decode_update, update_state_vector
 
 # (scenario, size parameter, max_bytes values)
 SCENARIOS: list[tuple[str, int, tuple[int, ...]]] = [
@@ -302,3 +303,20 @@ def test_step2_messages_answer_a_step1_in_pieces(yjs: YjsWorker) -> None:
     result = _apply(yjs, payloads, {"t": "text"})
     assert result["roots"]["t"]["text"] == str(text)
     assert not any(result["pendingEach"])
+
+
+def test_updates_with_skip_structs_split_like_the_original(yjs: YjsWorker) -> None:
+    golden = json.loads((ROOT / "tests" / "data" / "golden.json").read_text(encoding="utf-8"))
+    update = bytes.fromhex(next(u for u in golden["updates"] if "Skip" in u["name"])["hex"])
+    kinds = {"t": "text"}
+    whole = _apply(yjs, [update], kinds)
+    assert whole["pending"]  # clock 1 of client 11 is missing: Yjs parks clock 2
+    for max_bytes in (20, 24, 30):
+        chunks = split_update(update, max_bytes)
+        assert len(chunks) > 1 and all(len(c) <= max_bytes for c in chunks)
+        for chunk in chunks:
+            for section in decode_update(chunk).clients:
+                assert section.structs[0].ref != REF_SKIP and section.structs[-1].ref != REF_SKIP
+        pieces = _apply(yjs, chunks, kinds)
+        assert pieces["roots"] == whole["roots"] and pieces["sv"] == whole["sv"]
+        assert pieces["pending"]
