@@ -87,8 +87,10 @@ def main() -> None:
         (f"typing-{args.keystrokes}", yjs_build("typing", args.keystrokes)),
         ("trace", yjs_build("trace", 0)),
     ]
-    print(f"{'document':<20} {'bytes':>10} {'structs':>8} {'max_bytes':>9} {'chunks':>6} "
-          f"{'split s':>8} {'anchor s':>8} {'ratio':>6} {'us/struct':>9} {'MB/s':>6}")
+    print(
+        f"{'document':<20} {'bytes':>10} {'structs':>8} {'max_bytes':>9} {'chunks':>6} "
+        f"{'split s':>8} {'anchor s':>8} {'ratio':>6} {'us/struct':>9} {'MB/s':>6}"
+    )
     for name, update in docs:
         structs = sum(len(c.structs) for c in decode_update(update).clients)
         anchor = best(lambda u=update: apply_in_pycrdt(u), args.tries)
