@@ -10,10 +10,10 @@ peer and serves late joiners. Around that it adds:
   the replica announces itself, so a browser opening an empty room gets the archived text;
 * **compaction** — every ``compact_every`` updates the replica snapshots the live document
   (``get_update()`` of the replayed doc, never ``merge_updates``) and compacts the log;
-* **"saved" signal** — its awareness state is
-  ``{"user": {"name": ..., "color": ...}, "collab": {"role": "replica", "sv": <base64>}}`` where
-  ``sv`` is the state vector of what is *durably stored*; the web page compares it with its own
-  clock to show "saved to archive";
+* **"saved" signal** — its awareness state is ``{"user": {"name": ..., "color": ...},
+  "collab": {"role": "replica", "sv": <base64>, "peerId": <signaling peer id>}}`` where ``sv``
+  is the state vector of what is *durably stored*; the web page compares it with its own clock
+  to show "saved to archive";
 * **room selection** — :class:`RoomPolicy` (all / fnmatch pattern / none), explicit rooms with
   passwords, or following every room opened on our own signaling server through its hooks
   (:meth:`ArchivalReplica.on_topic_opened`); password rooms are archived only when the replica
@@ -184,6 +184,10 @@ class LiveRoom:
         "Updates since the last recorded version."
         self.contributors: dict[int, str | None] = {}
         "Client ids (and awareness names) that changed the document since the last version."
+        self.gap = False
+        "An update could not be queued: only a snapshot can make the archive whole again."
+        self.advertised_sv = b"\x00"
+        "The state vector last advertised as durably stored."
 
     @property
     def peers(self) -> int:
@@ -331,6 +335,7 @@ class ArchivalReplica:
         awareness = Awareness(document.client_id, state=state)
         hub = SyncRoom(document, awareness, options=SyncOptions())
         live = LiveRoom(room, document, hub, stored.last_seq)
+        live.advertised_sv = document.state_vector()
         hub.observe(lambda event: self._on_room_event(live, event))
         self._runner.spawn(awareness.run)
         self._runner.spawn(self._durability_loop, live)
@@ -343,6 +348,17 @@ class ArchivalReplica:
             live.name, self._signaling, live.hub, password=password, config=self.peer_config
         )
         await live.webrtc.start()
+        if not self.options.hidden:
+            live.hub.awareness.set_local_state_field(
+                "collab", self._collab_field(live, live.advertised_sv)
+            )
+
+    def _collab_field(self, live: LiveRoom, sv: bytes) -> dict[str, Any]:
+        """The replica's awareness ``collab`` field: role, stored state vector, peer id."""
+        field: dict[str, Any] = {"role": "replica", "sv": base64.b64encode(sv).decode("ascii")}
+        if live.webrtc is not None:
+            field["peerId"] = live.webrtc.peer_id
+        return field
 
     def _awareness_state(self, document: Document) -> dict[str, Any]:
         return {
@@ -363,6 +379,8 @@ class ArchivalReplica:
         except StorageError as exc:  # backlog full: the store refuses more in memory
             self.storage_errors += 1
             log.error("replica: room %r: cannot queue update: %s", live.name, exc)
+            live.gap = True  # only a snapshot of the live document can cover it now
+            live.dirty.set()
             return
         live.dirty.set()
         live.changed.set()
@@ -391,22 +409,31 @@ class ArchivalReplica:
                     log.error("replica: room %r: storage failing, will retry: %s", live.name, exc)
                     await anyio.sleep(1.0)
             live.saved_seq = max(live.saved_seq, seq)
+            if live.gap or live.last_seq - live.compacted_seq >= self.options.compact_every:
+                gap = live.gap
+                live.gap = False
+                if not await self._compact(live) and gap:
+                    live.gap = True
+                    live.dirty.set()
+                    continue  # an update is missing from the log: do not claim it is saved
+            live.advertised_sv = sv
             if not self.options.hidden:
-                live.hub.awareness.set_local_state_field(
-                    "collab", {"role": "replica", "sv": base64.b64encode(sv).decode("ascii")}
-                )
-            if live.last_seq - live.compacted_seq >= self.options.compact_every:
-                await self._compact(live)
+                live.hub.awareness.set_local_state_field("collab", self._collab_field(live, sv))
 
-    async def _compact(self, live: LiveRoom) -> None:
+    async def _compact(self, live: LiveRoom) -> bool:
+        """Snapshot the live document at the last appended position; True on success."""
         seq, snapshot = live.last_seq, live.document.get_update()
+        if seq < 1:
+            return False
         try:
             await self.store.flush()
             await self.store.compact(live.name, snapshot, seq)
-            live.compacted_seq = seq
         except StorageError as exc:
             self.storage_errors += 1
             log.error("replica: room %r: compaction failed: %s", live.name, exc)
+            return False
+        live.compacted_seq = seq
+        return True
 
     # ------------------------------------------------------------------ versions
 

@@ -4,8 +4,10 @@ Rules (AGENTS.md / architecture notes):
 
 * ``collab`` never imports ``signaling`` or ``collabd``;
 * ``signaling`` never imports ``collab``, ``collabd``, ``pycrdt`` or ``aiortc``;
-* core collab modules (everything in ``collab/`` except ``collab/peer/`` and
-  ``collab/replica*.py``) never import aiortc, FastAPI, Starlette, uvicorn or ``collab.peer``;
+* core collab modules (everything in ``collab/`` except ``collab/peer/``,
+  ``collab/replica*.py`` and the API table ``collab/__init__.py``, whose peer/replica
+  re-exports load lazily on attribute access) never import aiortc, FastAPI, Starlette, uvicorn
+  or ``collab.peer``;
 * only ``collab/peer/`` imports ``aiortc`` (and ``aioice``/``pyee``, its event plumbing).
 
 Relative imports are resolved; ``TYPE_CHECKING`` imports count too (an edge is an edge).
@@ -33,6 +35,8 @@ class Rule:
 
 def _is_core(module: str, path: str) -> bool:
     if module.split(".")[0] != "collab":
+        return False
+    if module == "collab":  # the public API table: re-exports peer/replica lazily (PEP 562)
         return False
     if module == "collab.peer" or module.startswith("collab.peer."):
         return False
@@ -161,3 +165,19 @@ def test_checker_allows_permitted_edges() -> None:
         ("collab/sync.py", "from collab import protocol\nfrom . import document\n"),
     ]
     assert violations(good) == []
+
+
+def test_importing_the_core_does_not_load_aiortc_or_fastapi() -> None:
+    """The runtime view of the same rule: ``import collab`` and the core stay light."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, collab, collab.protocol, collab.sync, collab.document, collab.awareness, "
+        "collab.storage, collab.history, collab.update_split, collab.crypto\n"
+        "heavy = [m for m in ('aiortc', 'aioice', 'fastapi', 'starlette', 'uvicorn', 'signaling')"
+        " if m in sys.modules]\n"
+        "print(','.join(heavy))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == ""
