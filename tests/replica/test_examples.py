@@ -65,3 +65,14 @@ async def test_archive_ywebrtc_room_example(tmp_path: Path) -> None:
         cwd=ROOT, capture_output=True, timeout=60, check=True,
     )  # fmt: skip
     assert exported.stdout.decode().startswith(written)
+
+
+async def test_two_peers_example(server: CollabServer) -> None:
+    run = subprocess.run(
+        [sys.executable, "examples/two_peers/two_peers.py", "--signaling", server.signaling,
+         "--room", "example-two", "--password", "correct horse"],
+        cwd=ROOT, capture_output=True, timeout=120, check=False,
+    )  # fmt: skip
+    out = run.stdout.decode()
+    assert run.returncode == 0, run.stderr.decode()[-2000:]
+    assert "converged text" in out and "alice: line 0" in out and "bob: line 0" in out
