@@ -365,6 +365,8 @@ class MemoryPeer:
     "Root types to declare in every incarnation."
     options: SyncOptions = field(default_factory=SyncOptions)
     "Room options."
+    seed: int | None = None
+    "Draw client ids from ``random.Random(seed)`` (reproducible runs); random if ``None``."
     log: list[bytes] = field(default_factory=list)
     "Persisted updates (every document update, in order)."
     room: SyncRoom = field(init=False)
@@ -375,10 +377,12 @@ class MemoryPeer:
     "True between :meth:`crash` and :meth:`restart`."
 
     def __post_init__(self) -> None:
+        self._ids = random.Random(self.seed) if self.seed is not None else None
         self.room = self._new_room()
 
     def _new_room(self) -> SyncRoom:
-        document = Document(roots=self.roots)
+        client_id = None if self._ids is None else self._ids.randrange(1, 2**31)
+        document = Document(client_id=client_id, roots=self.roots)
         for update in self.log:
             document.apply_update(update, origin="restore")
         room = SyncRoom(document, options=self.options)

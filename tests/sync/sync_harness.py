@@ -65,7 +65,9 @@ class Mesh:
         self.faults = faults
         self.edges = edges_for(n, topology)
         self.peers = [
-            MemoryPeer(f"p{i}", roots=dict(ROOTS), options=options or SyncOptions())
+            MemoryPeer(
+                f"p{i}", roots=dict(ROOTS), options=options or SyncOptions(), seed=seed * 8 + i
+            )
             for i in range(n)
         ]
         self.links: dict[tuple[int, int], Link] = {}

@@ -190,6 +190,24 @@ class ConvergenceMachine(RuleBasedStateMachine):
             lambda: None if p.crashed else p.room.awareness.set_local_state({"name": name})
         )
 
+    @rule(src=st.integers(0, 5), dst=st.integers(0, 5), data=st.data())
+    def side_channel(self, src: int, dst: int, data: st.DataObject) -> None:
+        """Another provider (y-indexeddb, a second transport) hands ``dst`` some of ``src``'s
+        updates out of order: they may stay pending until their dependencies arrive."""
+        source = self.m.peers[self._peer_index(src)]
+        target = self.m.peers[self._peer_index(dst)]
+        if source is target or target.crashed or not source.log:
+            return
+        recent = source.log[-6:]
+        indexes = data.draw(st.lists(st.integers(0, 5), min_size=1, max_size=4))
+        picked = [recent[i % len(recent)] for i in indexes]
+
+        def run() -> None:
+            for update in picked:
+                target.room.document.apply_update(update, origin="provider")
+
+        self.portal.call(run)
+
     # ------------------------------------------------------------------ network
 
     @rule(count=st.integers(1, 30))
@@ -253,6 +271,8 @@ class ConvergenceMachine(RuleBasedStateMachine):
         if self.mesh is not None:
             for peer in self.m.peers:
                 assert peer.room.callback_errors == 0
+                doc = peer.room.document
+                assert doc.stuck == 0 and doc.parked_dropped == 0
 
     def teardown(self) -> None:
         try:
