@@ -22,6 +22,12 @@ How it splits:
   because Yjs and yrs keep pending structs until their dependencies arrive;
 * the delete set goes with the last chunk(s), split by client and range if needed.
 
+Receivers: stock Yjs accepts the chunks in any order (it parks pending structs and deletions,
+but retries the whole pending set on every update, so out-of-order delivery of hundreds of
+chunks is slow). yrs/pycrdt 0.14.13 applies them correctly **in order**; a delete set arriving
+before the structs it covers can be lost there. y-webrtc data channels are ordered and
+reliable, so send the chunks in the returned order on one channel.
+
 Example:
     >>> import pycrdt
     >>> doc = pycrdt.Doc()
