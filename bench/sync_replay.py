@@ -130,7 +130,8 @@ def main() -> None:
     if text_anchor != text_collab or (end is not None and text_collab != end):
         sys.exit("final text differs from the trace's endContent")
     print(
-        f"anchor  (pure pycrdt, in-process): {t_anchor:8.2f} s  (before {t_before:.2f}, after {t_after:.2f})"
+        f"anchor  (pure pycrdt, in-process): {t_anchor:8.2f} s"
+        f"  (before {t_before:.2f}, after {t_after:.2f})"
     )
     print(f"collab  (two SyncRooms, memory ch): {t_collab:8.2f} s")
     print(f"ratio   collab / anchor           : {t_collab / t_anchor:8.2f}x   (goal <= 1.2x)")
