@@ -74,6 +74,10 @@ class PeerConfig:
     """Seconds a connection may take from offer to open data channel before it is dropped."""
     reannounce_debounce: float = 1.0
     """Minimum seconds between two restarts of the connection to the same remote peer."""
+    reannounce_settle: float = 0.25
+    """A remote that re-announces while we are not connected is offered to again once its
+    announces have been quiet this long (y-webrtc sends bursts: one for 'error', one for
+    'close')."""
     ping_interval: float = 15.0
     """Seconds between ``{"type":"ping"}`` keepalives on the signaling socket (lib0 uses 15)."""
     signaling_timeout: float = 30.0

@@ -117,8 +117,16 @@ def parse_candidate(value: Any) -> RTCIceCandidate | None:
 
 
 def _token() -> float:
-    """A y-webrtc glare token: ``Date.now() + Math.random()``."""
-    return time.time() * 1000 + random.random()
+    """Our glare token: deliberately far below y-webrtc's ``Date.now() + Math.random()``.
+
+    In glare the larger token wins. If a browser wins, it rejects our offer and we answer
+    its offer on a fresh connection — clean. If *we* won, simple-peer would have to answer our
+    offer on its own initiator connection (implicit rollback plus two in-band data channels),
+    which was measured to leave the pair connected-but-dead about half the time. So the
+    Python peer always yields to browsers; between two Python peers the (random) tokens
+    still order the offers.
+    """
+    return random.uniform(1.0, 1_000_000.0)
 
 
 @dataclass(slots=True)
@@ -190,6 +198,8 @@ class RemotePeer:
         self._pending: list[RTCIceCandidate | None] = []
         self._token: float | None = None
         self._started_at = time.monotonic()
+        self._last_restart = -math.inf
+        self._restart_due: float | None = None
         self._opened_after: float | None = None
         self._inbox_send, self._inbox_recv = anyio.create_memory_object_stream[
             tuple[str, Any, Any]
@@ -211,7 +221,8 @@ class RemotePeer:
         return self._channel
 
     def deliver(self, kind: str, payload: Any = None, token: Any = None) -> None:
-        """Queue a signal (``kind`` = ``signal``/``announce``) for sequential processing."""
+        """Queue a signal (``kind`` = ``signal``/``announce``/``restart``) for sequential
+        processing."""
         try:
             self._inbox_send.send_nowait((kind, payload, token))
         except anyio.WouldBlock:
@@ -301,6 +312,8 @@ class RemotePeer:
         try:
             if kind == "announce":
                 await self._on_reannounce()
+            elif kind == "restart":
+                await self._restart()
             elif kind == "signal":
                 await self._on_signal(payload, token)
         except ProtocolError as e:
@@ -443,9 +456,31 @@ class RemotePeer:
     async def _on_reannounce(self) -> None:
         if self.state == "open":
             return  # y-webrtc re-announces to the whole room whenever any of its conns closes
-        if time.monotonic() - self._started_at < self.config.reannounce_debounce:
+        # A re-announce while we are not open means the remote dropped its side. y-webrtc
+        # announces once for 'error' and again for 'close', and its 'close' handler deletes
+        # whatever conn is then registered for our id — so restarting between the two would
+        # orphan the new conn. Restart once the announces have been quiet for
+        # ``reannounce_settle`` seconds, and at most once per ``reannounce_debounce``.
+        now = time.monotonic()
+        if now - self._last_restart < self.config.reannounce_debounce:
             self.signals_ignored += 1
-            return  # an offer/answer of ours is still young: never re-offer on top of it
+            return
+        first = self._restart_due is None
+        self._restart_due = now + self.config.reannounce_settle
+        if first and self._tg is not None:
+            self._tg.start_soon(self._restart_when_quiet)
+
+    async def _restart_when_quiet(self) -> None:
+        # a deadline that later announces push back (not a condition poll)
+        while self._restart_due is not None and time.monotonic() < self._restart_due:  # noqa: ASYNC110
+            await anyio.sleep(self._restart_due - time.monotonic())
+        self.deliver("restart")
+
+    async def _restart(self) -> None:
+        self._restart_due = None
+        if self.state == "open":
+            return
+        self._last_restart = time.monotonic()
         log.info("%s: re-announced while we are %s: starting over", self.remote_id, self.state)
         self.restarts += 1
         await self._offer()

@@ -60,6 +60,10 @@ window.collabTest = {
       bc: Array.from(room.bcConns)
     }
   },
+  connectedWith (peerId) {
+    const c = state.provider.room && state.provider.room.webrtcConns.get(peerId)
+    return !!(c && c.connected)
+  },
   syncedWith (peerId) {
     const c = state.provider.room && state.provider.room.webrtcConns.get(peerId)
     return !!(c && c.connected && c.synced)
