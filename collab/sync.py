@@ -30,6 +30,9 @@ y-webrtc does); any other :class:`~collab.errors.ProtocolError` (malformed, trun
 too-large, bad-update, ...) closes *that* connection with the error code as reason.
 :meth:`SyncRoom.serve` returns normally when the connection ends for any of these reasons.
 
+The room does not start timers: whoever owns it runs ``room.awareness.run()`` in its task
+group (15 s renewal, 30 s expiry) and serves each transport with ``room.serve(channel, label)``.
+
 Events (:meth:`SyncRoom.observe`): :class:`ConnectionAdded`, :class:`ConnectionRemoved` and
 :class:`DocumentUpdated` (every document update with its origin: a :class:`Connection` for
 remote updates, whatever the editor passed for local ones) — the replica persists updates
