@@ -33,15 +33,6 @@ def ywebrtc_url() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(scope="module")
-def our_url() -> Iterator[str]:
-    """Our signaling app (signaling.app.create_app) under real uvicorn."""
-    if importlib.util.find_spec("signaling.app") is None:
-        pytest.skip("signaling.app is not there yet")
-    with our_signaling_server() as url:
-        yield url
-
-
 @pytest.fixture(scope="module", params=["ours", "y-webrtc"])
 def signaling_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """Both signaling servers, one after the other."""

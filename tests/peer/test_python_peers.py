@@ -247,3 +247,31 @@ async def test_garbage_on_data_channel_is_contained(
             for r in caplog.records
             if r.name == "collab.sync"
         )
+
+
+async def test_many_rooms_share_one_signaling_connection(signaling_url: str) -> None:
+    """One process, two rooms with their own hubs (as the archival replica does), one
+    signaling socket for both."""
+    from collab.peer import SignalingPool
+    from collab.sync import SyncRoom
+
+    pool = SignalingPool(CFG)
+    hubs = [SyncRoom(), SyncRoom()]
+    names = [f"pool-a-{random.getrandbits(32)}", f"pool-b-{random.getrandbits(32)}"]
+    hubs[0].document.text().insert(0, "archive A")
+    hubs[1].document.text().insert(0, "archive B")
+    async with (
+        pool.room(names[0], signaling_url, hubs[0]) as room_a,
+        pool.room(names[1], signaling_url, hubs[1]) as room_b,
+        WebrtcPeer(names[0], signaling_url, config=CFG) as reader_a,
+        WebrtcPeer(names[1], signaling_url, config=CFG) as reader_b,
+    ):
+        assert room_a.signaling is room_b.signaling is pool.client(signaling_url)
+        with anyio.fail_after(TIMEOUT):
+            await until(reader_a, lambda: text(reader_a) == "archive A")
+            await until(reader_b, lambda: text(reader_b) == "archive B")
+        assert room_a.connected_peers() == [reader_a.peer_id]
+        assert room_b.connected_peers() == [reader_b.peer_id]
+        assert pool.client(signaling_url).counters.connects == 1
+    for hub in hubs:
+        hub.close()
