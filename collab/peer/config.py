@@ -70,6 +70,9 @@ class PeerConfig:
     max_conns: int = 20
     """Initiate connections to newly announced peers only below this many (like y-webrtc's
     ``maxConns``). Incoming offers are always answered, as y-webrtc does."""
+    max_remotes: int = 200
+    """Hard cap on connections (any state) per room, incoming offers included: offers from
+    further peer ids are ignored, so a flood of offers cannot exhaust the process."""
     connect_timeout: float = 20.0
     """Seconds a connection may take from offer to open data channel before it is dropped."""
     reannounce_debounce: float = 1.0

@@ -319,6 +319,8 @@ class RemotePeer:
         except ProtocolError as e:
             self.signals_ignored += 1
             log.warning("%s: ignored a bad signal: %s", self.remote_id, e)
+            if self.state == "new" and self._pc is None:
+                self.close(e.code)  # nothing usable ever arrived from this remote
         except (
             ValueError,
             TransportError,
@@ -378,6 +380,8 @@ class RemotePeer:
         sdp = signal.get("sdp")
         if not isinstance(sdp, str) or not sdp.startswith("v=0") or len(sdp) > _MAX_SDP:
             raise ProtocolError("bad-sdp", "missing, malformed or oversized sdp")
+        if "m=application " not in sdp or "webrtc-datachannel" not in sdp:
+            raise ProtocolError("bad-sdp", "no data-channel (m=application) section")
         return sdp
 
     async def _on_offer(self, sdp: str, remote_token: float | None) -> None:

@@ -68,6 +68,8 @@ class RoomCounters:
     undecryptable: int = 0
     malformed: int = 0
     connections: int = 0
+    refused: int = 0
+    """Offers ignored because ``max_remotes`` connections exist."""
     glare_rejected: int = 0
     """Offers rejected by the glare rule (closed connections included)."""
 
@@ -257,7 +259,7 @@ class WebrtcRoom:
             remote = self._remotes.get(sender)
             if remote is not None:
                 remote.deliver("announce")
-            elif len(self._remotes) < self.config.max_conns:
+            elif len(self._remotes) < min(self.config.max_conns, self.config.max_remotes):
                 self._open_remote(sender, initiator=True)
         elif kind == "signal" and to == self.peer_id:
             signal = message.get("signal")
@@ -265,6 +267,13 @@ class WebrtcRoom:
             if remote is None:
                 if not (isinstance(signal, dict) and signal.get("type") == "offer"):
                     return  # an answer/candidate for a connection we no longer have
+                if len(self._remotes) >= self.config.max_remotes:
+                    self.counters.refused += 1
+                    self._notify()
+                    log.warning(
+                        "room %r: %d connections, refused an offer", self.name, len(self._remotes)
+                    )
+                    return
                 remote = self._open_remote(sender, initiator=False)
             remote.deliver("signal", signal, message.get("token"))
         else:

@@ -275,3 +275,28 @@ async def test_many_rooms_share_one_signaling_connection(signaling_url: str) -> 
         assert pool.client(signaling_url).counters.connects == 1
     for hub in hubs:
         hub.close()
+
+
+async def test_offer_flood_is_capped_and_bad_sdp_contained(ywebrtc_url: str) -> None:
+    """Offers from more peer ids than ``max_remotes`` are refused; an unparsable offer only
+    costs that one connection attempt."""
+    cfg = PeerConfig(ice_servers=[], max_remotes=2, connect_timeout=15)
+    room = f"flood-{random.getrandbits(32)}"
+    async with WebrtcPeer(room, ywebrtc_url, config=cfg) as a:
+        with anyio.fail_after(TIMEOUT):
+            await a.room.signaling.wait_connected()
+        bogus = {"type": "offer", "sdp": "v=0\r\nthis is not an sdp\r\n"}
+        for i in range(5):
+            a.room._enqueue(
+                ("data", {"type": "signal", "from": f"x{i}", "to": a.peer_id, "signal": bogus})
+            )
+        with anyio.fail_after(TIMEOUT):
+            await a.room.wait_until(lambda: a.room.counters.refused >= 1)
+            # the bogus offers (no data-channel section) close their attempts at once
+            await a.room.wait_until(lambda: a.peers() == [])
+        assert a.room.counters.refused + a.room.counters.connections == 5
+        # a real peer still gets through once the bogus attempts are gone
+        async with WebrtcPeer(room, ywebrtc_url, config=CFG) as b:
+            a.document.text().insert(0, "still serving")
+            with anyio.fail_after(TIMEOUT):
+                await until(b, lambda: text(b) == "still serving")
