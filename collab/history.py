@@ -16,23 +16,139 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from collab.document import DEFAULT_TEXT, Document, delete_text, insert_text
+import anyio
+import anyio.to_thread
+import pycrdt
 
-__all__ = ["restore_into", "text_diff"]
+from collab.document import DEFAULT_TEXT, Document, RootKind
+
+__all__ = [
+    "apply_text_edits",
+    "plan_text_edits",
+    "restore_into",
+    "restore_into_async",
+    "text_diff",
+]
 
 
-def _edit_text(text: Any, current: str, target: str) -> None:
-    """Turn ``current`` into ``target`` with minimal delete/insert runs (code points)."""
-    matcher = difflib.SequenceMatcher(a=current, b=target, autojunk=False)
-    for tag, i1, i2, j1, j2 in reversed(matcher.get_opcodes()):
-        if tag in ("delete", "replace"):
-            delete_text(text, i1, i2 - i1)
-        if tag in ("insert", "replace"):
-            insert_text(text, i1, target[j1:j2])
+REFINE_LIMIT = 4000
+"""Changed line blocks up to this many characters are refined to character-level edits."""
+
+TextEdit = tuple[int, int, str]
+"""``(start, end, replacement)`` in code points of the current text."""
+
+
+def plan_text_edits(current: str, target: str) -> list[TextEdit]:
+    """Edits turning ``current`` into ``target``, last first (so earlier offsets stay valid).
+
+    Lines are matched first (cheap even for large texts); changed blocks of modest size are
+    refined by characters, so a one-word change stays a one-word edit.
+
+    Example:
+        >>> plan_text_edits("one\\ntwo\\n", "one\\nTWO!\\n")
+        [(4, 7, 'TWO!')]
+    """
+    a_lines = current.splitlines(keepends=True)
+    b_lines = target.splitlines(keepends=True)
+    offsets = [0]
+    for line in a_lines:
+        offsets.append(offsets[-1] + len(line))
+    edits: list[TextEdit] = []
+    lines = difflib.SequenceMatcher(a=a_lines, b=b_lines, autojunk=False)
+    for tag, i1, i2, j1, j2 in lines.get_opcodes():
+        if tag == "equal":
+            continue
+        start, end = offsets[i1], offsets[i2]
+        old_block, new_block = current[start:end], "".join(b_lines[j1:j2])
+        if tag == "replace" and len(old_block) + len(new_block) <= REFINE_LIMIT:
+            chars = difflib.SequenceMatcher(a=old_block, b=new_block, autojunk=False)
+            for t2, k1, k2, l1, l2 in chars.get_opcodes():
+                if t2 != "equal":
+                    edits.append((start + k1, start + k2, new_block[l1:l2]))
+        else:
+            edits.append((start, end, new_block))
+    edits.sort(key=lambda edit: edit[0], reverse=True)
+    return edits
+
+
+def apply_text_edits(text: pycrdt.Text, current: str, edits: list[TextEdit]) -> None:
+    """Apply :func:`plan_text_edits` output to a pycrdt text holding ``current``.
+
+    pycrdt indexes text by UTF-8 bytes; the byte offsets of every edit are computed in one pass.
+    """
+    positions = sorted({p for start, end, _ in edits for p in (start, end)})
+    byte_at: dict[int, int] = {}
+    done, total = 0, 0
+    for position in positions:
+        total += len(current[done:position].encode("utf-8", "surrogatepass"))
+        byte_at[position] = total
+        done = position
+    for start, end, replacement in edits:  # last first
+        if end > start:
+            del text[byte_at[start] : byte_at[end]]
+        if replacement:
+            text.insert(byte_at[start], replacement)
+
+
+def _prelim(value: Any) -> Any:
+    """A fresh copy of a value read from another document (nested Y types stay Y types)."""
+    if isinstance(value, pycrdt.Map):
+        return pycrdt.Map({key: _prelim(item) for key, item in value.items()})
+    if isinstance(value, pycrdt.Array):
+        return pycrdt.Array([_prelim(item) for item in value])
+    if isinstance(value, pycrdt.Text):
+        return pycrdt.Text(str(value))
+    return value
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, pycrdt.Map | pycrdt.Array):
+        return value.to_py()
+    if isinstance(value, pycrdt.Text):
+        return str(value)
+    return value
+
+
+def _root_kinds(document: Document, old: Document, text_name: str) -> dict[str, RootKind]:
+    kinds: dict[str, RootKind] = dict(old.roots)
+    kinds.setdefault(text_name, "text")
+    for name, kind in document.roots.items():
+        kinds.setdefault(name, kind)
+    return kinds
+
+
+def _restore(
+    document: Document,
+    old: Document,
+    kinds: dict[str, RootKind],
+    plans: dict[str, tuple[str, list[TextEdit]]],
+) -> None:
+    with document.transaction(origin="restore"):
+        for name, kind in sorted(kinds.items()):
+            if kind == "text":
+                current, edits = plans[name]
+                apply_text_edits(document.text(name), current, edits)
+            elif kind == "map":
+                target, source = document.map(name), old.map(name)
+                wanted = dict(source.items())
+                for key in [k for k in target.keys() if k not in wanted]:  # noqa: SIM118
+                    del target[key]
+                for key, value in wanted.items():
+                    if key not in target or _plain(target.get(key)) != _plain(value):
+                        target[key] = _prelim(value)
+            else:
+                array, source_array = document.array(name), old.array(name)
+                if array.to_py() != source_array.to_py():
+                    del array[0 : len(array)]
+                    array.extend([_prelim(item) for item in source_array])
 
 
 def restore_into(document: Document, old: Document, text_name: str = DEFAULT_TEXT) -> None:
     """Edit ``document`` (one transaction, origin ``"restore"``) until it matches ``old``.
+
+    Texts get minimal edits (formatting attributes are not restored); maps get the old keys
+    (unchanged values, including nested Y types, are left alone); arrays that differ get the
+    old items. Roots of other kinds (e.g. XML fragments) are not restored.
 
     Example:
         >>> now, then = Document(), Document()
@@ -41,26 +157,38 @@ def restore_into(document: Document, old: Document, text_name: str = DEFAULT_TEX
         >>> restore_into(now, then); str(now.text())
         'first draft'
     """
-    kinds = dict(old.roots)
-    kinds.setdefault(text_name, "text")
-    for name, kind in document.roots.items():
-        kinds.setdefault(name, kind)
-    with document.transaction(origin="restore"):
-        for name, kind in sorted(kinds.items()):
-            if kind == "text":
-                _edit_text(document.text(name), str(document.text(name)), str(old.text(name)))
-            elif kind == "map":
-                target, wanted = document.map(name), old.map(name).to_py() or {}
-                for key in [k for k in (target.to_py() or {}) if k not in wanted]:
-                    del target[key]
-                for key, value in wanted.items():
-                    if key not in target or target.get(key) != value:
-                        target[key] = value
-            else:
-                array, items = document.array(name), old.array(name).to_py() or []
-                if array.to_py() != items:
-                    del array[0 : len(array)]
-                    array.extend(items)
+    kinds = _root_kinds(document, old, text_name)
+    plans = {}
+    for name, kind in kinds.items():
+        if kind == "text":
+            current = str(document.text(name))
+            plans[name] = (current, plan_text_edits(current, str(old.text(name))))
+    _restore(document, old, kinds, plans)
+
+
+async def restore_into_async(
+    document: Document, old: Document, text_name: str = DEFAULT_TEXT
+) -> None:
+    """:func:`restore_into` with the text diffs computed in a worker thread (large documents
+    never stall the event loop); the edits are applied on the caller's thread."""
+    kinds = _root_kinds(document, old, text_name)
+    texts = {
+        name: (str(document.text(name)), str(old.text(name)))
+        for name, kind in kinds.items()
+        if kind == "text"
+    }
+
+    def plan_all() -> dict[str, tuple[str, list[TextEdit]]]:
+        return {name: (a, plan_text_edits(a, b)) for name, (a, b) in texts.items()}
+
+    plans = await anyio.to_thread.run_sync(plan_all)
+    for name, (current, _) in plans.items():
+        if str(document.text(name)) != current:  # edited meanwhile: plan again, on this thread
+            plans[name] = (
+                str(document.text(name)),
+                plan_text_edits(str(document.text(name)), texts[name][1]),
+            )
+    _restore(document, old, kinds, plans)
 
 
 def text_diff(before: str, after: str, before_label: str, after_label: str) -> str:

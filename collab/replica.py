@@ -49,7 +49,7 @@ import anyio
 from collab.awareness import Awareness
 from collab.document import DEFAULT_TEXT, Document
 from collab.errors import NotFoundError, ProtocolError, StorageError
-from collab.history import restore_into
+from collab.history import restore_into_async
 from collab.peer._runner import TaskRunner
 from collab.peer.config import PeerConfig
 from collab.peer.room import WebrtcRoom
@@ -188,6 +188,8 @@ class LiveRoom:
         "An update could not be queued: only a snapshot can make the archive whole again."
         self.advertised_sv = b"\x00"
         "The state vector last advertised as durably stored."
+        self.scopes: list[anyio.CancelScope] = []
+        "Cancel scopes of the room's background tasks (cancelled on unload)."
 
     @property
     def peers(self) -> int:
@@ -221,12 +223,18 @@ class ArchivalReplica:
         "Rooms live in memory."
         self.storage_errors = 0
         "StorageErrors seen (each is logged; updates stay queued in the store)."
+        self.task_errors = 0
+        "Background tasks that crashed and were restarted (each is logged)."
         self.explicit: set[str] = set()
         "Rooms followed explicitly (never unloaded when idle)."
         self._signaling = SignalingClient(signaling, self.peer_config)
         self._runner = TaskRunner("replica")
         self._locks: dict[str, anyio.Lock] = {}
         self._waiting: set[str] = set()
+        self._unloading: set[str] = set()
+        self._rejoin: set[str] = set()
+        self._draining: set[str] = set()
+        self._closing = False
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -234,17 +242,22 @@ class ArchivalReplica:
         """Start background work (durability tracking, idle unloading)."""
         await self._runner.start()
         await self._signaling.start()
-        self._runner.spawn(self._idle_loop)
+        self._runner.spawn(self._supervised, self._idle_loop, None)
 
     async def close(self) -> None:
         """Leave every room after flushing and compacting it (idempotent)."""
-        if not self._runner.running:
+        if not self._runner.running or self._closing:
             return
+        self._closing = True
         with anyio.CancelScope(shield=True):
-            for name in list(self.rooms):
-                await self._unload(name)
-            await self._runner.stop()
-            await self._signaling.close()
+            try:
+                for name in list(self.rooms):
+                    await self._unload(name)
+            finally:
+                try:
+                    await self._runner.stop()
+                finally:
+                    await self._signaling.close()
 
     async def __aenter__(self) -> ArchivalReplica:
         await self.start()
@@ -252,6 +265,25 @@ class ArchivalReplica:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+    async def _supervised(self, fn: Any, live: LiveRoom | None, *args: Any) -> None:
+        """Run a background task; a crash is logged and the task restarted (never lets one
+        failure stop the replica's other work). Room tasks end with their room."""
+        scope = anyio.CancelScope()
+        if live is not None:
+            live.scopes.append(scope)
+        with scope:
+            while not self._closing and (live is None or self.rooms.get(live.name) is live):
+                try:
+                    await fn(*args)
+                    return
+                except Exception:
+                    self.task_errors += 1
+                    log.exception("replica: background task %s failed; restarting", fn.__name__)
+                    await anyio.sleep(1.0)
+
+    def _spawn_room_task(self, live: LiveRoom, fn: Any, *args: Any) -> None:
+        self._runner.spawn(self._supervised, fn, live, *args)
 
     # ------------------------------------------------------------------ room selection
 
@@ -272,12 +304,25 @@ class ArchivalReplica:
 
     async def on_subscriber_joined(self, topic: str, info: Any = None) -> None:
         """Signaling hook: someone subscribed to a room (reload it if it was unloaded)."""
+        live = self.rooms.get(topic)
+        if live is not None:
+            live.idle_since = time.monotonic()  # give the newcomer a full idle period to connect
         await self._discovered(topic)
 
+    async def on_topic_closed(self, topic: str) -> None:
+        """Signaling hook: nobody is subscribed any more; stop trying to take the room over."""
+        if topic not in self.explicit:
+            self._waiting.discard(topic)
+
     async def _discovered(self, topic: str) -> None:
-        if topic in self.rooms or not self._runner.running:
+        if self._closing or not self._runner.running:
             return
         if not self.options.policy.allows(topic) and topic not in self.explicit:
+            return
+        if topic in self._unloading:
+            self._rejoin.add(topic)  # joined while we were leaving: come back afterwards
+            return
+        if topic in self.rooms:
             return
         try:
             await self._ensure_joined(topic)
@@ -296,32 +341,52 @@ class ArchivalReplica:
     async def _ensure_joined(self, room: str) -> LiveRoom | None:
         async with self._lock(room):
             live = self.rooms.get(room)
-            if live is not None:
+            if live is not None or self._closing:
                 return live
             if not await self.store.acquire_room(room, self.options.owner_id):
                 if room not in self._waiting:
                     self._waiting.add(room)
-                    self._runner.spawn(self._take_over, room)
+                    self._runner.spawn(self._supervised, self._take_over, None, room)
                 return None
-            live = await self._load(room)
-            self.rooms[room] = live
-            await self._join(live)
+            live = await self._start_room(room)
             log.info("replica: archiving room %r (seq %d)", room, live.last_seq)
             return live
 
-    async def _take_over(self, room: str) -> None:
-        """Retry owning a room another replica holds; join once it is ours."""
+    async def _start_room(self, room: str) -> LiveRoom:
+        """Load and join (caller holds the room lock and owns the room); undone on failure."""
+        live = await self._load(room)
+        self.rooms[room] = live
         try:
-            while room not in self.rooms:
+            self._spawn_room_task(live, live.hub.awareness.run)
+            self._spawn_room_task(live, self._durability_loop, live)
+            self._spawn_room_task(live, self._version_loop, live)
+            await self._join(live)
+        except BaseException:
+            del self.rooms[room]
+            for scope in live.scopes:
+                scope.cancel()
+            live.hub.close()
+            raise
+        return live
+
+    async def _take_over(self, room: str) -> None:
+        """Retry owning a room another replica holds; join once it is ours.
+
+        Stops when the room is no longer wanted (its topic closed) or the replica closes.
+        """
+        try:
+            while room not in self.rooms and room in self._waiting and not self._closing:
                 await anyio.sleep(self.options.acquire_retry)
-                if room in self._waiting and await self.store.acquire_room(
-                    room, self.options.owner_id
-                ):
+                try:
+                    acquired = await self.store.acquire_room(room, self.options.owner_id)
+                except StorageError as exc:
+                    self.storage_errors += 1
+                    log.warning("replica: room %r: cannot check ownership: %s", room, exc)
+                    continue
+                if acquired:
                     async with self._lock(room):
-                        if room not in self.rooms:
-                            live = await self._load(room)
-                            self.rooms[room] = live
-                            await self._join(live)
+                        if room not in self.rooms and not self._closing:
+                            await self._start_room(room)
                             log.info("replica: took over room %r", room)
                     return
         finally:
@@ -329,6 +394,7 @@ class ArchivalReplica:
 
     async def _load(self, room: str) -> LiveRoom:
         stored = await self.store.load(room, missing_ok=True)
+        await self.store.flush()  # advertise only what is durable
         document = Document(roots={self.options.text_name: "text"})
         rebuild(stored, document.ydoc)
         state = None if self.options.hidden else self._awareness_state(document)
@@ -337,9 +403,6 @@ class ArchivalReplica:
         live = LiveRoom(room, document, hub, stored.last_seq)
         live.advertised_sv = document.state_vector()
         hub.observe(lambda event: self._on_room_event(live, event))
-        self._runner.spawn(awareness.run)
-        self._runner.spawn(self._durability_loop, live)
-        self._runner.spawn(self._version_loop, live)
         return live
 
     async def _join(self, live: LiveRoom) -> None:
@@ -376,7 +439,7 @@ class ArchivalReplica:
             return
         try:
             live.last_seq = self.store.append(live.name, event.update)
-        except StorageError as exc:  # backlog full: the store refuses more in memory
+        except (StorageError, ValueError) as exc:  # backlog full, lease lost, oversized update
             self.storage_errors += 1
             log.error("replica: room %r: cannot queue update: %s", live.name, exc)
             live.gap = True  # only a snapshot of the live document can cover it now
@@ -409,12 +472,17 @@ class ArchivalReplica:
                     log.error("replica: room %r: storage failing, will retry: %s", live.name, exc)
                     await anyio.sleep(1.0)
             live.saved_seq = max(live.saved_seq, seq)
+            if live.name not in self.store.held_rooms():
+                # the lease moved to another replica: what we queued was refused, not saved
+                self._runner.spawn(self._supervised, self._lost, None, live.name)
+                return
             if live.gap or live.last_seq - live.compacted_seq >= self.options.compact_every:
                 gap = live.gap
                 live.gap = False
                 if not await self._compact(live) and gap:
                     live.gap = True
                     live.dirty.set()
+                    await anyio.sleep(1.0)
                     continue  # an update is missing from the log: do not claim it is saved
             live.advertised_sv = sv
             if not self.options.hidden:
@@ -428,7 +496,7 @@ class ArchivalReplica:
         try:
             await self.store.flush()
             await self.store.compact(live.name, snapshot, seq)
-        except StorageError as exc:
+        except (StorageError, ValueError) as exc:
             self.storage_errors += 1
             log.error("replica: room %r: compaction failed: %s", live.name, exc)
             return False
@@ -453,23 +521,28 @@ class ArchivalReplica:
             if self.rooms.get(live.name) is live and live.since_version:
                 await self._record_version(live, "")
 
-    async def _record_version(self, live: LiveRoom, label: str) -> Version | None:
+    async def _record_version(
+        self, live: LiveRoom, label: str, *, raise_errors: bool = False
+    ) -> Version | None:
         seq, snapshot = live.last_seq, live.document.get_update()
         if seq < 1:
             return None
-        contributors = [
-            {"client": client, "name": name} for client, name in live.contributors.items()
-        ]
-        live.contributors = {}
-        live.since_version = 0
+        recorded = list(live.contributors)
+        contributors = [{"client": c, "name": live.contributors[c]} for c in recorded]
         try:
-            return await self.store.add_version(
+            version = await self.store.add_version(
                 live.name, label, contributors, seq=seq, snapshot=snapshot
             )
-        except StorageError as exc:
+        except (StorageError, ValueError) as exc:
             self.storage_errors += 1
             log.error("replica: room %r: recording a version failed: %s", live.name, exc)
+            if raise_errors:
+                raise
             return None
+        for client in recorded:
+            live.contributors.pop(client, None)
+        live.since_version = 0
+        return version
 
     async def create_version(self, room: str, label: str = "") -> Version:
         """Record a version of ``room`` now (on demand).
@@ -480,7 +553,7 @@ class ArchivalReplica:
         """
         live = self.rooms.get(room)
         if live is not None:
-            version = await self._record_version(live, label)
+            version = await self._record_version(live, label, raise_errors=True)
             if version is None:
                 raise NotFoundError("no-room", f"room {room!r} has no updates yet")
             return version
@@ -537,19 +610,23 @@ class ArchivalReplica:
         maps get the old keys/values; arrays get the old items. History is not rewritten:
         the restore is a normal update, recorded as a new version labelled ``restored …``.
         """
-        old = await self.document_at(room, at)
+        version = await self.resolve_version(room, at)
+        stored = await self.store.load_at(room, version.seq)
+        old = Document(roots={self.options.text_name: "text"})
+        rebuild(stored, old.ydoc)
         live = await self._ensure_joined(room)
         if live is None:
             raise StorageError("not-owner", f"another replica archives {room!r}")
-        restore_into(live.document, old, self.options.text_name)
-        version = await self.resolve_version(room, at)
-        return await self._record_version(live, f"restored version {version.id}")
+        await restore_into_async(live.document, old, self.options.text_name)
+        return await self._record_version(live, f"restored version {version.id}", raise_errors=True)
 
     # ------------------------------------------------------------------ unloading
 
     async def _idle_loop(self) -> None:
         while True:
             await anyio.sleep(self.options.idle_check_interval)
+            for room in list(self._draining):
+                await self._drain(room)
             now = time.monotonic()
             for name, live in list(self.rooms.items()):
                 if name in self.explicit:
@@ -564,25 +641,53 @@ class ArchivalReplica:
                     await self._unload(name)
 
     async def _unload(self, room: str) -> None:
-        async with self._lock(room):
-            live = self.rooms.get(room)
-            if live is None:
-                return
-            if live.webrtc is not None:
-                await live.webrtc.close()
-                live.webrtc = None
-            if live.last_seq > live.compacted_seq:
-                await self._compact(live)
-            del self.rooms[room]
-            live.dirty.set()  # ends the durability loop
-            live.changed.set()  # ends the version loop
-            live.hub.close()
-            try:
-                await self.store.flush()
+        """Leave a room, snapshot it, drop it from memory, give up its ownership."""
+        self._unloading.add(room)
+        try:
+            async with self._lock(room):
+                live = self.rooms.get(room)
+                if live is None:
+                    return
+                if live.webrtc is not None:
+                    try:
+                        await live.webrtc.close()
+                    except Exception:
+                        log.exception("replica: room %r: closing its WebRTC room failed", room)
+                    live.webrtc = None
+                if live.last_seq > live.compacted_seq:
+                    await self._compact(live)
+                del self.rooms[room]
+                for scope in live.scopes:
+                    scope.cancel()
+                live.hub.close()
+                self._draining.add(room)
+                await self._drain(room)
+        finally:
+            self._unloading.discard(room)
+            if room in self._rejoin and not self._closing:
+                self._rejoin.discard(room)
+                self._runner.spawn(self._supervised, self._discovered, None, room)
+
+    async def _drain(self, room: str) -> None:
+        """Commit what an unloaded room still has queued, then release it (retried by the idle
+        loop while storage fails: the lease is kept until the updates are safe)."""
+        try:
+            await self.store.flush()
+            if room not in self.rooms:
                 await self.store.release_room(room)
-            except StorageError as exc:
-                self.storage_errors += 1
-                log.error("replica: room %r: flush on unload failed: %s", room, exc)
+            self._draining.discard(room)
+        except StorageError as exc:
+            self.storage_errors += 1
+            log.error("replica: room %r: flush on unload failed, will retry: %s", room, exc)
+
+    async def _lost(self, room: str) -> None:
+        """Another replica took the room over (lease expired): stop serving it here."""
+        log.warning("replica: lost ownership of room %r; leaving it", room)
+        await self._unload(room)
+        wanted = room in self.explicit or self.options.policy.allows(room)
+        if wanted and not self._closing and room not in self._waiting:
+            self._waiting.add(room)
+            self._runner.spawn(self._supervised, self._take_over, None, room)
 
     # ------------------------------------------------------------------ reading
 

@@ -15,7 +15,11 @@
 ``text``, ``update`` and ``json`` take ``?at=<version id or ISO time>`` for time travel.
 
 When signaling access control is on, reads need a token for the room (``?token=`` or
-``Authorization: Bearer``), verified like the signaling upgrade.
+``Authorization: Bearer``), verified like the signaling upgrade; ``/api/rooms`` lists only the
+rooms the token grants. Rooms whose password the replica knows are never listed and are
+readable only with the password in ``X-Collab-Room-Password`` (the archive must not undo
+y-webrtc's encryption). Writes (``POST``) are refused when a browser sends a foreign
+``Origin`` (no cross-site restores).
 
 Example:
     >>> # curl http://127.0.0.1:8000/api/rooms/notes/text
@@ -23,8 +27,10 @@ Example:
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import PlainTextResponse
@@ -34,7 +40,7 @@ from collab.document import Document
 from collab.errors import NotFoundError, StorageError
 from collab.history import text_diff
 from collab.replica import ArchivalReplica
-from signaling.auth import TokenError, verify_token
+from signaling.auth import TokenClaims, TokenError, verify_token
 from signaling.settings import SignalingSettings
 
 __all__ = ["RoomOut", "VersionOut", "api_router"]
@@ -70,6 +76,34 @@ def _token_of(request: Request) -> str | None:
     return None
 
 
+def _copy(document: Document) -> Document:
+    copy = Document(roots=document.roots)
+    copy.apply_update(document.get_update())
+    return copy
+
+
+def _check_same_origin(request: Request) -> None:
+    """Refuse cross-site writes: a browser sends ``Origin`` on cross-site POSTs."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return
+    if urlsplit(origin).netloc != request.headers.get("host", ""):
+        raise HTTPException(403, "cross-origin write refused")
+
+
+PASSWORD_HEADER = "x-collab-room-password"
+
+
+def _check_room_password(request: Request, room: str, passwords: dict[str, str]) -> None:
+    """A password room's content is readable only with its password (as in y-webrtc)."""
+    password = passwords.get(room)
+    if password is None:
+        return
+    given = request.headers.get(PASSWORD_HEADER, "")
+    if not hmac.compare_digest(given.encode(), password.encode()):
+        raise HTTPException(403, f"password room: send the password in {PASSWORD_HEADER}")
+
+
 def api_router(
     replica: Callable[[], ArchivalReplica],
     signaling_settings: SignalingSettings,
@@ -86,9 +120,15 @@ def api_router(
     """
     router = APIRouter(prefix="/api", tags=["archive"])
 
-    def check_read(request: Request, room: str | None = None, write: bool = False) -> None:
+    def check_read(
+        request: Request, room: str | None = None, write: bool = False
+    ) -> TokenClaims | None:
+        if write:
+            _check_same_origin(request)
+        if room is not None:
+            _check_room_password(request, room, replica().options.passwords)
         if not signaling_settings.auth_required:
-            return
+            return None
         secret = signaling_settings.token_secret
         try:
             claims = verify_token(
@@ -102,6 +142,7 @@ def api_router(
             raise HTTPException(status, exc.reason) from None
         if write and claims.read_only:
             raise HTTPException(403, "read-only token")
+        return claims
 
     def room_write(request: Request, room: str) -> str:
         check_read(request, room, write=True)
@@ -124,19 +165,26 @@ def api_router(
     at_query = Query(None, description="Version id or ISO 8601 time (default: now)")
 
     @router.get("/config")
-    async def config() -> dict[str, Any]:
-        """ICE servers for browsers (the page passes them to y-webrtc's ``peerOpts``)."""
+    async def config(request: Request) -> dict[str, Any]:
+        """ICE servers for browsers (the page passes them to y-webrtc's ``peerOpts``); TURN
+        credentials are only handed to token holders when access control is on."""
+        check_read(request)
         return {"iceServers": ice_servers}
 
     @router.get("/rooms", response_model=list[RoomOut])
     async def rooms(request: Request) -> list[RoomOut]:
         """Every archived or live room (name, bytes stored, last change, connected peers)."""
-        check_read(request)
+        claims = check_read(request)
         try:
             summaries = await replica().list_rooms()
         except StorageError as exc:
             raise HTTPException(503, f"storage error: {exc.code}") from None
-        return [RoomOut(**vars(s)) for s in summaries]
+        hidden = replica().options.passwords  # password rooms stay unlisted
+        return [
+            RoomOut(**vars(s))
+            for s in summaries
+            if s.name not in hidden and (claims is None or claims.allows(s.name))
+        ]
 
     @router.get("/rooms/{room:path}/text", response_class=PlainTextResponse)
     async def text(
@@ -146,7 +194,12 @@ def api_router(
     ) -> str:
         """Plain text of the room's shared text (default ``codemirror``)."""
         document = await load(room, at)
-        return str(document.text(name))
+        if name not in document.roots:  # never declare new roots on the live document
+            document = _copy(document)
+        try:
+            return str(document.text(name))
+        except ValueError as exc:  # the root exists with another type
+            raise HTTPException(422, str(exc)) from None
 
     @router.get("/rooms/{room:path}/update", response_class=Response)
     async def update(room: str = Depends(room_access), at: str | None = at_query) -> Response:
@@ -212,6 +265,10 @@ def api_router(
         await load(room, at)  # 404/422 before touching the live room
         try:
             version = await replica().restore(room, at)
+        except NotFoundError as exc:
+            raise HTTPException(404, f"room {room!r}: {exc.code}") from None
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
         except StorageError as exc:
             raise HTTPException(503, f"storage error: {exc.code}") from None
         return None if version is None else VersionOut(**vars(version))

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -30,6 +31,7 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry, Gauge
+from pydantic import SecretStr
 
 from collab.peer.config import IceServer, PeerConfig
 from collab.replica import ArchivalReplica, ReplicaOptions, RoomPolicy
@@ -37,7 +39,6 @@ from collab.storage import open_store
 from collabd.api import api_router
 from collabd.settings import ServeSettings, parse_ice_servers
 from signaling.app import install_signaling
-from signaling.auth import mint_token
 from signaling.hooks import SignalingHooks
 from signaling.server import load_settings
 from signaling.settings import SignalingSettings
@@ -51,16 +52,10 @@ DEFAULT_WEB_DIR = ROOT / "web" / "dist"
 
 
 def _replica_signaling_url(port: int, sig: SignalingSettings) -> str:
-    url = f"ws://127.0.0.1:{port}/signaling"
-    if sig.auth_required and sig.token_secret is not None:
-        token = mint_token(
-            sig.token_secret.get_secret_value(),
-            ["*"],
-            ttl_seconds=10 * 365 * 24 * 3600,
-            subject="collab-replica",
-        )
-        url += f"?token={token}"
-    return url
+    """The replica's own signaling URL: the loopback-only plain listener, with the per-process
+    internal key (exempts its one socket, which carries every room, from per-socket limits)."""
+    key = sig.internal_key.get_secret_value() if sig.internal_key is not None else ""
+    return f"ws://127.0.0.1:{port}/signaling" + (f"?internal={key}" if key else "")
 
 
 def build_app(
@@ -161,8 +156,9 @@ def _bind(host: str, port: int) -> socket.socket:
 def run_serve(settings: ServeSettings, log_level: str = "info") -> None:
     """Bind, print the URL, and serve until interrupted.
 
-    With TLS, a second plain listener on ``127.0.0.1`` (random port) carries only the replica's
-    own signaling connection, so the replica never needs to trust the public certificate.
+    A second, plain listener on ``127.0.0.1`` (random port) carries only the replica's own
+    signaling connection, so the replica reaches this server whatever ``--host`` is and never
+    has to trust the public TLS certificate.
     """
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -170,18 +166,16 @@ def run_serve(settings: ServeSettings, log_level: str = "info") -> None:
     settings.data.mkdir(parents=True, exist_ok=True)
     sock = _bind(settings.host, settings.port)
     port = sock.getsockname()[1]
-    sig = load_settings()
+    internal = _bind("127.0.0.1", 0)
+    sig = load_settings().model_copy(update={"internal_key": SecretStr(secrets.token_urlsafe(32))})
     tls: dict[str, Any] = {}
     scheme = "http"
-    internal: socket.socket | None = None
     if settings.tls_cert is not None:
         if settings.tls_key is None:
             raise SystemExit("--tls-cert needs --tls-key")
         tls = {"ssl_certfile": str(settings.tls_cert), "ssl_keyfile": str(settings.tls_key)}
         scheme = "https"
-        internal = _bind("127.0.0.1", 0)
-    replica_port = internal.getsockname()[1] if internal is not None else port
-    app = build_app(settings, port=replica_port, signaling_settings=sig)
+    app = build_app(settings, port=internal.getsockname()[1], signaling_settings=sig)
     shown = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
     print(
         f"collab is serving on {scheme}://{shown}:{port}/  (archive: {settings.store_url})",
@@ -196,12 +190,9 @@ def run_serve(settings: ServeSettings, log_level: str = "info") -> None:
         "ws_per_message_deflate": False,
     }
     public = uvicorn.Server(uvicorn.Config(app, proxy_headers=True, **common, **tls))
-    if internal is None:
-        public.run(sockets=[sock])
-        return
+    private = uvicorn.Server(uvicorn.Config(app, lifespan="off", access_log=False, **common))
 
     async def both() -> None:
-        private = uvicorn.Server(uvicorn.Config(app, lifespan="off", **common))
         await asyncio.gather(public.serve(sockets=[sock]), private.serve(sockets=[internal]))
 
     asyncio.run(both())

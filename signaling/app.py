@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import hmac
 import itertools
 import logging
 import time
@@ -51,6 +52,10 @@ from signaling.rooms import TopicRegistry
 from signaling.settings import SignalingSettings
 
 log = logging.getLogger("signaling")
+
+INTERNAL_CLAIMS = TokenClaims(("*",), "rw", "collab-internal", float("inf"))
+"""Claims of a co-located service's socket (``SignalingSettings.internal_key``): any room."""
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 _ids = itertools.count(1)
 Violation = tuple[int, str]
@@ -237,6 +242,7 @@ class SignalingService:
         query_token: str | None,
         address: str,
         room: str | None,
+        internal: str | None = None,
     ) -> tuple[TokenClaims | None, Violation | None]:
         """Check Origin, token and the per-address limit for a new socket (any transport).
 
@@ -245,11 +251,17 @@ class SignalingService:
             query_token: the ``token`` query parameter, if any.
             address: the client address.
             room: the room the socket is scoped to (named dialect), if any.
+            internal: the ``internal`` query parameter (see ``SignalingSettings.internal_key``).
 
         Returns:
             ``(claims, None)`` to accept, or ``(claims, (code, reason))`` to refuse.
         """
         s = self.settings
+        if internal is not None and s.internal_key is not None:
+            key = s.internal_key.get_secret_value()
+            if key and address in _LOOPBACK and hmac.compare_digest(internal, key):
+                return INTERNAL_CLAIMS, None
+            return None, (CloseCode.UNAUTHORIZED, "bad internal key")
         if s.allowed_origins:
             origin = header("origin")
             if origin is None:
@@ -317,7 +329,7 @@ class SignalingService:
         self.metrics.bytes_in.inc(size)
         if size > self.settings.max_frame_bytes:
             return (CloseCode.FRAME_TOO_LARGE, "frame too large")
-        if not conn.bucket.take(time.monotonic()):
+        if not conn.bucket.take(time.monotonic()) and conn.claims is not INTERNAL_CLAIMS:
             return (CloseCode.RATE_LIMITED, "rate limit exceeded")
         return None
 
@@ -333,7 +345,10 @@ class SignalingService:
         if not self._started:
             await self.start()
         address = ws.client.host if ws.client is not None else "unknown"
-        claims, refusal = self.admit(ws.headers.get, ws.query_params.get("token"), address, room)
+        query = ws.query_params
+        claims, refusal = self.admit(
+            ws.headers.get, query.get("token"), address, room, query.get("internal")
+        )
         await ws.accept()
         if refusal is not None:
             self.refused(endpoint, address, *refusal)
@@ -443,7 +458,7 @@ class SignalingService:
                 continue
             if conn.claims is not None and not conn.claims.allows(topic):
                 return (CloseCode.FORBIDDEN, "topic not allowed by token")
-            if conn.topic_count >= s.max_topics_per_socket:
+            if conn.topic_count >= s.max_topics_per_socket and conn.claims is not INTERNAL_CLAIMS:
                 return (CloseCode.RATE_LIMITED, "too many topics")
             if reg.count(topic) >= s.max_subscribers_per_topic:
                 return (CloseCode.TOPIC_FULL, "too many subscribers on topic")

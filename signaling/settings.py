@@ -85,6 +85,10 @@ class SignalingSettings(BaseSettings):
     redis_prefix: str = "collab:signaling"
     """Key/channel prefix in Redis (instances sharing topics must use the same prefix)."""
 
+    internal_key: SecretStr | None = None
+    """Key of co-located services (``collab serve``'s archival replica): a socket from a
+    loopback address with ``?internal=<key>`` skips Origin/token checks and the per-socket
+    topic, rate and per-address limits (one replica socket carries every room)."""
     named_max_name_length: int = Field(default=64, ge=1)
     """Longest accepted name in the named-peer dialect."""
 

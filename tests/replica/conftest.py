@@ -46,23 +46,24 @@ async def peer(room: str, url: str, **kwargs: Any) -> AsyncIterator[WebrtcPeer]:
         yield p
 
 
-def replica_sv(p: WebrtcPeer) -> dict[int, int] | None:
-    """The durable state vector the replica advertises in awareness, if one is present."""
+def replica_svs(p: WebrtcPeer) -> list[dict[int, int]]:
+    """The durable state vectors every replica in the peer's awareness advertises (after a
+    restart or takeover the dead replica's state lingers until it times out)."""
+    out = []
     for state in p.awareness.states.values():
         if isinstance(state, dict):
             collab = state.get("collab")
             if isinstance(collab, dict) and collab.get("role") == "replica":
-                return decode_state_vector(base64.b64decode(collab["sv"]))
-    return None
+                out.append(decode_state_vector(base64.b64decode(collab["sv"])))
+    return out
 
 
 def is_saved(p: WebrtcPeer) -> bool:
-    """True when the replica has durably stored everything this peer's document holds."""
-    sv = replica_sv(p)
-    if sv is None:
-        return False
+    """True when a replica has durably stored everything this peer's document holds."""
     mine = decode_state_vector(p.document.state_vector())
-    return all(sv.get(client, 0) >= clock for client, clock in mine.items())
+    return any(
+        all(sv.get(client, 0) >= clock for client, clock in mine.items()) for sv in replica_svs(p)
+    )
 
 
 async def wait_saved(p: WebrtcPeer, timeout: float = 30.0) -> None:

@@ -41,10 +41,13 @@ class Process:
         self.env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
         self._lines: list[str] = []
+        self._mark = 0  # lines before the current run (a restart must not match old output)
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
+        with self._cond:
+            self._mark = len(self._lines)
         self.proc = subprocess.Popen(
             self.args,
             cwd=ROOT,
@@ -72,8 +75,8 @@ class Process:
     def wait_for_line(self, pattern: str, timeout: float = 30.0) -> str:
         """Block until an output line matches ``pattern`` (RuntimeError on exit/timeout)."""
         deadline = time.monotonic() + timeout
-        seen = 0
         with self._cond:
+            seen = self._mark
             while True:
                 for line in self._lines[seen:]:
                     if re.search(pattern, line):
