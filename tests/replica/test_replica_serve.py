@@ -185,3 +185,30 @@ async def test_http_api(server: CollabServer, tmp_path: Path) -> None:
     assert server.get("/api/rooms/nope/text").status_code == 404
     assert server.get("/api/config").json() == {"iceServers": []}
     assert "collab_replica_rooms_loaded" in server.get("/metrics").text
+
+
+async def test_replica_follows_more_rooms_than_one_browser_socket_may(
+    server: CollabServer,
+) -> None:
+    """70 rooms (> the 64-topics-per-socket limit for browsers): the replica's one signaling
+    socket carries them all without being cut off (internal key on the loopback listener)."""
+    import json
+
+    from websockets.asyncio.client import connect
+
+    rooms = [f"many-{i}" for i in range(70)]
+    async with (
+        connect(server.signaling) as first,
+        connect(server.signaling) as second,
+    ):
+        await first.send(json.dumps({"type": "subscribe", "topics": rooms[:35]}))
+        await second.send(json.dumps({"type": "subscribe", "topics": rooms[35:]}))
+
+        def all_loaded() -> bool:
+            loaded = {r["name"] for r in server.get("/api/rooms").json() if r["loaded"]}
+            return loaded >= set(rooms)
+
+        await wait_until(all_loaded, 60)
+        metrics = server.get("/metrics").text
+        assert 'reason="too_many_topics"' not in metrics
+        assert "collab_replica_rooms_loaded 70.0" in metrics
