@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import difflib
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
@@ -21,9 +22,12 @@ import anyio.to_thread
 import pycrdt
 
 from collab.document import DEFAULT_TEXT, Document, RootKind
+from collab.errors import NotFoundError
+from collab.storage.base import Version
 
 __all__ = [
     "apply_text_edits",
+    "find_version",
     "plan_text_edits",
     "restore_into",
     "restore_into_async",
@@ -189,6 +193,39 @@ async def restore_into_async(
                 plan_text_edits(str(document.text(name)), texts[name][1]),
             )
     _restore(document, old, kinds, plans)
+
+
+def find_version(versions: list[Version], room: str, at: str) -> Version:
+    """A version by id (``"12"``) or the newest one at or before an ISO 8601 time.
+
+    A ``+hh:mm`` offset that arrived as a space (an unencoded ``+`` in a query) is accepted.
+
+    Raises:
+        NotFoundError: no such version.
+        ValueError: ``at`` is neither an id nor an ISO 8601 time.
+
+    Example:
+        >>> from collab.storage import Version
+        >>> v = Version(3, "r", 10, 1700000000.0, "", [])
+        >>> find_version([v], "r", "3").seq, find_version([v], "r", "2023-11-15T00:00Z").id
+        (10, 3)
+    """
+    if at.isdigit():
+        for version in versions:
+            if version.id == int(at):
+                return version
+        raise NotFoundError("no-version", f"room {room!r} has no version {at}")
+    text = at.strip().replace("Z", "+00:00")
+    if len(text) > 6 and text[-6] == " " and text[-3] == ":":
+        text = text[:-6] + "+" + text[-5:]
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    when = moment.timestamp()
+    earlier = [v for v in versions if v.created_at <= when]
+    if not earlier:
+        raise NotFoundError("no-version", f"room {room!r} has no version before {at}")
+    return max(earlier, key=lambda v: (v.created_at, v.seq))
 
 
 def text_diff(before: str, after: str, before_label: str, after_label: str) -> str:

@@ -41,7 +41,6 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 import anyio
@@ -49,7 +48,7 @@ import anyio
 from collab.awareness import Awareness
 from collab.document import DEFAULT_TEXT, Document
 from collab.errors import NotFoundError, ProtocolError, StorageError
-from collab.history import restore_into_async
+from collab.history import find_version, restore_into_async
 from collab.peer._runner import TaskRunner
 from collab.peer.config import PeerConfig
 from collab.peer.room import WebrtcRoom
@@ -578,20 +577,7 @@ class ArchivalReplica:
             NotFoundError: no such version.
             ValueError: ``at`` is neither an id nor an ISO 8601 time.
         """
-        versions = await self.store.list_versions(room)
-        if at.isdigit():
-            for version in versions:
-                if version.id == int(at):
-                    return version
-            raise NotFoundError("no-version", f"room {room!r} has no version {at}")
-        moment = datetime.fromisoformat(at.replace("Z", "+00:00"))
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        when = moment.timestamp()
-        earlier = [v for v in versions if v.created_at <= when]
-        if not earlier:
-            raise NotFoundError("no-version", f"room {room!r} has no version before {at}")
-        return max(earlier, key=lambda v: (v.created_at, v.seq))
+        return find_version(await self.store.list_versions(room), room, at)
 
     async def document_at(self, room: str, at: str | None) -> Document:
         """The document now (``at=None``) or as of a version (id or ISO time)."""

@@ -21,8 +21,8 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 
 from collab.document import Document, insert_text
-from collab.errors import NotFoundError, ProtocolError, StorageError
-from collab.history import restore_into, text_diff
+from collab.errors import ProtocolError, StorageError
+from collab.history import find_version, restore_into, text_diff
 from collab.storage import StoredDoc, UpdateStore, Version, open_store
 
 __all__ = [
@@ -53,19 +53,7 @@ def _progress(console: Console | None) -> Progress:
 
 
 async def _resolve(store: UpdateStore, room: str, at: str) -> Version:
-    versions = await store.list_versions(room)
-    if at.isdigit():
-        for version in versions:
-            if version.id == int(at):
-                return version
-        raise NotFoundError("no-version", f"room {room!r} has no version {at}")
-    moment = datetime.fromisoformat(at.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    earlier = [v for v in versions if v.created_at <= moment.timestamp()]
-    if not earlier:
-        raise NotFoundError("no-version", f"room {room!r} has no version before {at}")
-    return max(earlier, key=lambda v: (v.created_at, v.seq))
+    return find_version(await store.list_versions(room), room, at)
 
 
 def _rebuild(stored: StoredDoc, text_name: str, console: Console | None) -> Document:

@@ -157,7 +157,7 @@ def _run_archive(coro: Any) -> Any:
 
     try:
         return anyio.run(lambda: coro)
-    except CollabError as exc:
+    except (CollabError, ValueError) as exc:  # ValueError: e.g. --at is not an id or ISO time
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
 

@@ -5,24 +5,19 @@ would be dropped silently), so the browser's text equals the archive's byte for 
 from __future__ import annotations
 
 import hashlib
-import sys
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from bigdoc import archive_document, build_document
-from conftest import needs_netns
-from servers import ROOT, CollabServer
-
-sys.path.insert(0, str(ROOT / "tests" / "peer"))
-
-from peer_browser import CHROMIUM, Chromium, StaticServer, build_page
+from conftest import needs_chromium, needs_netns
+from peer_browser import Chromium
+from servers import CollabServer
 
 pytestmark = [
     pytest.mark.anyio,
     pytest.mark.slow,
     needs_netns,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed"),
+    needs_chromium,
 ]
 
 SHA256_JS = """async () => {
@@ -30,25 +25,6 @@ SHA256_JS = """async () => {
   const d = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(t))
   return Array.from(new Uint8Array(d)).map(b => b.toString(16).padStart(2, '0')).join('')
 }"""
-
-
-@pytest.fixture(scope="module")
-def page_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server = StaticServer(build_page(tmp_path_factory.mktemp("ywebrtc-page")))
-    try:
-        yield server.url
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-async def chromium(tmp_path: Path) -> AsyncIterator[Chromium]:
-    browser = Chromium(tmp_path / "profile")
-    try:
-        await browser.start()
-        yield browser
-    finally:
-        await browser.close()
 
 
 async def test_ten_megabyte_document_reaches_a_fresh_browser(

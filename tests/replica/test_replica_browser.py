@@ -3,47 +3,21 @@ Python peers edit, everyone leaves, ``collab serve`` restarts, the browser opens
 
 from __future__ import annotations
 
-import sys
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
-
 import anyio
 import pytest
-from conftest import needs_netns, peer, wait_doc, wait_saved
-from servers import ROOT, CollabServer
+from conftest import needs_chromium, needs_netns, peer, wait_doc, wait_saved
+from peer_browser import Chromium
+from servers import CollabServer
 
 from collab.peer import WebrtcPeer
-
-sys.path.insert(0, str(ROOT / "tests" / "peer"))
-
-from peer_browser import CHROMIUM, Chromium, StaticServer, build_page
 
 pytestmark = [
     pytest.mark.anyio,
     needs_netns,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed"),
+    needs_chromium,
 ]
 
 JS_WAIT = {"timeout": 40_000, "polling": 50}
-
-
-@pytest.fixture(scope="module")
-def page_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server = StaticServer(build_page(tmp_path_factory.mktemp("ywebrtc-page")))
-    try:
-        yield server.url
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-async def chromium(tmp_path: Path) -> AsyncIterator[Chromium]:
-    browser = Chromium(tmp_path / "profile")
-    try:
-        await browser.start()
-        yield browser
-    finally:
-        await browser.close()
 
 
 async def test_browser_joining_last_gets_the_archive_after_restart(
