@@ -37,9 +37,10 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
 from collab.document import Document
-from collab.errors import NotFoundError, StorageError
+from collab.errors import NotFoundError, ProtocolError, StorageError
 from collab.history import text_diff
 from collab.replica import ArchivalReplica
+from collab.yupdate import infer_root_kinds
 from signaling.auth import TokenClaims, TokenError, verify_token
 from signaling.settings import SignalingSettings
 
@@ -211,8 +212,16 @@ def api_router(
     async def as_json(
         room: str = Depends(room_access), at: str | None = at_query
     ) -> dict[str, Any]:
-        """Every root type the replica knows the type of, rendered as JSON."""
-        document = await load(room, at)
+        """Every root type, rendered as JSON: the declared ones plus the kinds inferred from
+        the document's items (Yjs does not record root types; XML fragments are left out)."""
+        document = _copy(await load(room, at))
+        try:
+            kinds = infer_root_kinds(document.get_update())
+        except ProtocolError:
+            kinds = {}
+        for name, kind in kinds.items():
+            if name not in document.roots and kind in ("text", "map", "array"):
+                getattr(document, kind)(name)
         return document.to_json()
 
     @router.get("/rooms/{room:path}/versions", response_model=list[VersionOut])

@@ -153,6 +153,7 @@ async def test_http_api(server: CollabServer, tmp_path: Path) -> None:
             await a.wait_for_peers(1)
         a.document.text().insert(0, "héllo 🌍")
         a.document.map("meta")["title"] = "notes"
+        a.document.array("list").extend([1, "two"])
         await wait_saved(a)
 
     quoted = "api%20room%2F%C3%BC"
@@ -161,7 +162,12 @@ async def test_http_api(server: CollabServer, tmp_path: Path) -> None:
     assert entry["size"] > 0 and entry["updated_at"] is not None
     assert server.get(f"/api/rooms/{quoted}/text").text == "héllo 🌍"
     assert server.get(f"/api/rooms/{quoted}/text", params={"name": "other"}).text == ""
-    assert server.get(f"/api/rooms/{quoted}/json").json()["codemirror"] == "héllo 🌍"
+    # every root type: the declared text, and the map/array inferred from the document's items
+    assert server.get(f"/api/rooms/{quoted}/json").json() == {
+        "codemirror": "héllo 🌍",
+        "meta": {"title": "notes"},
+        "list": [1, "two"],
+    }
     update = server.get(f"/api/rooms/{quoted}/update")
     assert update.headers["content-type"] == "application/octet-stream"
     # real Yjs loads the update
