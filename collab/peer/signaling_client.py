@@ -34,6 +34,14 @@ __all__ = ["SignalingClient", "SignalingCounters"]
 
 log = logging.getLogger(__name__)
 
+_STABLE_SECONDS = 5.0
+"""A connection that lasted this long resets the reconnect backoff."""
+
+
+def _redacted(url: str) -> str:
+    """The URL without its query (tokens and keys travel there) for log lines."""
+    return url.split("?", 1)[0] + ("?…" if "?" in url else "")
+
 
 @dataclass(slots=True)
 class SignalingCounters:
@@ -198,7 +206,9 @@ class SignalingClient:
     async def _run(self) -> None:
         cfg = self.config
         delay = cfg.reconnect_min
+        shown = _redacted(self.url)
         while True:
+            connected_at: float | None = None
             try:
                 async with connect(
                     self.url,
@@ -209,8 +219,8 @@ class SignalingClient:
                     self.counters.connects += 1
                     self._last_received = time.monotonic()
                     self._set_ws(ws)
-                    delay = cfg.reconnect_min
-                    log.info("signaling connected: %s", self.url)
+                    connected_at = time.monotonic()
+                    log.info("signaling connected: %s", shown)
                     if self._topics:
                         await self._send({"type": "subscribe", "topics": list(self._topics)})
                     for entry in list(self._topics.values()):
@@ -223,11 +233,14 @@ class SignalingClient:
                     finally:
                         ws.transport.abort()  # never leave the socket behind on cancellation
             except (OSError, TimeoutError, WebSocketException, TransportError) as e:
-                log.info("signaling %s lost: %s", self.url, e)
+                log.info("signaling %s lost: %s", shown, e)
             finally:
                 if self._ws is not None:
                     self.counters.disconnects += 1
                     self._set_ws(None)
+            if connected_at is not None and time.monotonic() - connected_at >= _STABLE_SECONDS:
+                delay = cfg.reconnect_min  # it was a working connection: reconnect quickly
+            # a server that closes right after accepting (a limit, a bad token) gets backoff
             await anyio.sleep(delay)
             delay = min(max(delay * 2, cfg.reconnect_min), cfg.reconnect_max)
 
@@ -235,7 +248,7 @@ class SignalingClient:
         try:
             await self._keepalive_loop(ws)
         except (WebSocketException, TransportError) as e:
-            log.info("signaling %s: keepalive ended: %s", self.url, e)
+            log.info("signaling %s: keepalive ended: %s", _redacted(self.url), e)
             ws.transport.abort()
 
     async def _keepalive_loop(self, ws: ClientConnection) -> None:
@@ -247,7 +260,9 @@ class SignalingClient:
             now = time.monotonic()
             if now - self._last_received > cfg.signaling_timeout:
                 log.info(
-                    "signaling %s silent for %.0f s, reconnecting", self.url, cfg.signaling_timeout
+                    "signaling %s silent for %.0f s, reconnecting",
+                    _redacted(self.url),
+                    cfg.signaling_timeout,
                 )
                 await ws.close(code=1000, reason="keepalive timeout")
                 return
@@ -260,7 +275,7 @@ class SignalingClient:
         try:
             await self._receive_frames(ws)
         except (WebSocketException, TransportError) as e:
-            log.info("signaling %s: connection ended: %s", self.url, e)
+            log.info("signaling %s: connection ended: %s", _redacted(self.url), e)
 
     async def _receive_frames(self, ws: ClientConnection) -> None:
         async for frame in ws:
@@ -271,7 +286,7 @@ class SignalingClient:
                 message = json.loads(text)
             except (UnicodeDecodeError, ValueError):
                 self.counters.bad_frames += 1
-                log.warning("signaling %s: ignored a non-JSON frame", self.url)
+                log.warning("signaling %s: ignored a non-JSON frame", _redacted(self.url))
                 self._poke()
                 continue
             if not isinstance(message, dict):
@@ -290,5 +305,5 @@ class SignalingClient:
                 self.counters.pings_answered += 1
                 await self._send({"type": "pong"})
             else:
-                log.debug("signaling %s: ignored frame type %r", self.url, kind)
+                log.debug("signaling %s: ignored frame type %r", _redacted(self.url), kind)
             self._poke()
