@@ -54,8 +54,8 @@ from collab.peer.config import PeerConfig
 from collab.peer.room import WebrtcRoom
 from collab.peer.signaling_client import SignalingClient
 from collab.storage import UpdateStore, Version, rebuild
-from collab.sync import DocumentUpdated, RoomEvent, SyncOptions, SyncRoom
-from collab.yupdate import update_state_vector
+from collab.sync import Connection, DocumentUpdated, RoomEvent, SyncOptions, SyncRoom
+from collab.yupdate import decode_update
 
 __all__ = [
     "ArchivalReplica",
@@ -448,9 +448,14 @@ class ArchivalReplica:
         live.changed.set()
         live.since_version += 1
         try:
-            clients = update_state_vector(event.update)
+            parsed = decode_update(event.update)
         except ProtocolError:  # applied fine by Yrs, but not parseable by us: no names
-            clients = {}
+            clients: set[int] = set()
+        else:
+            clients = {c.client for c in parsed.clients if c.structs}
+        origin = event.origin
+        if not clients and isinstance(origin, Connection) and len(origin.remote_clients) == 1:
+            clients = set(origin.remote_clients)  # a delete-only edit from a direct peer
         for client in clients:
             if client not in live.contributors:
                 live.contributors[client] = _user_name(live.hub.awareness.states.get(client))
