@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from peer_browser import chromium, page_url  # noqa: F401 - shared fixtures
 from peer_servers import our_signaling_server, ywebrtc_server
 
 IN_NETNS = os.environ.get("COLLAB_NETNS") == "1"

@@ -15,10 +15,12 @@ import shutil
 import signal
 import subprocess
 import threading
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio
+import pytest
 from playwright.async_api import Browser, Page, Playwright, async_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -171,3 +173,25 @@ def _group_alive(pgid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+@pytest.fixture(scope="module")
+def page_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The stock yjs + y-webrtc test page, served from 127.0.0.1 (import into a test module
+    or conftest to use it)."""
+    server = StaticServer(build_page(tmp_path_factory.mktemp("ywebrtc-page")))
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def chromium(tmp_path: Path) -> AsyncIterator[Chromium]:
+    """One headless Chromium process with a fresh profile, ended by PID."""
+    browser = Chromium(tmp_path / "profile")
+    try:
+        await browser.start()
+        yield browser
+    finally:
+        await browser.close()

@@ -7,12 +7,11 @@ from __future__ import annotations
 import os
 import random
 import shutil
-from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import anyio
 import pytest
-from peer_browser import CHROMIUM, Chromium, StaticServer, build_page
+from peer_browser import CHROMIUM, Chromium
 from playwright.async_api import Page
 
 from collab.peer import PeerConfig, WebrtcPeer
@@ -31,25 +30,6 @@ if not os.path.exists(CHROMIUM) or shutil.which("node") is None:
 CFG = PeerConfig(ice_servers=[], connect_timeout=20)
 TIMEOUT = 40
 JS_TIMEOUT = {"timeout": 40_000, "polling": 50}
-
-
-@pytest.fixture(scope="module")
-def page_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server = StaticServer(build_page(tmp_path_factory.mktemp("ywebrtc-page")))
-    try:
-        yield server.url
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-async def chromium(tmp_path: Path) -> AsyncIterator[Chromium]:
-    browser = Chromium(tmp_path / "profile")
-    try:
-        await browser.start()
-        yield browser
-    finally:
-        await browser.close()
 
 
 async def until(peer: WebrtcPeer, predicate: Callable[[], bool]) -> None:

@@ -22,7 +22,7 @@ from collab.protocol import decode_state_vector
 
 sys.path.insert(0, str(ROOT / "tests" / "peer"))
 
-from peer_browser import CHROMIUM, Chromium, StaticServer, build_page
+from peer_browser import CHROMIUM, chromium, page_url  # noqa: F401 - shared fixtures
 
 IN_NETNS = os.environ.get("COLLAB_NETNS") == "1"
 
@@ -45,27 +45,6 @@ def server(tmp_path: Path) -> Iterator[CollabServer]:
         yield srv
     finally:
         srv.kill()
-
-
-@pytest.fixture(scope="module")
-def page_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The stock yjs + y-webrtc test page of tests/peer, served from 127.0.0.1."""
-    server = StaticServer(build_page(tmp_path_factory.mktemp("ywebrtc-page")))
-    try:
-        yield server.url
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-async def chromium(tmp_path: Path) -> AsyncIterator[Chromium]:
-    """One headless Chromium process with a fresh profile, ended by PID."""
-    browser = Chromium(tmp_path / "profile")
-    try:
-        await browser.start()
-        yield browser
-    finally:
-        await browser.close()
 
 
 @asynccontextmanager
