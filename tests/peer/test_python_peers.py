@@ -145,10 +145,10 @@ async def test_glare_resolves_to_one_connection(ywebrtc_url: str) -> None:
             await a.wait_for_peers(1)
             await b.wait_for_peers(1)
             await until(b, lambda: text(b) == "x")
-        rejected = sum(r.glare_rejected for p in (a, b) for r in p.room._remotes.values())
-        rejected += a.room.counters.glare_rejected + b.room.counters.glare_rejected
-        made = a.room.counters.connections + b.room.counters.connections
-        assert rejected >= 1, f"no offer was rejected ({made} connection objects)"
+        # Which rule resolved it depends on timing: if both offers were out, the larger token
+        # rejected the other (glare_rejected); if one side had not emitted its offer yet, it
+        # accepted the incoming one on its initiator connection (y-webrtc does the same).
+        # Either way exactly one connection with one offerer must remain.
         assert len(a.peers()) == len(b.peers()) == 1
         sa, sb = (await a.stats())[0], (await b.stats())[0]
         assert {sa.initiator, sb.initiator} == {True, False}  # one offer won
