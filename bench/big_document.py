@@ -22,7 +22,8 @@ import anyio
 import pycrdt
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "replica"), str(ROOT / "tests" / "peer")]
+TESTS = ROOT / "tests"
+sys.path[:0] = [str(ROOT), str(TESTS), str(TESTS / "replica"), str(TESTS / "peer")]
 
 from bigdoc import archive_document, build_document  # noqa: E402
 from peer_browser import Chromium, StaticServer, build_page  # noqa: E402

@@ -21,26 +21,10 @@ from typing import Any
 
 import anyio
 import pytest
-from playwright.async_api import Browser, Page, Playwright, async_playwright
+from browser_launch import launch_chromium
+from playwright.async_api import Browser, Page, Playwright
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--no-default-browser-check",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-]
-
 INDEX_HTML = """<!doctype html><html><head><meta charset="utf-8"><title>y-webrtc test</title>
 </head><body><script src="page.js"></script></body></html>"""
 
@@ -98,38 +82,7 @@ class Chromium:
         self._log = profile.with_suffix(".log")
 
     async def start(self) -> None:
-        self.proc = subprocess.Popen(  # noqa: ASYNC220 - returns at once, ended in close()
-            [
-                CHROMIUM,
-                *CHROMIUM_FLAGS,
-                f"--user-data-dir={self.profile}",
-                "--remote-debugging-port=0",
-                "about:blank",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-        found = threading.Event()
-        endpoint: list[str] = []
-        stderr = self.proc.stderr
-        assert stderr is not None
-
-        def drain() -> None:  # keep reading so Chromium never blocks on a full pipe
-            with stderr, self._log.open("wb") as log:
-                for line in stderr:
-                    log.write(line)
-                    if not found.is_set() and line.startswith(b"DevTools listening on "):
-                        endpoint.append(line.split(b" on ", 1)[1].strip().decode())
-                        found.set()
-            found.set()
-
-        threading.Thread(target=drain, daemon=True).start()
-        await anyio.to_thread.run_sync(found.wait, 30)
-        if not endpoint:
-            raise RuntimeError(f"chromium did not start, see {self._log}")
-        self.playwright = await async_playwright().start()
-        self.browser = await self.playwright.chromium.connect_over_cdp(endpoint[0])
+        self.proc, self.playwright, self.browser = await launch_chromium(self.profile, self._log)
 
     async def open(self, url: str) -> Page:
         """A new page at ``url`` (console errors are collected in :attr:`console`)."""

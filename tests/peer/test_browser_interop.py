@@ -11,7 +11,8 @@ from collections.abc import Callable
 
 import anyio
 import pytest
-from peer_browser import CHROMIUM, Chromium
+from browser_launch import CHROMIUM
+from peer_browser import Chromium
 from playwright.async_api import Page
 
 from collab.peer import PeerConfig, WebrtcPeer

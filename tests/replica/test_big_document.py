@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from bigdoc import archive_document, build_document
-from conftest import needs_chromium, needs_netns
 from peer_browser import Chromium
+from replica_helpers import needs_chromium, needs_netns
 from servers import CollabServer
 
 pytestmark = [

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import needs_netns
+from replica_helpers import needs_netns
 from servers import COLLAB, ROOT, CollabServer, Process, wait_until, ywebrtc_server
 
 pytestmark = [pytest.mark.anyio, needs_netns]

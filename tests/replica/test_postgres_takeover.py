@@ -13,8 +13,8 @@ from pathlib import Path
 import anyio
 import anyio.lowlevel
 import pytest
-from conftest import needs_netns, peer, wait_saved
 from pycrdt import Text
+from replica_helpers import needs_netns, peer, wait_saved
 from servers import COLLAB, ROOT, Process, free_port
 
 from collab.storage import open_store, rebuild

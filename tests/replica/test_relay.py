@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import anyio
 import pytest
-from conftest import needs_netns, wait_doc, wait_text
+from replica_helpers import needs_netns, wait_doc, wait_text
 from servers import CollabServer
 
 from collab.peer import PeerConfig, WebrtcPeer

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import anyio
 import pytest
-from conftest import needs_chromium, needs_netns, peer, wait_doc, wait_saved
 from peer_browser import Chromium
+from replica_helpers import needs_chromium, needs_netns, peer, wait_doc, wait_saved
 from servers import CollabServer
 
 from collab.peer import WebrtcPeer

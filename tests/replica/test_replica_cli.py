@@ -7,8 +7,8 @@ from pathlib import Path
 
 import anyio
 import pytest
-from conftest import needs_netns, peer, wait_saved, wait_text
 from pycrdt import Text
+from replica_helpers import needs_netns, peer, wait_saved, wait_text
 from servers import COLLAB, Process, ywebrtc_server
 
 from collab.storage import open_store, rebuild

@@ -19,8 +19,8 @@ from pathlib import Path
 import anyio
 import anyio.lowlevel
 import pytest
-from conftest import needs_netns, peer, wait_doc, wait_saved, wait_text
 from pycrdt import Text
+from replica_helpers import needs_netns, peer, wait_doc, wait_saved, wait_text
 from servers import ROOT, CollabServer, wait_until
 
 from collab.peer import WebrtcPeer

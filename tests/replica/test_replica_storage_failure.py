@@ -13,8 +13,8 @@ from pathlib import Path
 
 import anyio
 import pytest
-from conftest import needs_netns, peer, wait_saved
 from pycrdt import Text
+from replica_helpers import needs_netns, peer, wait_saved
 from servers import Process, free_port, wait_until
 
 from collab.peer import PeerConfig

@@ -10,7 +10,7 @@ from typing import Any
 
 import anyio
 import pytest
-from conftest import needs_netns, peer, wait_doc, wait_saved, wait_text
+from replica_helpers import needs_netns, peer, wait_doc, wait_saved, wait_text
 from servers import CollabServer, wait_until
 
 pytestmark = [pytest.mark.anyio, needs_netns]

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import YjsWorker, b64, unb64
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from yjs_helpers import YjsWorker, b64, unb64
 
 from collab.awareness import Awareness
 from collab.document import Document, delete_text, format_text, insert_text

@@ -12,6 +12,7 @@ import shutil
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from browser_launch import CHROMIUM
 from web_helpers import (
     ARTIFACTS,
     BrowserLauncher,
@@ -21,15 +22,13 @@ from web_helpers import (
     start_server,
 )
 
-_CHROMIUM = "/usr/bin/chromium"
-
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark the web tests; skip them (with the reason) where they cannot run."""
     reason = None
     if os.environ.get("COLLAB_NETNS") != "1":
         reason = "browser tests run inside the test network namespace: scripts/netns-run"
-    elif not os.path.exists(_CHROMIUM):
+    elif not os.path.exists(CHROMIUM):
         reason = "needs Debian chromium (scripts/bootstrap --test)"
     elif shutil.which("node") is None:
         reason = "needs node to build the page"

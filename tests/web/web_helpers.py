@@ -8,14 +8,12 @@ one line: ``server_mode()`` (or ``COLLAB_WEB_SERVER=collab|fixture``).
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,12 +24,12 @@ from urllib.parse import quote, urlencode
 import anyio
 import httpx
 import pytest
+from browser_launch import launch_chromium
 from playwright.async_api import (
     Browser,
     BrowserContext,
     Page,
     Playwright,
-    async_playwright,
 )
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
@@ -39,7 +37,6 @@ from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 VENV_BIN = ROOT / ".venv" / "bin"
-CHROMIUM = "/usr/bin/chromium"
 #: generous: the machine is shared by several engineers running tests
 TIMEOUT_MS = 30_000
 
@@ -245,54 +242,9 @@ class BrowserProcess:
         return self.browser.contexts[0]
 
     async def start(self) -> None:
-        args = [
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--no-default-browser-check",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
-            "--disable-features=WebRtcHideLocalIpsWithMdns",
-            f"--user-data-dir={self.profile}",
-            "--remote-debugging-port=0",
-            "--window-size=1280,800",
-            "about:blank",
-        ]
-        self.proc = await anyio.to_thread.run_sync(
-            functools.partial(
-                subprocess.Popen,
-                args,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                start_new_session=True,
-            )
+        self.proc, self.playwright, self.browser = await launch_chromium(
+            self.profile, self._log, ("--window-size=1280,800",), name=f"chromium-{self.label}"
         )
-        found = threading.Event()
-        endpoint: list[str] = []
-        stderr = self.proc.stderr
-        assert stderr is not None
-
-        def drain() -> None:  # keep reading so Chromium never blocks on a full pipe
-            with stderr, self._log.open("wb") as log:
-                for line in stderr:
-                    log.write(line)
-                    if not found.is_set() and line.startswith(b"DevTools listening on "):
-                        endpoint.append(line.split(b" on ", 1)[1].strip().decode())
-                        found.set()
-            found.set()
-
-        threading.Thread(target=drain, daemon=True, name=f"chromium-{self.label}").start()
-        await anyio.to_thread.run_sync(found.wait, 30)
-        if not endpoint:
-            raise RuntimeError(f"chromium did not start: see {self._log}")
-        self.playwright = await async_playwright().start()
-        self.browser = await self.playwright.chromium.connect_over_cdp(endpoint[0])
 
     async def new_page(self, width: int = 1280, height: int = 800) -> Page:
         page = await self.context.new_page()
