@@ -46,6 +46,7 @@ import pycrdt
 
 from collab.errors import ProtocolError
 from collab.lib0 import Decoder
+from collab.yupdate import decode_update
 
 __all__ = [
     "Document",
@@ -195,8 +196,9 @@ class Document:
             self._park(update, scan_update(update), origin)
 
     def _state_dict(self) -> dict[int, int]:
-        scanner = _Scanner(self.state_vector())
-        return {scanner.uint(): scanner.uint() for _ in range(scanner.uint())}
+        decoder = Decoder(self.state_vector())
+        count = decoder.read_var_uint()
+        return {decoder.read_var_uint(): decoder.read_var_uint() for _ in range(count)}
 
     @staticmethod
     def _ydoc_reencode(update: bytes) -> int:
@@ -468,10 +470,6 @@ def format_text(text: pycrdt.Text, index: int, length: int, attrs: dict[str, Any
 
 # ---------------------------------------------------------------------- strict V1 update scan
 
-_CONTENT_DELETED, _CONTENT_JSON, _CONTENT_BINARY, _CONTENT_STRING = 1, 2, 3, 4
-_CONTENT_EMBED, _CONTENT_FORMAT, _CONTENT_TYPE, _CONTENT_ANY, _CONTENT_DOC = 5, 6, 7, 8, 9
-_XML_ELEMENT, _XML_HOOK = 3, 5
-
 
 @dataclass(frozen=True, slots=True)
 class UpdateScan:
@@ -501,8 +499,9 @@ def update_end_clocks(update: bytes) -> dict[int, int]:
 def scan_update(update: bytes) -> UpdateScan:
     """Scan a Yjs V1 update strictly: struct ranges and the clocks it depends on.
 
-    Every struct and the delete set are read and bounds-checked, and trailing bytes are an
-    error (pycrdt silently ignores them). String lengths count UTF-16 units, as Yjs clocks do.
+    Every struct and the delete set are read and bounds-checked by
+    :func:`collab.yupdate.decode_update`, and trailing bytes are an error (pycrdt silently
+    ignores them). String lengths count UTF-16 units, as Yjs clocks do.
 
     Raises:
         ProtocolError: ``bad-update`` for anything malformed.
@@ -516,154 +515,19 @@ def scan_update(update: bytes) -> UpdateScan:
         UpdateScan(ends={7: 3}, needs={7: 2})
     """
     try:
-        return _Scanner(bytes(update)).scan()
+        parsed = decode_update(update)
     except ProtocolError as e:
         raise ProtocolError("bad-update", str(e)) from None
-    except IndexError:
-        raise ProtocolError("bad-update", "truncated update") from None
-    except UnicodeError as e:
-        raise ProtocolError("bad-update", f"bad string: {e}") from None
-
-
-_MAX_SAFE_INTEGER: Final = 2**53 - 1
-
-
-class _Scanner:
-    """A fast strict V1 update scanner (hot path: every received update goes through it).
-
-    Reading past the end raises ``IndexError`` (mapped to ``bad-update`` by the caller).
-    """
-
-    __slots__ = ("data", "pos", "refs")
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.pos = 0
-        self.refs: dict[int, int] = {}
-
-    def uint(self) -> int:
-        data = self.data
-        pos = self.pos
-        byte = data[pos]
-        pos += 1
-        if byte < 0x80:
-            self.pos = pos
-            return byte
-        num = byte & 0x7F
-        shift = 7
-        while True:
-            byte = data[pos]
-            pos += 1
-            num |= (byte & 0x7F) << shift
-            if byte < 0x80:
-                break
-            shift += 7
-            if shift > 56:
-                raise ProtocolError("overflow", "varUint longer than 8 bytes")
-        if num > _MAX_SAFE_INTEGER:
-            raise ProtocolError("overflow", "varUint above 2^53-1")
-        self.pos = pos
-        return num
-
-    def raw(self) -> bytes:
-        n = self.uint()
-        start = self.pos
-        end = start + n
-        if end > len(self.data):
-            raise ProtocolError("truncated", f"wanted {n} bytes")
-        self.pos = end
-        return self.data[start:end]
-
-    def count(self, min_bytes_each: int) -> int:
-        n = self.uint()
-        if n * min_bytes_each > len(self.data) - self.pos:
-            raise ProtocolError("truncated", f"claims {n} entries")
-        return n
-
-    def ref(self) -> None:
-        client = self.uint()
-        clock = self.uint() + 1
-        refs = self.refs
-        if refs.get(client, 0) < clock:
-            refs[client] = clock
-
-    def any(self) -> None:
-        decoder = Decoder(self.data)
-        decoder.pos = self.pos
-        decoder.read_any()
-        self.pos = decoder.pos
-
-    def scan(self) -> UpdateScan:
-        ends: dict[int, int] = {}
-        starts: dict[int, int] = {}
-        uint = self.uint
-        for _ in range(self.count(2)):
-            n_structs = self.count(1)
-            client = uint()
-            clock = uint()
-            starts[client] = min(starts.get(client, clock), clock)
-            for _ in range(n_structs):
-                clock += self.struct()
-            ends[client] = max(ends.get(client, 0), clock)
-        for _ in range(self.count(2)):  # delete set
-            uint()  # client
-            for _ in range(self.count(2)):
-                uint()  # clock
-                uint()  # length
-        if self.pos != len(self.data):
-            raise ProtocolError("trailing-bytes", f"{len(self.data) - self.pos} unread bytes")
-        needs = {client: clock for client, clock in self.refs.items() if client not in starts}
-        needs.update((client, start) for client, start in starts.items() if start > 0)
-        return UpdateScan(ends, needs)
-
-    def struct(self) -> int:
-        info = self.data[self.pos]
-        self.pos += 1
-        ref = info & 0x1F
-        if ref == 0 or ref == 10:  # GC or Skip
-            return self.uint()
-        if info & 0x80:
-            self.ref()  # origin
-        if info & 0x40:
-            self.ref()  # right origin
-        if info & 0xC0 == 0:
-            if self.uint() == 1:
-                self.raw().decode("utf-8")  # root type name
-            else:
-                self.ref()  # parent item
-            if info & 0x20:
-                self.raw().decode("utf-8")  # parent sub (map key)
-        if ref == _CONTENT_STRING:
-            raw = self.raw()
-            if raw.isascii():
-                return len(raw)
-            text = raw.decode("utf-8", "surrogatepass")
-            return len(text.encode("utf-16-le", "surrogatepass")) // 2
-        if ref == _CONTENT_DELETED:
-            return self.uint()
-        if ref == _CONTENT_ANY:
-            n = self.count(1)
-            for _ in range(n):
-                self.any()
-            return n
-        if ref == _CONTENT_JSON:
-            n = self.count(1)
-            for _ in range(n):
-                self.raw().decode("utf-8")
-            return n
-        if ref in (_CONTENT_BINARY, _CONTENT_EMBED):
-            self.raw()
-            return 1
-        if ref == _CONTENT_FORMAT:
-            self.raw().decode("utf-8")
-            self.raw().decode("utf-8")
-            return 1
-        if ref == _CONTENT_TYPE:
-            if self.uint() in (_XML_ELEMENT, _XML_HOOK):
-                self.raw().decode("utf-8")
-            return 1
-        if ref == _CONTENT_DOC:
-            self.raw().decode("utf-8")
-            self.any()
-            return 1
-        raise ProtocolError("unknown-type", f"struct content {ref}")
+    ends: dict[int, int] = {}
+    starts: dict[int, int] = {}
+    refs: dict[int, int] = {}
+    for section in parsed.clients:
+        starts[section.client] = section.start_clock
+        ends[section.client] = section.end_clock
+        for struct in section.structs:
+            for ref in (struct.origin, struct.right_origin, struct.parent_id):
+                if ref is not None and refs.get(ref[0], 0) < ref[1] + 1:
+                    refs[ref[0]] = ref[1] + 1
+    needs = {client: clock for client, clock in refs.items() if client not in starts}
+    needs.update((client, start) for client, start in starts.items() if start > 0)
+    return UpdateScan(ends, needs)
