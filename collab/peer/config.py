@@ -91,6 +91,26 @@ class PeerConfig:
     """Largest reconnect delay, seconds (lib0 caps at 2.5 s)."""
     max_signaling_message: int = 1 << 20
     """Largest signaling frame accepted, bytes."""
+    max_subscribe_frame: int = 64 * 1024
+    """Largest ``subscribe`` frame sent when (re)subscribing many topics at once: well under
+    the signaling servers' frame limits (ours: 256 KiB), so a process following thousands of
+    rooms re-subscribes in several frames instead of being closed for one huge frame."""
+    max_pending: int = 16
+    """Connections per room that are not open yet (offered, answering, connecting). Each holds
+    UDP sockets (file descriptors) until it opens or times out; at the cap the oldest one older
+    than ``pending_min_age`` is evicted for a newcomer, otherwise the new offer is ignored."""
+    max_pending_total: int = 128
+    """The same cap across every room of the process (a :class:`ConnectionBudget`)."""
+    pending_min_age: float = 1.0
+    """A pending connection younger than this is never evicted (a real browser needs a moment
+    to finish ICE and DTLS), so a flood cannot starve legitimate connections."""
+    offer_burst: int = 4
+    """Offers accepted at once from one remote peer id (each rebuilds its connection)."""
+    offer_rate: float = 0.5
+    """Sustained offers per second accepted from one remote peer id; more are ignored."""
+    fd_reserve: float = 0.25
+    """Fraction of the process's file-descriptor limit (``ulimit -n``) kept free: no new
+    connection is started while fewer descriptors than that remain."""
     max_pending_candidates: int = 64
     """ICE candidates buffered per remote before its description is known; more are dropped."""
     send_high_water: int = 1 << 20
@@ -114,3 +134,7 @@ class PeerConfig:
             raise ValueError("send_low_water must be <= send_high_water")
         if min(self.connect_timeout, self.ping_interval, self.signaling_timeout) <= 0:
             raise ValueError("timeouts must be positive")
+        if min(self.max_pending, self.max_pending_total, self.offer_burst) < 1:
+            raise ValueError("max_pending, max_pending_total and offer_burst must be >= 1")
+        if not 0 <= self.fd_reserve < 1:
+            raise ValueError("fd_reserve must be in [0, 1)")

@@ -188,6 +188,7 @@ class RemotePeer:
         self.restarts = 0
         self.glare_rejected = 0
         self.signals_ignored = 0
+        self.offers_throttled = 0
         self._send_signal = send_signal
         self._serve_channel = serve_channel
         self._local_state_vector = local_state_vector
@@ -201,6 +202,8 @@ class RemotePeer:
         self._last_restart = -math.inf
         self._restart_due: float | None = None
         self._opened_after: float | None = None
+        self._offer_tokens = float(config.offer_burst)
+        self._offer_refill = time.monotonic()
         self._inbox_send, self._inbox_recv = anyio.create_memory_object_stream[
             tuple[str, Any, Any]
         ](_MAX_INBOX)
@@ -214,6 +217,17 @@ class RemotePeer:
     def is_open(self) -> bool:
         """True while the data channel is open."""
         return self.state == "open"
+
+    @property
+    def pending(self) -> bool:
+        """True while the connection is being set up (not open, not closed): it holds
+        sockets without serving anyone yet (see :mod:`collab.peer.budget`)."""
+        return self.state not in ("open", "closed")
+
+    @property
+    def pending_since(self) -> float:
+        """``time.monotonic()`` when the current connection attempt started."""
+        return self._started_at
 
     @property
     def channel(self) -> DataChannel | None:
@@ -309,6 +323,8 @@ class RemotePeer:
                 self._closed.set()
 
     async def _handle(self, kind: str, payload: Any, token: Any) -> None:
+        """Process one signal. This is the per-remote error boundary: whatever the remote
+        sent, an exception here closes only this connection (or is ignored), never the room."""
         try:
             if kind == "announce":
                 await self._on_reannounce()
@@ -321,19 +337,22 @@ class RemotePeer:
             log.warning("%s: ignored a bad signal: %s", self.remote_id, e)
             if self.state == "new" and self._pc is None:
                 self.close(e.code)  # nothing usable ever arrived from this remote
-        except (
-            ValueError,
-            TransportError,
-            ConnectionError,
-            InvalidStateError,
-            InvalidAccessError,
-            OperationError,
-        ) as e:
-            # aiortc raises ValueError/InvalidStateError-like errors for SDP it can't apply.
+        except (InvalidStateError, InvalidAccessError) as e:
+            # signals race (an answer to an offer we replaced, glare): start over cleanly
             self.signals_ignored += 1
-            log.warning("%s: signal failed (%s), restarting later", self.remote_id, e)
+            log.info("%s: signal out of order (%s), restarting later", self.remote_id, e)
             await self._drop_pc()
             self.state = "new"
+        except (TransportError, OperationError, OSError) as e:
+            self.signals_ignored += 1
+            log.warning("%s: connection set-up failed: %s", self.remote_id, e)
+            self.close("setup-failed")
+        except Exception:
+            # aiortc raised on input our checks let through (KeyError, AssertionError, ...):
+            # contained here, with its traceback, so it can be fixed at the validator.
+            self.signals_ignored += 1
+            log.exception("%s: aiortc failed on a signal; closing this connection", self.remote_id)
+            self.close("bad-signal")
 
     async def _watchdog(self) -> None:
         while True:
@@ -384,7 +403,26 @@ class RemotePeer:
             raise ProtocolError("bad-sdp", "no data-channel (m=application) section")
         return sdp
 
+    def _take_offer_token(self) -> bool:
+        now = time.monotonic()
+        cfg = self.config
+        self._offer_tokens = min(
+            float(cfg.offer_burst), self._offer_tokens + (now - self._offer_refill) * cfg.offer_rate
+        )
+        self._offer_refill = now
+        if self._offer_tokens < 1:
+            return False
+        self._offer_tokens -= 1
+        return True
+
     async def _on_offer(self, sdp: str, remote_token: float | None) -> None:
+        if not self._take_offer_token():
+            # every offer rebuilds the connection (new sockets): a remote re-offering in a loop
+            # is throttled instead of churning file descriptors
+            self.signals_ignored += 1
+            self.offers_throttled += 1
+            log.info("%s: offers too frequent, ignored one", self.remote_id)
+            return
         if (
             self.state == "offering"
             and self._token is not None

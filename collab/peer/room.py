@@ -18,19 +18,21 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import anyio
 import anyio.lowlevel
+from anyio.abc import TaskGroup, TaskStatus
 
 from collab.crypto import derive_key, open_payload, seal_payload
 from collab.errors import ProtocolError
-from collab.peer._runner import TaskRunner
+from collab.peer.budget import ConnectionBudget
 from collab.peer.config import PeerConfig
 from collab.peer.connection import ConnectionStats, RemotePeer
 from collab.peer.datachannel import DataChannel
 from collab.peer.signaling_client import SignalingClient
+from collab.service import Service
 from collab.types import Channel
 
 __all__ = ["ChannelServer", "PeerInfo", "RoomCounters", "WebrtcRoom"]
@@ -69,24 +71,38 @@ class RoomCounters:
     malformed: int = 0
     connections: int = 0
     refused: int = 0
-    """Offers ignored because ``max_remotes`` connections exist."""
+    """Offers ignored: ``max_remotes`` connections exist, or no pending slot could be freed
+    (``PeerConfig.max_pending`` / ``max_pending_total``, file descriptors)."""
     glare_rejected: int = 0
     """Offers rejected by the glare rule (closed connections included)."""
+    remote_failures: int = 0
+    """Connections that ended with an unexpected exception (logged with its traceback; only
+    that connection was closed)."""
+    close_reasons: dict[str, int] = field(default_factory=dict)
+    """Closed connections by reason (``connect-timeout``, ``bad-sdp``, ``evicted``, ...)."""
 
 
-class WebrtcRoom:
+class WebrtcRoom(Service):
     """Join room ``name`` and serve every WebRTC peer in it with ``hub``.
+
+    A :class:`~collab.service.Service`: ``async with room:`` or ``await tg.start(room.run)``.
+    Each remote peer runs as a child task behind its own error boundary: whatever one remote
+    sends, at worst *its* connection closes (coded reason, counted in
+    :attr:`RoomCounters.close_reasons`); the room keeps answering everyone else.
 
     Args:
         name: the y-webrtc room name (signaling topic, PBKDF2 salt).
-        signaling: a ``ws://`` URL, or a :class:`SignalingClient` shared with other rooms.
+        signaling: a ``ws://`` URL (the room then runs its own client), or a running
+            :class:`SignalingClient` shared with other rooms (its owner runs it).
         hub: the sync hub (``hub.serve(channel, label=peer_id)``), e.g. ``collab.sync``'s.
         password: the room password (y-webrtc's ``password`` option), or None.
         config: ICE servers, limits, timers.
+        budget: the process-wide pending-connection budget shared by rooms (a private one by
+            default).
 
     Example:
-        >>> room = WebrtcRoom("notes", "ws://127.0.0.1:4444", hub, password="pw")  # doctest: +SKIP
-        >>> await room.start(); ...; await room.close()  # doctest: +SKIP
+        >>> async with WebrtcRoom("notes", "ws://127.0.0.1:4444", hub) as room:  # doctest: +SKIP
+        ...     await room.wait_for_peers(1)
     """
 
     def __init__(
@@ -97,6 +113,7 @@ class WebrtcRoom:
         *,
         password: str | None = None,
         config: PeerConfig | None = None,
+        budget: ConnectionBudget | None = None,
     ) -> None:
         if not name:
             raise ValueError("room name must not be empty")
@@ -111,63 +128,75 @@ class WebrtcRoom:
         )
         self.hub = hub
         self.password = password
+        self._owns_signaling = not isinstance(signaling, SignalingClient)
+        self.budget = (
+            budget
+            if budget is not None
+            else ConnectionBudget(
+                self.config.max_pending_total,
+                fd_reserve=self.config.fd_reserve,
+                min_age=self.config.pending_min_age,
+            )
+        )
         self.peer_id = str(uuid.uuid4())
         self.counters = RoomCounters()
         self._key: bytes | None = None
         self._remotes: dict[str, RemotePeer] = {}
-        self._runner = TaskRunner(f"room {name}")
+        self._tg: TaskGroup | None = None
         self._closing = False
         self._changed = anyio.Event()
         self._queue_send, self._queue_recv = anyio.create_memory_object_stream[Any](
             _MAX_SIGNAL_QUEUE
         )
-        self._announce_pending = False
 
     # ------------------------------------------------------------------ lifecycle
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Derive the key (password rooms), subscribe and announce, then serve signals and
+        remote peers until cancelled; leaving unsubscribes and closes every connection."""
+        if self._tg is not None:
+            raise RuntimeError("room already running")
+        if self.password is not None:
+            self._key = await anyio.to_thread.run_sync(derive_key, self.password, self.name)
+        try:
+            async with anyio.create_task_group() as tg:
+                self._tg = tg
+                if self._owns_signaling:
+                    await tg.start(self._signaling.run)
+                elif not self._signaling.active:
+                    raise RuntimeError(
+                        "the shared SignalingClient is not running: run it first "
+                        "(`async with client:` or `await tg.start(client.run)`)"
+                    )
+                tg.start_soon(self._process)
+                await self._signaling.subscribe(
+                    self.name, on_message=self._on_signaling_message, on_connect=self._on_connect
+                )
+                task_status.started()
+                await anyio.sleep_forever()
+        finally:
+            self._closing = True
+            self._tg = None
+            with anyio.CancelScope(shield=True):
+                for remote in list(self._remotes.values()):
+                    remote.close("room closed")
+                    self.budget.forget(remote)
+                self._remotes.clear()
+                with anyio.move_on_after(2):
+                    await self._signaling.unsubscribe(self.name)
+                self._queue_send.close()
+                self._queue_recv.close()
+                self._notify()
+
+    # ------------------------------------------------------------------ public API
     @property
     def signaling(self) -> SignalingClient:
         """The signaling client (possibly shared with other rooms)."""
         return self._signaling
 
-    async def start(self) -> None:
-        """Derive the key (password rooms), subscribe, announce; returns without waiting for
-        peers (see :meth:`wait_for_peers`). Call :meth:`close` from the same task."""
-        if self._runner.running:
-            raise RuntimeError("room already started")
-        if self.password is not None:
-            self._key = await anyio.to_thread.run_sync(derive_key, self.password, self.name)
-        await self._runner.start()
-        self._runner.spawn(self._process)
-        await self._signaling.start()
-        self._signaling.subscribe(
-            self.name, on_message=self._on_signaling_message, on_connect=self._on_connect
-        )
+    def pending(self) -> list[RemotePeer]:
+        """Connections being set up (offered, answering, connecting)."""
+        return [r for r in self._remotes.values() if r.pending]
 
-    async def close(self) -> None:
-        """Leave the room: unsubscribe, close every connection (idempotent)."""
-        if not self._runner.running or self._closing:
-            return
-        self._closing = True
-        with anyio.CancelScope(shield=True):
-            await self._signaling.unsubscribe(self.name)
-            for remote in list(self._remotes.values()):
-                remote.close("room closed")
-            try:
-                await self._runner.stop()
-            finally:
-                self._remotes.clear()
-                self._queue_send.close()
-                self._queue_recv.close()
-                await self._signaling.close()
-
-    async def __aenter__(self) -> WebrtcRoom:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
-    # ------------------------------------------------------------------ public API
     def peers(self) -> list[PeerInfo]:
         """The remote peers this room knows (any state)."""
         return [PeerInfo(r.remote_id, r.state, r.initiator) for r in self._remotes.values()]
@@ -202,6 +231,10 @@ class WebrtcRoom:
         while not predicate():
             await self._changed.wait()
 
+    async def wait_changed(self) -> None:
+        """Wait for the next connection change (a remote added, opened, closed, refused)."""
+        await self._changed.wait()
+
     # ------------------------------------------------------------------ signaling in
     def _notify(self) -> None:
         self._changed.set()
@@ -216,6 +249,8 @@ class WebrtcRoom:
     def _enqueue(self, item: Any) -> None:
         try:
             self._queue_send.send_nowait(item)
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            return  # the room is closing
         except anyio.WouldBlock:
             self.counters.malformed += 1
             log.warning("room %r: signaling queue full, dropped a message", self.name)
@@ -226,9 +261,13 @@ class WebrtcRoom:
                 await self._announce()
                 continue
             self.counters.payloads_in += 1
-            message = self._decode(data)
-            if message is not None:
-                await self._dispatch(message)
+            try:
+                message = self._decode(data)
+                if message is not None:
+                    await self._dispatch(message)
+            except Exception:  # per-message boundary: a hostile payload never ends the room
+                self.counters.malformed += 1
+                log.exception("room: failed on a signaling payload; ignored it")
 
     def _decode(self, data: Any) -> dict[str, Any] | None:
         if self._key is not None:
@@ -259,7 +298,10 @@ class WebrtcRoom:
             remote = self._remotes.get(sender)
             if remote is not None:
                 remote.deliver("announce")
-            elif len(self._remotes) < min(self.config.max_conns, self.config.max_remotes):
+            elif (
+                len(self._remotes) < min(self.config.max_conns, self.config.max_remotes)
+                and self._admit()
+            ):
                 self._open_remote(sender, initiator=True)
         elif kind == "signal" and to == self.peer_id:
             signal = message.get("signal")
@@ -268,16 +310,29 @@ class WebrtcRoom:
                 if not (isinstance(signal, dict) and signal.get("type") == "offer"):
                     return  # an answer/candidate for a connection we no longer have
                 if len(self._remotes) >= self.config.max_remotes:
-                    self.counters.refused += 1
-                    self._notify()
-                    log.warning(
-                        "room %r: %d connections, refused an offer", self.name, len(self._remotes)
-                    )
+                    self._refuse(f"{len(self._remotes)} connections")
+                    return
+                if not self._admit():
                     return
                 remote = self._open_remote(sender, initiator=False)
             remote.deliver("signal", signal, message.get("token"))
         else:
             self.counters.malformed += 1
+
+    def _admit(self) -> bool:
+        """Room for one more pending connection (may evict a stale one, see
+        :mod:`collab.peer.budget`)."""
+        reason = self.budget.admit(list(self.pending()), self.config.max_pending)
+        if reason is None:
+            return True
+        self._refuse(reason)
+        return False
+
+    def _refuse(self, why: str) -> None:
+        self.counters.refused += 1
+        self._notify()
+        if self.counters.refused in (1, 10, 100) or self.counters.refused % 1000 == 0:
+            log.warning("room: ignored an offer (%s), %d so far", why, self.counters.refused)
 
     # ------------------------------------------------------------------ signaling out
     async def _publish(self, payload: dict[str, Any]) -> bool:
@@ -305,21 +360,32 @@ class WebrtcRoom:
             serve_channel=self._serve_channel,
             local_state_vector=self._state_vector_source(),
         )
+        if self._tg is None:
+            raise RuntimeError("room is not running")
         self._remotes[remote_id] = remote
+        self.budget.track(remote)
         self.counters.connections += 1
-        self._runner.spawn(self._run_remote, remote)
+        self._tg.start_soon(self._run_remote, remote)
         self._notify()
         return remote
 
     async def _run_remote(self, remote: RemotePeer) -> None:
+        """One remote's task: its failure, whatever it is, ends only this connection."""
         try:
             await remote.run()
+        except Exception:  # the per-remote boundary (bugs included): logged, counted, closed
+            self.counters.remote_failures += 1
+            remote.close_reason = remote.close_reason or "crashed"
+            log.exception("room: connection to a remote peer crashed; closed it")
         finally:
+            self.budget.forget(remote)
+            reason = remote.close_reason or "closed"
+            self.counters.close_reasons[reason] = self.counters.close_reasons.get(reason, 0) + 1
             self.counters.glare_rejected += remote.glare_rejected
             if self._remotes.get(remote.remote_id) is remote:
                 del self._remotes[remote.remote_id]
             self._notify()
-            if not self._closing and remote.close_reason != "room closed":
+            if not self._closing and reason != "room closed":
                 # y-webrtc's announceSignalingInfo after a conn closes: lets the other side
                 # (whose conn may be dead too) initiate again.
                 self._enqueue(("announce-self", None))

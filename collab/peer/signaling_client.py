@@ -6,9 +6,17 @@ of rooms (topics) on one URL; it reconnects with exponential backoff, re-subscri
 topic and calls each topic's ``on_connect`` so rooms re-announce after signaling loss.
 Payload encryption is the room's business (see :mod:`collab.peer.room`).
 
+It is a :class:`collab.service.Service`: run it with ``async with`` or, when it is shared by
+rooms of one owner, ``await tg.start(client.run)`` in the owner's task group.
+
+Re-subscribing after a reconnect sends the topics in several ``subscribe`` frames of at most
+:attr:`PeerConfig.max_subscribe_frame` bytes each (UTF-8, not ``\\uXXXX``-escaped), so a process
+following thousands of rooms — or rooms with long non-ASCII names — never sends a frame the
+server refuses as too large.
+
 Example:
     >>> async with SignalingClient("ws://127.0.0.1:8000/signaling") as sig:  # doctest: +SKIP
-    ...     sig.subscribe("room", on_message=print, on_connect=lambda: None)
+    ...     await sig.subscribe("room", on_message=print, on_connect=lambda: None)
     ...     await sig.wait_connected()
     ...     await sig.publish("room", {"type": "announce", "from": "me"})
 """
@@ -18,19 +26,20 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import anyio
+from anyio.abc import TaskStatus
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
 from collab.errors import TransportError
-from collab.peer._runner import TaskRunner
 from collab.peer.config import PeerConfig
+from collab.service import Service
 
-__all__ = ["SignalingClient", "SignalingCounters"]
+__all__ = ["SignalingClient", "SignalingCounters", "redacted_url", "subscribe_frames"]
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +47,41 @@ _STABLE_SECONDS = 5.0
 """A connection that lasted this long resets the reconnect backoff."""
 
 
-def _redacted(url: str) -> str:
-    """The URL without its query (tokens and keys travel there) for log lines."""
+def redacted_url(url: str) -> str:
+    """The URL without its query (tokens and keys travel there) for log lines.
+
+    Example:
+        >>> redacted_url("ws://h/signaling?token=secret")
+        'ws://h/signaling?…'
+    """
     return url.split("?", 1)[0] + ("?…" if "?" in url else "")
+
+
+def _dumps(message: dict[str, Any]) -> str:
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+
+
+def subscribe_frames(topics: list[str], max_bytes: int) -> Iterator[str]:
+    """``subscribe`` frames carrying ``topics``, each at most ``max_bytes`` UTF-8 bytes.
+
+    A single topic longer than the limit still goes out alone (the server decides).
+
+    Example:
+        >>> list(subscribe_frames(["a", "b", "c"], 30))
+        ['{"type":"subscribe","topics":["a","b"]}', '{"type":"subscribe","topics":["c"]}']
+    """
+    batch: list[str] = []
+    size = len(_dumps({"type": "subscribe", "topics": []}).encode())
+    base = size
+    for topic in topics:
+        cost = len(json.dumps(topic, ensure_ascii=False).encode()) + 1
+        if batch and size + cost > max_bytes:
+            yield _dumps({"type": "subscribe", "topics": batch})
+            batch, size = [], base
+        batch.append(topic)
+        size += cost
+    if batch:
+        yield _dumps({"type": "subscribe", "topics": batch})
 
 
 @dataclass(slots=True)
@@ -55,6 +96,8 @@ class SignalingCounters:
     pongs_received: int = 0
     pings_answered: int = 0
     bad_frames: int = 0
+    callback_errors: int = 0
+    """Topic callbacks that raised (logged with their traceback; the socket stays up)."""
 
 
 @dataclass(slots=True)
@@ -63,15 +106,12 @@ class _Topic:
     on_connect: Callable[[], None]
 
 
-class SignalingClient:
+class SignalingClient(Service):
     """One WebSocket to a y-webrtc-compatible signaling server, shared by many rooms.
 
     Args:
         url: ``ws://host:port/signaling`` (ours) or any y-webrtc server (``bin/server.js``).
         config: timers and limits (``ping_interval``, ``signaling_timeout``, backoff).
-
-    Use as ``async with`` (or ``await start()`` … ``await close()``); each ``start`` needs one
-    ``close`` (rooms sharing a client each start and close it once).
     """
 
     def __init__(self, url: str, config: PeerConfig | None = None) -> None:
@@ -80,48 +120,30 @@ class SignalingClient:
         self.url = url
         self.config = config or PeerConfig()
         self.counters = SignalingCounters()
+        self._shown = redacted_url(url)
         self._topics: dict[str, _Topic] = {}
         self._ws: ClientConnection | None = None
         self._state_changed = anyio.Event()
         self._activity = anyio.Event()
         self._send_lock = anyio.Lock()
-        self._runner = TaskRunner(f"signaling {url}")
         self._last_received = 0.0
-        self._users = 0
-
-    # ------------------------------------------------------------------ lifecycle
-    async def start(self) -> None:
-        """Start connecting (returns at once; see :meth:`wait_connected`)."""
-        self._users += 1
-        if self._runner.running:
-            return
-        await self._runner.start()
-        self._runner.spawn(self._run)
-
-    async def close(self) -> None:
-        """Stop (idempotent). Shared clients stop when the last :meth:`start` is matched."""
-        self._users = max(0, self._users - 1)
-        if self._users:
-            return
-        ws = self._ws
-        if ws is not None:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(2):
-                await ws.close(code=1000, reason="client closing")
-        await self._runner.stop()
-        self._ws = None
-
-    async def __aenter__(self) -> SignalingClient:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
+        self._active = False
 
     # ------------------------------------------------------------------ public API
+    @property
+    def active(self) -> bool:
+        """True while :meth:`run` runs (however it was started)."""
+        return self._active
+
     @property
     def connected(self) -> bool:
         """True while the WebSocket is open."""
         return self._ws is not None
+
+    @property
+    def topics(self) -> list[str]:
+        """The topics currently subscribed."""
+        return list(self._topics)
 
     async def wait_connected(self) -> None:
         """Wait until the WebSocket is (re)connected."""
@@ -141,31 +163,29 @@ class SignalingClient:
         self._activity.set()
         self._activity = anyio.Event()
 
-    def subscribe(
+    async def subscribe(
         self, topic: str, *, on_message: Callable[[Any], None], on_connect: Callable[[], None]
     ) -> None:
         """Register a topic; ``on_message(data)`` gets each publish's ``data`` (unchecked).
 
-        ``on_connect()`` is called now if connected and after every reconnect (after the
-        ``subscribe`` frame went out), so the room can announce itself.
+        ``on_connect()`` is called now if connected (after the ``subscribe`` frame went out)
+        and after every reconnect, so the room can announce itself. Both callbacks must be
+        quick and must not raise (they enqueue); an exception is logged and counted.
 
         Raises:
             ValueError: the topic is already subscribed on this client.
         """
         if topic in self._topics:
-            raise ValueError(f"topic {topic!r} already subscribed on {self.url}")
-        self._topics[topic] = _Topic(on_message, on_connect)
-        if self._ws is not None and self._runner.running:
-            self._runner.spawn(self._subscribe_now, topic)
-
-    async def _subscribe_now(self, topic: str) -> None:
+            raise ValueError(f"topic {topic!r} already subscribed on {self._shown}")
+        entry = self._topics[topic] = _Topic(on_message, on_connect)
+        if self._ws is None:
+            return  # the reconnect path subscribes and calls on_connect
         try:
             await self._send({"type": "subscribe", "topics": [topic]})
         except TransportError:
-            return  # the reconnect path re-subscribes
-        entry = self._topics.get(topic)
-        if entry is not None:
-            entry.on_connect()
+            return
+        if self._topics.get(topic) is entry:
+            self._call(entry.on_connect)
 
     async def unsubscribe(self, topic: str) -> None:
         """Forget a topic and tell the server (best effort)."""
@@ -174,7 +194,7 @@ class SignalingClient:
         try:
             await self._send({"type": "unsubscribe", "topics": [topic]})
         except TransportError as e:
-            log.debug("unsubscribe %r not sent: %s", topic, e)
+            log.debug("unsubscribe not sent: %s", e)
 
     async def publish(self, topic: str, data: Any) -> bool:
         """Publish ``data`` to ``topic``; returns False (and drops it) while disconnected."""
@@ -185,11 +205,20 @@ class SignalingClient:
         return True
 
     # ------------------------------------------------------------------ internals
+    def _call(self, callback: Callable[..., None], *args: Any) -> None:
+        try:
+            callback(*args)
+        except Exception:  # a room's bug must not take the shared socket down: logged, counted
+            self.counters.callback_errors += 1
+            log.exception("signaling %s: topic callback %r failed", self._shown, callback)
+
     async def _send(self, message: dict[str, Any]) -> None:
+        await self._send_frame(_dumps(message))
+
+    async def _send_frame(self, frame: str) -> None:
         ws = self._ws
         if ws is None:
             raise TransportError("disconnected", "signaling socket is not connected")
-        frame = json.dumps(message, separators=(",", ":"))
         async with self._send_lock:
             try:
                 await ws.send(frame)
@@ -203,10 +232,21 @@ class SignalingClient:
         self._state_changed = anyio.Event()
         self._poke()
 
-    async def _run(self) -> None:
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Connect, and reconnect with backoff, until cancelled (ready at once: publishes
+        while disconnected return False)."""
+        if self._active:
+            raise RuntimeError(f"signaling client for {self._shown} is already running")
+        self._active = True
+        try:
+            await self._connect_loop(task_status)
+        finally:
+            self._active = False
+
+    async def _connect_loop(self, task_status: TaskStatus[None]) -> None:
         cfg = self.config
         delay = cfg.reconnect_min
-        shown = _redacted(self.url)
+        task_status.started()
         while True:
             connected_at: float | None = None
             try:
@@ -216,24 +256,13 @@ class SignalingClient:
                     open_timeout=10,
                     ping_interval=None,  # lib0 uses app-level pings; servers ping at WS level
                 ) as ws:
-                    self.counters.connects += 1
-                    self._last_received = time.monotonic()
-                    self._set_ws(ws)
-                    connected_at = time.monotonic()
-                    log.info("signaling connected: %s", shown)
-                    if self._topics:
-                        await self._send({"type": "subscribe", "topics": list(self._topics)})
-                    for entry in list(self._topics.values()):
-                        entry.on_connect()
                     try:
-                        async with anyio.create_task_group() as tg:
-                            tg.start_soon(self._keepalive, ws)
-                            await self._receive(ws)
-                            tg.cancel_scope.cancel()
+                        connected_at = time.monotonic()
+                        await self._serve_connection(ws)
                     finally:
                         ws.transport.abort()  # never leave the socket behind on cancellation
             except (OSError, TimeoutError, WebSocketException, TransportError) as e:
-                log.info("signaling %s lost: %s", shown, e)
+                log.info("signaling %s lost: %s", self._shown, e)
             finally:
                 if self._ws is not None:
                     self.counters.disconnects += 1
@@ -244,11 +273,25 @@ class SignalingClient:
             await anyio.sleep(delay)
             delay = min(max(delay * 2, cfg.reconnect_min), cfg.reconnect_max)
 
+    async def _serve_connection(self, ws: ClientConnection) -> None:
+        self.counters.connects += 1
+        self._last_received = time.monotonic()
+        self._set_ws(ws)
+        log.info("signaling connected: %s", self._shown)
+        for frame in subscribe_frames(list(self._topics), self.config.max_subscribe_frame):
+            await self._send_frame(frame)
+        for entry in list(self._topics.values()):
+            self._call(entry.on_connect)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._keepalive, ws)
+            await self._receive(ws)
+            tg.cancel_scope.cancel()
+
     async def _keepalive(self, ws: ClientConnection) -> None:
         try:
             await self._keepalive_loop(ws)
         except (WebSocketException, TransportError) as e:
-            log.info("signaling %s: keepalive ended: %s", _redacted(self.url), e)
+            log.info("signaling %s: keepalive ended: %s", self._shown, e)
             ws.transport.abort()
 
     async def _keepalive_loop(self, ws: ClientConnection) -> None:
@@ -261,7 +304,7 @@ class SignalingClient:
             if now - self._last_received > cfg.signaling_timeout:
                 log.info(
                     "signaling %s silent for %.0f s, reconnecting",
-                    _redacted(self.url),
+                    self._shown,
                     cfg.signaling_timeout,
                 )
                 await ws.close(code=1000, reason="keepalive timeout")
@@ -275,7 +318,7 @@ class SignalingClient:
         try:
             await self._receive_frames(ws)
         except (WebSocketException, TransportError) as e:
-            log.info("signaling %s: connection ended: %s", _redacted(self.url), e)
+            log.info("signaling %s: connection ended: %s", self._shown, e)
 
     async def _receive_frames(self, ws: ClientConnection) -> None:
         async for frame in ws:
@@ -284,9 +327,9 @@ class SignalingClient:
             try:
                 text = frame.decode("utf-8") if isinstance(frame, bytes) else frame
                 message = json.loads(text)
-            except (UnicodeDecodeError, ValueError):
+            except (UnicodeDecodeError, ValueError, RecursionError):
                 self.counters.bad_frames += 1
-                log.warning("signaling %s: ignored a non-JSON frame", _redacted(self.url))
+                log.warning("signaling %s: ignored a non-JSON frame", self._shown)
                 self._poke()
                 continue
             if not isinstance(message, dict):
@@ -298,12 +341,12 @@ class SignalingClient:
                 topic = message.get("topic")
                 entry = self._topics.get(topic) if isinstance(topic, str) else None
                 if entry is not None:
-                    entry.on_message(message.get("data"))
+                    self._call(entry.on_message, message.get("data"))
             elif kind == "pong":
                 self.counters.pongs_received += 1
             elif kind == "ping":
                 self.counters.pings_answered += 1
                 await self._send({"type": "pong"})
             else:
-                log.debug("signaling %s: ignored frame type %r", _redacted(self.url), kind)
+                log.debug("signaling %s: ignored a frame of another type", self._shown)
             self._poke()

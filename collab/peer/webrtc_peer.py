@@ -4,8 +4,8 @@
 + a :class:`collab.sync.SyncRoom` hub + a :class:`collab.peer.room.WebrtcRoom`. A stock
 y-webrtc browser in the same room cannot tell it from another browser.
 
-:class:`SignalingPool` shares one :class:`SignalingClient` per URL between many rooms of one
-process (the archival replica follows many rooms this way).
+:class:`SignalingPool` runs one :class:`SignalingClient` per URL for many rooms of one process
+(one socket carries them all), under its own ``async with``.
 
 Example:
     >>> async def main() -> None:  # doctest: +SKIP
@@ -22,13 +22,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import anyio
+from anyio.abc import TaskGroup, TaskStatus
+
 from collab.awareness import Awareness
 from collab.document import Document
-from collab.peer._runner import TaskRunner
+from collab.peer.budget import ConnectionBudget
 from collab.peer.config import PeerConfig
 from collab.peer.connection import ConnectionStats
 from collab.peer.room import PeerInfo, WebrtcRoom
 from collab.peer.signaling_client import SignalingClient
+from collab.service import Service
 from collab.sync import SyncOptions, SyncRoom
 
 __all__ = ["SignalingPool", "WebrtcPeer"]
@@ -38,33 +42,68 @@ log = logging.getLogger(__name__)
 _DEFAULT_STATE: Any = object()
 
 
-class SignalingPool:
-    """One shared :class:`SignalingClient` per URL.
+class SignalingPool(Service):
+    """One running :class:`SignalingClient` per URL, shared by the rooms it creates.
 
     Example:
-        >>> pool = SignalingPool(PeerConfig())
-        >>> pool.client("ws://h/signaling") is pool.client("ws://h/signaling")
-        True
+        >>> async with SignalingPool(PeerConfig()) as pool:  # doctest: +SKIP
+        ...     async with pool.room("notes", "ws://h/signaling", hub) as room:
+        ...         ...
     """
 
     def __init__(self, config: PeerConfig | None = None) -> None:
         self.config = config or PeerConfig()
+        self.budget = ConnectionBudget(
+            self.config.max_pending_total,
+            fd_reserve=self.config.fd_reserve,
+            min_age=self.config.pending_min_age,
+        )
         self._clients: dict[str, SignalingClient] = {}
+        self._tg: TaskGroup | None = None
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Host the clients' tasks until cancelled."""
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            try:
+                task_status.started()
+                await anyio.sleep_forever()
+            finally:
+                self._tg = None
+                self._clients.clear()
 
     def client(self, url: str) -> SignalingClient:
-        """The client for ``url`` (created on first use; rooms start/close it)."""
+        """The running client for ``url`` (started on first use).
+
+        Raises:
+            RuntimeError: the pool is not running.
+        """
         client = self._clients.get(url)
         if client is None:
+            if self._tg is None:
+                raise RuntimeError("SignalingPool is not running: use `async with pool:`")
             client = self._clients[url] = SignalingClient(url, self.config)
+            self._tg.start_soon(client.run)  # ready at once: it connects in the background
         return client
 
     def room(self, name: str, url: str, hub: Any, *, password: str | None = None) -> WebrtcRoom:
         """A :class:`WebrtcRoom` on the shared client for ``url`` (not started yet)."""
-        return WebrtcRoom(name, self.client(url), hub, password=password, config=self.config)
+        return WebrtcRoom(
+            name,
+            self.client(url),
+            hub,
+            password=password,
+            config=self.config,
+            budget=self.budget,
+        )
 
 
-class WebrtcPeer:
+class WebrtcPeer(Service):
     """A Python peer editing one document in one y-webrtc room.
+
+    A :class:`~collab.service.Service`: ``async with WebrtcPeer(...) as peer:`` (or
+    ``await tg.start(peer.run)``). Leaving the block tells the other peers we left (awareness
+    ``null``) before the connections close.
 
     Args:
         room: the room name.
@@ -98,33 +137,24 @@ class WebrtcPeer:
         self.awareness = Awareness(self.document.client_id, state=state)
         self.hub = SyncRoom(self.document, self.awareness, options=sync_options)
         self.room = WebrtcRoom(room, signaling, self.hub, password=password, config=config)
-        self._runner = TaskRunner(f"peer {room}")
 
-    async def start(self) -> None:
-        """Join the room (returns at once; see :meth:`wait_for_peers`)."""
-        await self._runner.start()
-        self._runner.spawn(self.awareness.run)
-        await self.room.start()
-
-    async def close(self) -> None:
-        """Tell peers we left (awareness ``null``), leave the room, stop timers (idempotent)."""
-        if not self._runner.running:
-            return
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Run the awareness timers and the room until cancelled (ready once subscribed)."""
         try:
-            if self.awareness.get_local_state() is not None and self.room.connected_peers():
-                self.awareness.set_local_state(None)
-                await self.room.flush()
-            await self.room.close()
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self.awareness.run)
+                await tg.start(self.room.run)
+                task_status.started()
+                await anyio.sleep_forever()
         finally:
             self.hub.close()
-            await self._runner.stop()
 
-    async def __aenter__(self) -> WebrtcPeer:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
+    async def before_stop(self) -> None:
+        """Tell connected peers we left (awareness ``null``) while the channels still run."""
+        if self.awareness.get_local_state() is not None and self.room.connected_peers():
+            self.awareness.set_local_state(None)
+            with anyio.move_on_after(2):
+                await self.room.flush()
 
     @property
     def peer_id(self) -> str:

@@ -245,7 +245,7 @@ async def test_signaling_pings_pongs_subscribes_and_ignores_garbage(
         connects += 1
 
     async with SignalingClient(url, cfg) as sig:
-        sig.subscribe("room-ä", on_message=got.append, on_connect=on_connect)
+        await sig.subscribe("room-ä", on_message=got.append, on_connect=on_connect)
         with anyio.fail_after(10):
             await sig.wait_connected()
             await sig.wait_until(lambda: sig.counters.pongs_received >= 2)

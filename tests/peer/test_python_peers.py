@@ -225,8 +225,10 @@ async def test_garbage_on_data_channel_is_contained(
         with anyio.fail_after(TIMEOUT):
             await until(c, lambda: text(c) == "intact")
         hub = _GarbageHub(payloads)
-        sig = SignalingClient(ywebrtc_url, CFG)
-        async with WebrtcRoom(room, sig, hub, config=CFG) as evil:
+        async with (
+            SignalingClient(ywebrtc_url, CFG) as sig,
+            WebrtcRoom(room, sig, hub, config=CFG) as evil,
+        ):
             with anyio.fail_after(TIMEOUT):
                 await hub.done.wait()
                 # a either ignored the garbage (then the valid message after it arrives) or
@@ -255,12 +257,12 @@ async def test_many_rooms_share_one_signaling_connection(signaling_url: str) -> 
     from collab.peer import SignalingPool
     from collab.sync import SyncRoom
 
-    pool = SignalingPool(CFG)
     hubs = [SyncRoom(), SyncRoom()]
     names = [f"pool-a-{random.getrandbits(32)}", f"pool-b-{random.getrandbits(32)}"]
     hubs[0].document.text().insert(0, "archive A")
     hubs[1].document.text().insert(0, "archive B")
     async with (
+        SignalingPool(CFG) as pool,
         pool.room(names[0], signaling_url, hubs[0]) as room_a,
         pool.room(names[1], signaling_url, hubs[1]) as room_b,
         WebrtcPeer(names[0], signaling_url, config=CFG) as reader_a,
