@@ -7,7 +7,12 @@ y-protocols 1.0.7 rules to the resulting :class:`~collab.protocol.AwarenessEntry
 * an entry is accepted when its clock is newer than the known one, or when the clock is equal,
   the state is ``null`` and the client is known (``null`` = the client is gone);
 * a remote ``null`` for *our own* client is refused by bumping our clock (the change event then
-  re-broadcasts our state, exactly like y-protocols);
+  re-broadcasts our state, exactly like y-protocols); unlike y-protocols, a remote *state* for
+  our own client is refused the same way — nobody can speak for this peer (e.g. claim to be
+  the archive with a forged "saved" state vector);
+* sizes are bounded: a state whose JSON exceeds ``max_state_bytes`` is dropped (counted in
+  :attr:`Awareness.oversized`, not fatal: a browser may only be relaying it), and states that
+  would take the room's total over ``max_total_bytes`` are refused (:attr:`Awareness.refused`);
 * every accepted entry produces an ``update`` event; only real changes (deep inequality)
   produce a ``change`` event (:attr:`AwarenessEvent.changed`);
 * :meth:`Awareness.check` renews our own state every 15 s and expires remote states not
@@ -18,7 +23,7 @@ The replica can hide itself (``Awareness(client_id, state=None)`` or ``set_local
 or show a labelled state, e.g. ``state={"user": {"name": "archive"}}``.
 
 Example:
-    >>> from collab.protocol import AwarenessEntry
+    >>> from collab.protocol import MAX_AWARENESS_STATE_BYTES, AwarenessEntry
     >>> aw = Awareness(7, state={"user": {"name": "Zoë"}})
     >>> events = []
     >>> handle = aw.observe(events.append)
@@ -37,7 +42,7 @@ from typing import Any, Final
 
 import anyio
 
-from collab.protocol import AwarenessEntry
+from collab.protocol import MAX_AWARENESS_STATE_BYTES, AwarenessEntry
 
 __all__ = ["Awareness", "AwarenessEvent", "ClientMeta"]
 
@@ -48,6 +53,9 @@ OUTDATED_TIMEOUT: Final = 30.0
 
 DEFAULT_MAX_CLIENTS: Final = 10_000
 """Cap on remote clients tracked; entries for further new clients are refused and counted."""
+
+DEFAULT_MAX_TOTAL_BYTES: Final = 1 << 20
+"""Cap on the JSON bytes of every state held together (one room's presence)."""
 
 _UNSET: Final[Any] = object()
 
@@ -112,10 +120,20 @@ class Awareness:
     "Expiry for remote states, seconds."
     max_clients: int = DEFAULT_MAX_CLIENTS
     "Maximum number of clients tracked."
+    max_state_bytes: int = MAX_AWARENESS_STATE_BYTES
+    "Largest accepted state (JSON, UTF-8 bytes); larger remote states are dropped."
+    max_total_bytes: int = DEFAULT_MAX_TOTAL_BYTES
+    "Largest total of all states held (JSON bytes); growth beyond it is refused."
 
     refused: int = field(default=0, init=False)
-    "Entries refused because of :attr:`max_clients` (a counter)."
+    "Entries refused because of :attr:`max_clients` or :attr:`max_total_bytes` (a counter)."
+    oversized: int = field(default=0, init=False)
+    "Remote states dropped because they exceeded :attr:`max_state_bytes` (a counter)."
+    forged: int = field(default=0, init=False)
+    "Remote entries for our own client id that were refused (a counter)."
     _states: dict[int, Any] = field(default_factory=dict, init=False, repr=False)
+    _sizes: dict[int, int] = field(default_factory=dict, init=False, repr=False)
+    _total: int = field(default=0, init=False, repr=False)
     _meta: dict[int, ClientMeta] = field(default_factory=dict, init=False, repr=False)
     _observers: dict[int, AwarenessObserver] = field(default_factory=dict, init=False, repr=False)
     _next_handle: int = field(default=0, init=False, repr=False)
@@ -145,6 +163,20 @@ class Awareness:
     def get_local_state(self) -> Any:
         """Our own state, or ``None`` when hidden/gone."""
         return self._states.get(self.client_id)
+
+    @property
+    def total_bytes(self) -> int:
+        """JSON bytes of every state held."""
+        return self._total
+
+    def _put(self, client: int, state: Any, size: int) -> None:
+        self._total += size - self._sizes.get(client, 0)
+        self._states[client] = state
+        self._sizes[client] = size
+
+    def _drop(self, client: int) -> None:
+        self._states.pop(client, None)
+        self._total -= self._sizes.pop(client, 0)
 
     # ------------------------------------------------------------------ observers
 
@@ -179,9 +211,9 @@ class Awareness:
         clock = 0 if current is None else current.clock + 1
         previous = self._states.get(client)
         if state is None:
-            self._states.pop(client, None)
+            self._drop(client)
         else:
-            self._states[client] = state
+            self._put(client, state, AwarenessEntry(client, clock, state).json_size())
         self._meta[client] = ClientMeta(clock, self.clock())
         added: tuple[int, ...] = ()
         updated: tuple[int, ...] = ()
@@ -219,8 +251,7 @@ class Awareness:
             client, clock, state = entry.client_id, entry.clock, entry.state
             meta = self._meta.get(client)
             if meta is None and len(self._meta) >= self.max_clients:
-                self.refused += 1
-                log.warning("awareness: refusing client %d, %d tracked", client, len(self._meta))
+                self._refuse("clients")
                 continue
             current_clock = 0 if meta is None else meta.clock
             previous = self._states.get(client)
@@ -229,13 +260,33 @@ class Awareness:
                 or (current_clock == clock and state is None and client in self._states)
             ):
                 continue
+            if client == self.client_id and state is not None:
+                # someone speaks for us: refuse, and re-assert our own state (or absence)
+                self.forged += 1
+                if self.get_local_state() is None:
+                    continue
+                self._meta[client] = ClientMeta(clock + 1, now)
+                updated.append(client)
+                changed = True
+                continue
             if state is None:
                 if client == self.client_id and self.get_local_state() is not None:
                     clock += 1  # refuse our own removal: re-assert with a newer clock
                 else:
-                    self._states.pop(client, None)
+                    self._drop(client)
             else:
-                self._states[client] = state
+                size = entry.json_size()
+                if size > self.max_state_bytes:
+                    self.oversized += 1
+                    if self.oversized in (1, 10, 100) or self.oversized % 1000 == 0:
+                        log.warning(
+                            "awareness: dropped a %d-byte state (%d so far)", size, self.oversized
+                        )
+                    continue
+                if self._total + size - self._sizes.get(client, 0) > self.max_total_bytes:
+                    self._refuse("total-bytes")
+                    continue
+                self._put(client, state, size)
             self._meta[client] = ClientMeta(clock, now)
             if meta is None and state is not None:
                 added.append(client)
@@ -252,12 +303,17 @@ class Awareness:
         self._emit(event)
         return event
 
+    def _refuse(self, why: str) -> None:
+        self.refused += 1
+        if self.refused in (1, 10, 100) or self.refused % 1000 == 0:
+            log.warning("awareness: refused an entry (%s), %d so far", why, self.refused)
+
     def remove_states(self, clients: Iterable[int], origin: Any) -> AwarenessEvent | None:
         """Forget states (y-protocols ``removeAwarenessStates``); bumps our clock if ours."""
         removed: list[int] = []
         for client in clients:
             if client in self._states:
-                del self._states[client]
+                self._drop(client)
                 if client == self.client_id:
                     meta = self._meta[client]
                     self._meta[client] = ClientMeta(meta.clock + 1, self.clock())

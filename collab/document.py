@@ -66,8 +66,9 @@ log = logging.getLogger(__name__)
 DEFAULT_TEXT: Final = "codemirror"
 """Name of the shared text y-codemirror (and our web page) binds to."""
 
-MAX_PARKED_UPDATES: Final = 100_000
-"""Cap on updates parked while waiting for missing dependencies."""
+MAX_PARKED_UPDATES: Final = 10_000
+"""Cap on the number of updates parked while waiting for missing dependencies (the sync layer
+also bounds their bytes per room and per connection, see :class:`collab.sync.SyncOptions`)."""
 
 RootKind = Literal["text", "map", "array"]
 """The root types :class:`Document` knows how to render."""
@@ -124,6 +125,8 @@ class Document:
         self._origin: Any = None
         self._changes = 0
         self._parked: dict[int, tuple[bytes, UpdateScan, Any]] = {}
+        self._parked_bytes = 0
+        self._parked_by_origin: dict[int, int] = {}
         self._park_counter = 0
         self._waiting: dict[int, list[tuple[int, int]]] = {}
         self._ready: list[int] = []
@@ -154,8 +157,14 @@ class Document:
 
     # ------------------------------------------------------------------ updates
 
-    def apply_update(self, update: bytes, origin: Any = None) -> None:
-        """Apply a Yjs V1 update; observers see it with ``origin``.
+    def apply_update(
+        self, update: bytes, origin: Any = None, *, scan: UpdateScan | None = None
+    ) -> bool:
+        """Apply a Yjs V1 update; observers see it with ``origin``. Returns False when (part
+        of) it could not integrate yet and was parked.
+
+        ``scan`` is the update's :func:`scan_update`, when the caller already has it (the sync
+        layer scans large updates in a worker thread): it is then not scanned again.
 
         Duplicates and already-known updates are no-ops (no observer call). Updates whose
         dependencies are missing stay pending and integrate once the gap is filled.
@@ -179,21 +188,24 @@ class Document:
             'x'
         """
         update = bytes(update)
-        try:
-            canonical = self._ydoc_reencode(update)
-        except ValueError as e:
-            raise ProtocolError("bad-update", str(e)) from None
-        except BaseException as e:
-            if _is_panic(e):
-                raise ProtocolError("bad-update", f"pycrdt panicked: {e}") from None
-            raise
-        if canonical != len(update):
-            scan_update(update)  # not canonical: check strictly (trailing bytes, framing)
+        if scan is None:
+            try:
+                canonical = self._ydoc_reencode(update)
+            except ValueError as e:
+                raise ProtocolError("bad-update", str(e)) from None
+            except BaseException as e:
+                if _is_panic(e):
+                    raise ProtocolError("bad-update", f"pycrdt panicked: {e}") from None
+                raise
+            if canonical != len(update):
+                scan = scan_update(update)  # not canonical: check strictly (trailing bytes)
         changed = self._apply(update, origin)
         if changed and self._parked:
             self._retry_parked()
         if pycrdt.get_update(update, self.state_vector())[:1] != b"\x00":
-            self._park(update, scan_update(update), origin)
+            self._park(update, scan if scan is not None else scan_update(update), origin)
+            return False
+        return True
 
     def _state_dict(self) -> dict[int, int]:
         decoder = Decoder(self.state_vector())
@@ -231,14 +243,53 @@ class Document:
 
     def _park(self, update: bytes, scan: UpdateScan, origin: Any) -> None:
         if len(self._parked) >= MAX_PARKED_UPDATES:
-            oldest = min(self._parked)
-            del self._parked[oldest]
+            self._unpark(min(self._parked))
             self.parked_dropped += 1
             log.warning("document: %d parked updates, dropped the oldest", MAX_PARKED_UPDATES)
         key = self._park_counter
         self._park_counter += 1
         self._parked[key] = (update, scan, origin)
+        self._parked_bytes += len(update)
+        self._parked_by_origin[id(origin)] = self._parked_by_origin.get(id(origin), 0) + len(update)
         self._wait(key, scan, self._state_dict())
+
+    def _unpark(self, key: int) -> None:
+        entry = self._parked.pop(key, None)
+        if entry is None:
+            return
+        update, _scan, origin = entry
+        self._parked_bytes -= len(update)
+        left = self._parked_by_origin.get(id(origin), 0) - len(update)
+        if left > 0:
+            self._parked_by_origin[id(origin)] = left
+        else:
+            self._parked_by_origin.pop(id(origin), None)
+
+    @property
+    def parked_bytes(self) -> int:
+        """Bytes of updates parked while waiting for missing dependencies."""
+        return self._parked_bytes
+
+    def parked_bytes_of(self, origin: Any) -> int:
+        """Bytes parked that arrived with ``origin`` (e.g. one connection)."""
+        return self._parked_by_origin.get(id(origin), 0)
+
+    def parked_clients(self) -> set[int]:
+        """Client ids that parked updates would add once they integrate."""
+        out: set[int] = set()
+        for _update, scan, _origin in self._parked.values():
+            out.update(scan.ends)
+        return out
+
+    def discard_parked(self) -> int:
+        """Drop every parked update (e.g. when a room is unloaded); returns how many."""
+        count = len(self._parked)
+        self._parked.clear()
+        self._parked_by_origin.clear()
+        self._parked_bytes = 0
+        self._waiting.clear()
+        self._ready.clear()
+        return count
 
     def _wait(self, key: int, scan: UpdateScan, have: dict[int, int]) -> None:
         for client, clock in scan.needs.items():
@@ -267,12 +318,12 @@ class Document:
                     progress = True
                     have = self._state_dict()
                 if self._covers(scan.ends, have):
-                    del self._parked[key]
+                    self._unpark(key)
                 elif any(have.get(c, 0) < n for c, n in scan.needs.items()):
                     self._wait(key, scan, have)
                 else:
                     self.stuck += 1
-                    del self._parked[key]
+                    self._unpark(key)
                     log.warning("document: update stays pending with all dependencies present")
             if not progress:
                 return

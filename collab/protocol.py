@@ -25,7 +25,7 @@ Example:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, Final
 
@@ -49,6 +49,7 @@ __all__ = [
     "decode_message",
     "decode_state_vector",
     "encode_awareness",
+    "encode_awareness_messages",
     "encode_awareness_update",
     "encode_bc_peer_id",
     "encode_message",
@@ -63,7 +64,8 @@ DEFAULT_MAX_MESSAGE_SIZE: Final = 262_144
 """Default cap on an incoming message: Chromium's and aiortc's SCTP ``max-message-size``."""
 
 MAX_AWARENESS_STATE_BYTES: Final = 65_536
-"""Cap on one client's awareness JSON state."""
+"""Default cap on one client's awareness JSON state (see :class:`collab.awareness.Awareness`:
+larger states are dropped, not fatal — a browser may merely be relaying them)."""
 
 EMPTY_UPDATE: Final = b"\x00\x00"
 """A Yjs V1 update with no structs and an empty delete set."""
@@ -109,11 +111,27 @@ class SyncUpdate:
 
 @dataclass(frozen=True, slots=True)
 class AwarenessEntry:
-    """One client's awareness state. ``state is None`` means the client is gone."""
+    """One client's awareness state. ``state is None`` means the client is gone.
+
+    ``size`` is the state's JSON length in UTF-8 bytes as received (``-1``: not measured;
+    :meth:`json_size` computes it).
+    """
 
     client_id: int
     clock: int
     state: Any
+    size: int = field(default=-1, compare=False, repr=False)
+
+    def json_size(self) -> int:
+        """The state's JSON length in UTF-8 bytes (as received, or as we would encode it).
+
+        Example:
+            >>> AwarenessEntry(1, 1, {"a": "é"}).json_size()
+            10
+        """
+        if self.size >= 0:
+            return self.size
+        return len(_state_json(self.state).encode("utf-8"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,8 +226,7 @@ def decode_awareness_update(data: bytes) -> tuple[AwarenessEntry, ...]:
     """Decode an awareness update body; each state is parsed JSON (``None`` for ``null``).
 
     Raises:
-        ProtocolError: malformed input, invalid JSON, or a state over
-            :data:`MAX_AWARENESS_STATE_BYTES`.
+        ProtocolError: malformed input or invalid JSON.
     """
     decoder = Decoder(data)
     n = decoder.read_var_uint()
@@ -220,13 +237,11 @@ def decode_awareness_update(data: bytes) -> tuple[AwarenessEntry, ...]:
         client_id = decoder.read_var_uint()
         clock = decoder.read_var_uint()
         raw = decoder.read_var_uint8_array()
-        if len(raw) > MAX_AWARENESS_STATE_BYTES:
-            raise ProtocolError("too-large", f"awareness state of {len(raw)} bytes")
         try:
             state = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError) as e:
             raise ProtocolError("bad-json", f"awareness state: {e}") from None
-        entries.append(AwarenessEntry(client_id, clock, state))
+        entries.append(AwarenessEntry(client_id, clock, state, len(raw)))
     decoder.expect_done()
     return tuple(entries)
 
@@ -263,6 +278,50 @@ def encode_awareness(entries: list[AwarenessEntry] | tuple[AwarenessEntry, ...])
     encoder.write_var_uint(MessageType.AWARENESS)
     encoder.write_var_uint8_array(encode_awareness_update(entries))
     return encoder.to_bytes()
+
+
+def encode_awareness_messages(
+    entries: list[AwarenessEntry] | tuple[AwarenessEntry, ...], max_bytes: int
+) -> tuple[list[bytes], int]:
+    """``[1, …]`` messages carrying ``entries``, each at most ``max_bytes`` (an awareness
+    update may carry any subset of clients, so a large set goes out in several messages).
+
+    Returns the messages and how many entries were too large to fit in any message alone
+    (they are left out).
+
+    Example:
+        >>> msgs, skipped = encode_awareness_messages(
+        ...     [AwarenessEntry(c, 1, {"n": "x" * 40}) for c in range(4)], 200)
+        >>> len(msgs), skipped, all(len(m) <= 200 for m in msgs)
+        (2, 0, True)
+    """
+    messages: list[bytes] = []
+    batch: list[AwarenessEntry] = []
+    size = _AWARENESS_OVERHEAD
+    skipped = 0
+    for entry in entries:
+        cost = _entry_cost(entry)
+        if cost + _AWARENESS_OVERHEAD > max_bytes:
+            skipped += 1
+            continue
+        if batch and size + cost > max_bytes:
+            messages.append(encode_awareness(batch))
+            batch, size = [], _AWARENESS_OVERHEAD
+        batch.append(entry)
+        size += cost
+    if batch:
+        messages.append(encode_awareness(batch))
+    return messages, skipped
+
+
+_AWARENESS_OVERHEAD: Final = 1 + 5 + 5
+"""Outer type, the update's length prefix and the entry count (varUints, generously)."""
+
+
+def _entry_cost(entry: AwarenessEntry) -> int:
+    # client id + clock (≤ 8 bytes each as varUints) + JSON length prefix + JSON
+    size = entry.json_size() if entry.state is not None else 4
+    return 8 + 8 + 5 + size
 
 
 def encode_query_awareness() -> bytes:

@@ -30,6 +30,28 @@ y-webrtc does); any other :class:`~collab.errors.ProtocolError` (malformed, trun
 too-large, bad-update, ...) closes *that* connection with the error code as reason.
 :meth:`SyncRoom.serve` returns normally when the connection ends for any of these reasons.
 
+**Bounds** (:class:`SyncOptions`), so that one peer can neither exhaust memory nor make the
+document unsyncable for everyone else:
+
+* *state vector / clients* — a stock browser's sync step 1 is one message, and a browser
+  cannot receive a message over 256 KiB. An update that would take the encoded state vector
+  over ``max_state_vector_bytes`` (128 KiB, ≈ 12,000 clients), or make one connection
+  introduce more than ``max_new_clients_per_connection`` client ids, is refused and that
+  connection closed with ``too-many-clients``. The check costs O(1) per update (the update's
+  number of client sections against the remaining budgets); only near a limit is the update
+  scanned exactly.
+* *parked updates* — updates whose dependencies are missing are parked until they integrate,
+  at most ``max_parked_bytes_per_connection`` per connection and ``max_parked_bytes`` per room;
+  past that, an update that cannot integrate closes its connection with ``pending-overflow``.
+* *event loop* — updates over ``offload_above`` bytes are scanned strictly in a worker thread,
+  so one peer's big message never stalls every other room for tens of milliseconds.
+* *awareness* — per-state and per-room byte caps (:class:`~collab.awareness.Awareness`); the
+  initial awareness and relayed changes go out in as many messages as the remote's
+  ``max_message_size`` requires.
+* a sync step 1 that would not fit the remote's limit (a document archived before these
+  bounds) is sent with the state vector cut to the clients with the largest clocks, never as
+  a message the remote drops.
+
 The room does not start timers: whoever owns it runs ``room.awareness.run()`` in its task
 group (15 s renewal, 30 s expiry) and serves each transport with ``room.serve(channel, label)``.
 
@@ -68,10 +90,12 @@ import anyio
 import pycrdt
 
 from collab.awareness import Awareness, AwarenessEvent
-from collab.document import Document
+from collab.document import Document, UpdateScan, scan_update
 from collab.errors import ProtocolError, TransportError
+from collab.lib0 import Decoder
 from collab.protocol import (
     DEFAULT_MAX_MESSAGE_SIZE,
+    AwarenessEntry,
     AwarenessMessage,
     BcPeerId,
     QueryAwareness,
@@ -79,7 +103,9 @@ from collab.protocol import (
     SyncStep2,
     SyncUpdate,
     decode_message,
-    encode_awareness,
+    decode_state_vector,
+    encode_awareness_messages,
+    encode_state_vector,
     encode_sync_step1,
     encode_sync_step2,
     encode_update,
@@ -103,6 +129,7 @@ log = logging.getLogger(__name__)
 
 _IGNORED_CODES: Final = frozenset({"empty", "unknown-type"})
 _SYNC_HEADER: Final = 16  # outer type + sync type + length varint, generously
+_MAX_SV_ENTRY: Final = 16  # an encoded state-vector entry: client + clock varUints, ≤ 8 each
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +148,16 @@ class SyncOptions:
     "Send updates back to the connection they came from, as y-webrtc does (costs 2x traffic)."
     relay: bool = True
     "Relay remote updates/awareness to other connections (only tests turn this off)."
+    max_state_vector_bytes: int = 128 * 1024
+    "Largest encoded state vector remote updates may create (a browser's step 1 must fit)."
+    max_new_clients_per_connection: int = 1000
+    "Client ids one connection may introduce into the document."
+    max_parked_bytes: int = 16 * 1024 * 1024
+    "Bytes of not-yet-integrable updates parked per room."
+    max_parked_bytes_per_connection: int = 4 * 1024 * 1024
+    "Bytes of not-yet-integrable updates parked per connection."
+    offload_above: int = 32 * 1024
+    "Updates larger than this are scanned in a worker thread, off the event loop."
 
 
 @dataclass(slots=True)
@@ -139,12 +176,16 @@ class ConnectionStats:
     "Received messages ignored (empty, unknown type, BroadcastChannel-only)."
     updates_coalesced: int = 0
     "Queued updates merged into an earlier message instead of sent alone."
+    new_clients: int = 0
+    "Client ids this connection introduced into the document."
 
 
 _MESSAGE: Final = 0  # payload is a whole encoded message
 _UPDATE: Final = 1  # payload is a raw update (coalescable)
 _STEP2: Final = 2  # payload is the raw update of a step 2 (split if too large)
-_Item = tuple[int, bytes]
+_STEP1: Final = 3  # payload is our state vector (cut if too large)
+_AWARENESS: Final = 4  # payload is a tuple of awareness entries (split if too large)
+_Item = tuple[int, Any]
 
 
 class Connection:
@@ -260,6 +301,8 @@ class SyncRoom:
         self._observers: dict[int, Callable[[RoomEvent], None]] = {}
         self._next_handle = 0
         self._changed: anyio.Event | None = None
+        self._reserved_clients = 0  # client sections of parked updates (charged on arrival)
+        self._full_logged = False
         self._doc_handle = self.document.observe(self._on_document_update)
         self._aw_handle = self.awareness.observe(self._on_awareness_event)
 
@@ -323,12 +366,12 @@ class SyncRoom:
         clients = event.clients
         if not clients:
             return
-        message = encode_awareness(self.awareness.encode(clients))
+        entries = self.awareness.encode(clients)
         remote = isinstance(event.origin, Connection)
         for connection in self.connections:
             if remote and connection is not event.origin and not self.options.relay:
                 continue
-            connection._enqueue((_MESSAGE, message))
+            connection._enqueue((_AWARENESS, entries))
 
     # ------------------------------------------------------------------ serving
 
@@ -362,10 +405,10 @@ class SyncRoom:
         closes the channel with reason ``"cancelled"``.
         """
         connection = Connection(self, channel, label)
-        connection._enqueue((_MESSAGE, encode_sync_step1(self.document.state_vector())))
+        connection._enqueue((_STEP1, self.document.state_vector()))
         entries = self.awareness.encode(self.awareness.states.keys())
         if entries:
-            connection._enqueue((_MESSAGE, encode_awareness(entries)))
+            connection._enqueue((_AWARENESS, entries))
         self.connections.append(connection)
         self._emit(ConnectionAdded(connection))
         try:
@@ -396,7 +439,7 @@ class SyncRoom:
             stats.messages_in += 1
             stats.bytes_in += len(data)
             try:
-                self._handle(connection, data)
+                await self._handle(connection, data)
             except ProtocolError as e:
                 if e.code in _IGNORED_CODES:
                     stats.ignored += 1
@@ -406,32 +449,105 @@ class SyncRoom:
                 connection.close_reason = e.code
                 return
 
-    def _handle(self, connection: Connection, data: bytes) -> None:
+    async def _handle(self, connection: Connection, data: bytes) -> None:
         message = decode_message(data, max_size=self.options.max_incoming_message_size)
         if isinstance(message, SyncStep1):
             reply = self.document.get_update(message.state_vector)
             connection._enqueue((_STEP2, reply))
         elif isinstance(message, SyncStep2):
-            connection._echo = self.document.parked > 0
-            self.document.apply_update(message.update, origin=connection)
+            await self._apply_remote(connection, message.update)
             connection.synced.set()
             self._notify()
         elif isinstance(message, SyncUpdate):
-            connection._echo = self.document.parked > 0
-            self.document.apply_update(message.update, origin=connection)
+            await self._apply_remote(connection, message.update)
         elif isinstance(message, AwarenessMessage):
             for entry in message.entries:
                 if entry.state is None:
                     connection.remote_clients.discard(entry.client_id)
-                else:
+                elif len(connection.remote_clients) < self.awareness.max_clients:
                     connection.remote_clients.add(entry.client_id)
             self.awareness.apply(message.entries, origin=connection)
         elif isinstance(message, QueryAwareness):
-            entries = self.awareness.encode()
-            connection._enqueue((_MESSAGE, encode_awareness(entries)))
+            connection._enqueue((_AWARENESS, self.awareness.encode()))
         elif isinstance(message, BcPeerId):
             connection.stats.ignored += 1
             log.info("%s: ignoring BroadcastChannel-only message", connection.label)
+
+    # ------------------------------------------------------------------ remote updates
+
+    async def _apply_remote(self, connection: Connection, update: bytes) -> None:
+        """Apply one update from a connection within the room's bounds (module docstring)."""
+        options = self.options
+        document = self.document
+        sections = _update_sections(update)
+        if not document.parked:
+            self._reserved_clients = 0  # everything parked has integrated (or was dropped)
+        sv = document.state_vector()
+        before = _sv_count(sv)
+        near_limit = (
+            connection.stats.new_clients + sections > options.max_new_clients_per_connection
+            or len(sv) + (sections + self._reserved_clients) * _MAX_SV_ENTRY
+            > options.max_state_vector_bytes
+            or document.parked_bytes_of(connection) + len(update)
+            > options.max_parked_bytes_per_connection
+            or document.parked_bytes + len(update) > options.max_parked_bytes
+        )
+        scan: UpdateScan | None = None
+        if len(update) > options.offload_above:
+            scan = await anyio.to_thread.run_sync(_scan, update)
+        elif near_limit:
+            scan = _scan(update)
+        if near_limit and scan is not None:
+            self._check_bounds(connection, update, scan)
+        connection._echo = document.parked > 0
+        integrated = document.apply_update(update, origin=connection, scan=scan)
+        after = _sv_count(document.state_vector())
+        connection.stats.new_clients += max(0, after - before)
+        if not integrated:
+            # parked: the clients it may add once it integrates are charged now
+            connection.stats.new_clients += sections
+            self._reserved_clients += sections
+
+    def _check_bounds(self, connection: Connection, update: bytes, scan: UpdateScan) -> None:
+        """The exact check near a limit (see the module docstring).
+
+        Raises:
+            ProtocolError: ``too-many-clients`` or ``pending-overflow``.
+        """
+        options = self.options
+        document = self.document
+        sv_bytes = document.state_vector()
+        sv = decode_state_vector(sv_bytes)
+        new = {client: clock for client, clock in scan.ends.items() if client not in sv}
+        if connection.stats.new_clients + len(new) > options.max_new_clients_per_connection:
+            raise ProtocolError(
+                "too-many-clients",
+                f"connection would introduce more than {options.max_new_clients_per_connection}"
+                " client ids",
+            )
+        reserved = {c: 0 for c in document.parked_clients() if c not in sv and c not in new}
+        added = len(encode_state_vector({**new, **reserved})) - 1
+        if len(sv_bytes) + added > options.max_state_vector_bytes:
+            if not self._full_logged:
+                self._full_logged = True
+                log.warning(
+                    "document reached %d state-vector bytes (%d clients): refusing new clients",
+                    len(sv_bytes),
+                    len(sv),
+                )
+            raise ProtocolError(
+                "too-many-clients",
+                f"state vector would exceed {options.max_state_vector_bytes} bytes",
+            )
+        integrable = all(sv.get(client, 0) >= clock for client, clock in scan.needs.items())
+        if not integrable and (
+            document.parked_bytes_of(connection) + len(update)
+            > options.max_parked_bytes_per_connection
+            or document.parked_bytes + len(update) > options.max_parked_bytes
+        ):
+            raise ProtocolError(
+                "pending-overflow", "too many updates waiting for missing dependencies"
+            )
 
     async def _send_loop(self, connection: Connection) -> None:
         options = self.options
@@ -454,9 +570,13 @@ class SyncRoom:
                     if len(run) > 1:
                         connection.stats.updates_coalesced += len(run) - 1
                         payload = pycrdt.merge_updates(*run)
-                    messages = self._frame(channel, payload, encode_update, encode_update)
+                    messages = await self._frame(channel, payload, encode_update, encode_update)
                 elif kind == _STEP2:
-                    messages = self._frame(channel, payload, encode_update, encode_sync_step2)
+                    messages = await self._frame(channel, payload, encode_update, encode_sync_step2)
+                elif kind == _STEP1:
+                    messages = [_step1(payload, channel.max_message_size)]
+                elif kind == _AWARENESS:
+                    messages = self._awareness_messages(connection, payload)
                 else:
                     messages = [payload]
                 for message in messages:
@@ -470,7 +590,16 @@ class SyncRoom:
             log.warning("%s: cannot send: %s", connection.label, e)
             connection._fail(e.code)
 
-    def _frame(
+    def _awareness_messages(
+        self, connection: Connection, entries: tuple[AwarenessEntry, ...]
+    ) -> list[bytes]:
+        messages, skipped = encode_awareness_messages(entries, connection.channel.max_message_size)
+        if skipped:
+            connection.stats.ignored += skipped
+            log.info("%s: %d awareness states too large to send", connection.label, skipped)
+        return messages
+
+    async def _frame(
         self,
         channel: Channel,
         update: bytes,
@@ -481,15 +610,45 @@ class SyncRoom:
         limit = channel.max_message_size
         if len(message) <= limit:
             return [message]
-        try:
-            pieces = split_update(update, limit - _SYNC_HEADER)
-        except NotImplementedError:
-            raise ProtocolError(
-                "too-large", f"update of {len(update)} B exceeds {limit} B, cannot split yet"
-            ) from None
+        # splitting is pure Python over the whole update: off the event loop
+        pieces = await anyio.to_thread.run_sync(split_update, update, limit - _SYNC_HEADER)
         framed = [encode(piece) for piece in pieces[:-1]]
         framed.append(encode_last(pieces[-1]))
         return framed
+
+
+def _scan(update: bytes) -> UpdateScan:
+    """:func:`scan_update` (runs in a worker thread for large updates: pure Python on bytes)."""
+    return scan_update(update)
+
+
+def _update_sections(update: bytes) -> int:
+    """The number of client sections an update claims (its first varUint), O(1).
+
+    Raises:
+        ProtocolError: ``bad-update`` if it does not even start with a varUint.
+    """
+    try:
+        return Decoder(update[:10]).read_var_uint()
+    except ProtocolError as e:
+        raise ProtocolError("bad-update", str(e)) from None
+
+
+def _sv_count(state_vector: bytes) -> int:
+    return Decoder(state_vector[:10]).read_var_uint()
+
+
+def _step1(state_vector: bytes, limit: int) -> bytes:
+    """Our sync step 1, with the state vector cut to the clients with the largest clocks if
+    the whole one would not fit the remote's limit (it then sends us a little more in its
+    step 2 than needed, instead of never receiving our step 1 at all)."""
+    message = encode_sync_step1(state_vector)
+    if len(message) <= limit:
+        return message
+    entries = sorted(decode_state_vector(state_vector).items(), key=lambda e: -e[1])
+    keep = max(0, (limit - _SYNC_HEADER) // _MAX_SV_ENTRY)
+    log.warning("state vector of %d clients over %d bytes: sending %d", len(entries), limit, keep)
+    return encode_sync_step1(encode_state_vector(dict(entries[:keep])))
 
 
 def connection_of(origin: Any) -> Connection | None:
