@@ -61,6 +61,7 @@ __all__ = [
     "DeleteSet",
     "ParsedUpdate",
     "Struct",
+    "decode_snapshot",
     "decode_update",
     "encode_delete_set",
     "infer_root_kinds",
@@ -490,6 +491,30 @@ def _read_delete_set(r: _Reader) -> DeleteSet:
             ranges.append((clock, length))
         out.append((client, ranges))
     return out
+
+
+def decode_snapshot(data: bytes) -> tuple[DeleteSet, dict[int, int]]:
+    """Decode a Yjs V1 snapshot (``Y.encodeSnapshot``): a delete set, then a state vector.
+
+    Raises:
+        ProtocolError: malformed, truncated, or with trailing bytes.
+
+    Example:
+        >>> decode_snapshot(bytes.fromhex("0107010003" "010705"))
+        ([(7, [(0, 3)])], {7: 5})
+    """
+    r = _Reader(bytes(data))
+    delete_set = _read_delete_set(r)
+    count = r.uint()
+    if count * 2 > r.n - r.pos:
+        raise ProtocolError("truncated", f"state vector claims {count} entries")
+    sv: dict[int, int] = {}
+    for _ in range(count):
+        client = r.uint()
+        sv[client] = r.uint()
+    if r.pos != r.n:
+        raise ProtocolError("trailing-bytes", f"{r.n - r.pos} bytes after the snapshot")
+    return delete_set, sv
 
 
 def encode_delete_set(delete_set: DeleteSet) -> bytes:

@@ -10,6 +10,7 @@
 ``POST /api/rooms/{room}/versions``        record a version now (``?label=``)
 ``GET /api/rooms/{room}/diff``             unified diff of the text (``?from=&to=``)
 ``POST /api/rooms/{room}/restore``         restore a version as a new change (``?at=``)
+``POST /api/rooms/{room}/saved``           is this Yjs snapshot durably stored? (the badge)
 =========================================  ==============================================
 
 ``text``, ``update`` and ``json`` take ``?at=<version id or ISO time>`` for time travel.
@@ -44,7 +45,7 @@ from collab.yupdate import infer_root_kinds
 from signaling.auth import TokenClaims, TokenError, verify_token
 from signaling.settings import SignalingSettings
 
-__all__ = ["RoomOut", "VersionOut", "api_router"]
+__all__ = ["RoomOut", "SavedOut", "VersionOut", "api_router"]
 
 
 class VersionOut(BaseModel):
@@ -55,6 +56,15 @@ class VersionOut(BaseModel):
     created_at: float
     label: str
     contributors: list[Any]
+
+
+class SavedOut(BaseModel):
+    """Whether a peer's state is durably stored."""
+
+    saved: bool
+    "Every struct and deletion of the posted snapshot is in the archive (committed)."
+    live: bool
+    "The room is live in this server's replica (only live rooms are checked)."
 
 
 class RoomOut(BaseModel):
@@ -81,6 +91,25 @@ def _copy(document: Document) -> Document:
     copy = Document(roots=document.roots)
     copy.apply_update(document.get_update())
     return copy
+
+
+MAX_SNAPSHOT_BODY = 1 << 20
+"""Largest snapshot a page may post to ``/saved``."""
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing (413) anything over ``limit`` bytes while reading it."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"body over {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(413, f"body over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _check_same_origin(request: Request) -> None:
@@ -264,6 +293,21 @@ def api_router(
             f"{room}@{from_}",
             f"{room}@{to or 'now'}",
         )
+
+    @router.post("/rooms/{room:path}/saved", response_model=SavedOut)
+    async def saved(request: Request, room: str = Depends(room_access)) -> SavedOut:
+        """Whether the posted Yjs snapshot (``Y.encodeSnapshot(Y.snapshot(doc))``: the delete
+        set and state vector of a browser's document) is durably stored, deletions included.
+        The page's "Saved to archive" badge turns green only on this answer: no peer's
+        awareness claim can."""
+        body = await _read_body(request, MAX_SNAPSHOT_BODY)
+        rep = replica()
+        live = room in rep.rooms and rep.rooms[room].live is not None
+        try:
+            ok = await rep.saved_covers(room, body)
+        except ProtocolError as exc:
+            raise HTTPException(422, f"bad snapshot: {exc.code}") from None
+        return SavedOut(saved=ok, live=live)
 
     @router.post("/rooms/{room:path}/restore", response_model=VersionOut | None)
     async def restore(

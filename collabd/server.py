@@ -30,13 +30,13 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
-from prometheus_client import CollectorRegistry, Gauge
 from pydantic import SecretStr
 
 from collab.peer.config import IceServer, PeerConfig
 from collab.replica import ArchivalReplica, ReplicaOptions, RoomPolicy
 from collab.storage import open_store
 from collabd.api import api_router
+from collabd.runtime import LoopMonitor, ReplicaCollector, raise_fd_limit
 from collabd.settings import ServeSettings, parse_ice_servers
 from signaling.app import install_signaling
 from signaling.hooks import SignalingHooks
@@ -93,8 +93,8 @@ def build_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with service, store, replica:
-            log.info("collab: archive at %s", settings.store_url)
+        async with service, store, replica, monitor:
+            log.info("collab: archive ready")
             yield
 
     app = FastAPI(
@@ -106,24 +106,11 @@ def build_app(
     app.state.replica = replica
     app.state.store = store
     app.include_router(api_router(lambda: replica, sig, ice, settings.text_name))
-    _install_replica_metrics(service.metrics.registry, replica)
+    monitor = LoopMonitor(service.metrics.registry)
+    service.metrics.registry.register(ReplicaCollector(replica))
+    app.state.loop_monitor = monitor
     _mount_web(app, settings.web_dir or DEFAULT_WEB_DIR)
     return app
-
-
-def _install_replica_metrics(registry: CollectorRegistry, replica: ArchivalReplica) -> None:
-    rooms = Gauge("collab_replica_rooms_loaded", "Rooms live in memory", registry=registry)
-    rooms.set_function(lambda: len(replica.rooms))
-    errors = Gauge(
-        "collab_replica_storage_errors", "Storage errors seen by the replica", registry=registry
-    )
-    errors.set_function(lambda: replica.storage_errors)
-    pending = Gauge(
-        "collab_store_uncommitted_updates",
-        "Updates appended but not yet committed",
-        registry=registry,
-    )
-    pending.set_function(lambda: replica.store.counters.appended - replica.store.counters.committed)
 
 
 def _mount_web(app: FastAPI, web_dir: Path) -> None:
@@ -164,6 +151,7 @@ def run_serve(settings: ServeSettings, log_level: str = "info") -> None:
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     settings.data.mkdir(parents=True, exist_ok=True)
+    raise_fd_limit()
     sock = _bind(settings.host, settings.port)
     port = sock.getsockname()[1]
     internal = _bind("127.0.0.1", 0)
