@@ -2,85 +2,117 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import * as Y from 'yjs'
-import { archiveStatus, isReplica, replicaStateVector } from '../../web/src/archive.js'
+import { isReplica, watchArchive } from '../../web/src/archive.js'
 import { normaliseVersion } from '../../web/src/history.js'
 import { listPeers } from '../../web/src/presence.js'
 import { normaliseRoom } from '../../web/src/rooms.js'
 import { parseRoute, roomHash } from '../../web/src/router.js'
 import { fromBase64, parseTime, safeColor, safeName } from '../../web/src/util.js'
 
-const b64 = bytes => Buffer.from(bytes).toString('base64')
 const awarenessOf = entries => ({ getStates: () => new Map(entries) })
 const replicaState = sv => ({ user: { name: 'archive', color: '#6b7280' }, collab: { role: 'replica', sv } })
 
-test('archive status: absent without a replica', () => {
+// ---- "saved to archive": green only on the server's word (watchArchive + an injected `ask`)
+
+const replicaAwareness = entries => {
+  const handlers = new Set()
+  let states = new Map(entries)
+  return {
+    getStates: () => states,
+    on: (_event, f) => handlers.add(f),
+    off: (_event, f) => handlers.delete(f),
+    set: next => { states = new Map(next); handlers.forEach(f => f()) }
+  }
+}
+const settle = () => new Promise(resolve => setImmediate(resolve))
+
+test('saved: absent without a replica in the room, and the server is not asked', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] })
   const doc = new Y.Doc()
   doc.getText('codemirror').insert(0, 'hello')
-  const other = { user: { name: 'Bob' }, collab: { role: 'browser', peerId: 'p1' } }
-  assert.deepEqual(archiveStatus(doc, awarenessOf([[doc.clientID, {}], [7, other]])), { state: 'absent', replicas: 0 })
+  const asked = []
+  const watch = watchArchive({ room: 'r', doc, awareness: replicaAwareness([[7, { user: { name: 'Bob' } }]]), onChange: () => {}, ask: async b => { asked.push(b); return true } })
+  t.mock.timers.tick(5000)
+  await settle()
+  assert.equal(watch.state(), 'absent')
+  assert.equal(asked.length, 0)
+  watch.destroy()
 })
 
-test('archive status: saved when the local client never edited', () => {
+test('saved: a claim in awareness is only a hint; the server answer decides', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] })
   const doc = new Y.Doc()
-  const empty = b64(Y.encodeStateVector(new Y.Doc()))
-  assert.equal(archiveStatus(doc, awarenessOf([[9, replicaState(empty)]])).state, 'saved')
-  // nothing to lose, even when the replica's advertisement is unreadable
-  assert.equal(archiveStatus(doc, awarenessOf([[9, replicaState('!!!')]])).state, 'saved')
+  doc.getText('codemirror').insert(0, 'hello')
+  // a peer claiming to be the archive, advertising a state vector that covers everything
+  const forged = { collab: { role: 'replica', sv: Buffer.from(Y.encodeStateVector(doc)).toString('base64') } }
+  let answer = false
+  const asked = []
+  const watch = watchArchive({ room: 'r', doc, awareness: replicaAwareness([[9, forged]]), onChange: () => {}, ask: async b => { asked.push(b); return answer } })
+  t.mock.timers.tick(0)
+  await settle()
+  assert.equal(asked.length, 1)
+  assert.equal(watch.state(), 'unsaved')
+  // what is posted is this document's snapshot: delete set + state vector
+  assert.deepEqual(Y.decodeSnapshot(asked[0]).sv, Y.snapshot(doc).sv)
+  answer = true
+  t.mock.timers.tick(800) // backoff after "not yet": 400 ms doubled
+  await settle()
+  assert.equal(watch.state(), 'saved')
+  watch.destroy()
 })
 
-test('archive status follows the replica state vector for this client', () => {
+test('saved: every change, delete-only included, is unsaved until confirmed again', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] })
   const doc = new Y.Doc()
   const text = doc.getText('codemirror')
-  text.insert(0, 'first')
-  const replica = new Y.Doc()
-  Y.applyUpdate(replica, Y.encodeStateAsUpdate(doc))
-  const stored = b64(Y.encodeStateVector(replica))
-  assert.equal(archiveStatus(doc, awarenessOf([[9, replicaState(stored)]])).state, 'saved')
-  text.insert(5, ' and more')
-  assert.equal(archiveStatus(doc, awarenessOf([[9, replicaState(stored)]])).state, 'unsaved')
-  // another client's progress does not count for ours
-  const other = new Y.Doc()
-  other.getText('codemirror').insert(0, 'x'.repeat(100))
-  Y.applyUpdate(replica, Y.encodeStateAsUpdate(other))
-  assert.equal(archiveStatus(doc, awarenessOf([[9, replicaState(b64(Y.encodeStateVector(replica)))]])).state, 'unsaved')
-  Y.applyUpdate(replica, Y.encodeStateAsUpdate(doc))
-  assert.equal(archiveStatus(doc, awarenessOf([[9, replicaState(b64(Y.encodeStateVector(replica)))]])).state, 'saved')
+  text.insert(0, 'hello world')
+  const pending = []
+  const watch = watchArchive({ room: 'r', doc, awareness: replicaAwareness([[9, { collab: { role: 'replica', sv: '' } }]]), onChange: () => {}, ask: b => new Promise(resolve => pending.push({ b, resolve })) })
+  t.mock.timers.tick(0)
+  await settle()
+  pending.shift().resolve(true)
+  await settle()
+  assert.equal(watch.state(), 'saved')
+  const sv = Y.encodeStateVector(doc)
+  text.delete(0, 6) // deletes do not move the state vector ...
+  assert.deepEqual(Y.encodeStateVector(doc), sv)
+  assert.equal(watch.state(), 'unsaved') // ... but the badge is not green any more
+  t.mock.timers.tick(400)
+  await settle()
+  const asked = pending.shift()
+  assert.equal(Y.decodeSnapshot(asked.b).ds.clients.size, 1) // the deletion is in what is asked
+  // an answer about an older generation never confirms a newer one
+  text.insert(0, '!')
+  asked.resolve(true)
+  await settle()
+  assert.equal(watch.state(), 'unsaved')
+  t.mock.timers.tick(400)
+  await settle()
+  pending.shift().resolve(true)
+  await settle()
+  assert.equal(watch.state(), 'saved')
+  watch.destroy()
 })
 
-test('archive status: edits from earlier sessions of this browser count too', () => {
-  const earlier = new Y.Doc()
-  earlier.getText('codemirror').insert(0, 'written offline yesterday')
-  const doc = new Y.Doc() // today's session: y-indexeddb loads yesterday's edits
-  Y.applyUpdate(doc, Y.encodeStateAsUpdate(earlier))
-  const replica = new Y.Doc()
-  const sv = () => b64(Y.encodeStateVector(replica))
-  assert.equal(archiveStatus(doc, awarenessOf([[9, replicaState(sv())]])).state, 'saved') // the contract's minimum
-  assert.equal(archiveStatus(doc, awarenessOf([[9, replicaState(sv())]]), [earlier.clientID]).state, 'unsaved')
-  Y.applyUpdate(replica, Y.encodeStateAsUpdate(earlier))
-  assert.equal(archiveStatus(doc, awarenessOf([[9, replicaState(sv())]]), [earlier.clientID]).state, 'saved')
-  doc.getText('codemirror').insert(0, 'today: ')
-  assert.equal(archiveStatus(doc, awarenessOf([[9, replicaState(sv())]]), [earlier.clientID]).state, 'unsaved')
-})
-
-test('archive status: any of several replicas may hold the changes', () => {
+test('saved: no answer (server down) is unsaved and retried with backoff', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] })
   const doc = new Y.Doc()
-  doc.getText('codemirror').insert(0, 'abc')
-  const behind = b64(Y.encodeStateVector(new Y.Doc()))
-  const ahead = b64(Y.encodeStateVector(doc))
-  assert.deepEqual(archiveStatus(doc, awarenessOf([[8, replicaState(behind)], [9, replicaState(ahead)]])), { state: 'saved', replicas: 2 })
-})
-
-test('archive status: malformed replica states are unsaved, never a crash', () => {
-  const doc = new Y.Doc()
-  doc.getText('codemirror').insert(0, 'abc')
-  for (const sv of [undefined, null, 42, '', '!!!not base64', b64([0xff, 0xff, 0xff]), 'x'.repeat(2 << 20), { a: 1 }]) {
-    assert.equal(archiveStatus(doc, awarenessOf([[9, replicaState(sv)]])).state, 'unsaved', String(sv).slice(0, 20))
+  doc.getText('codemirror').insert(0, 'x')
+  let calls = 0
+  const watch = watchArchive({ room: 'r', doc, awareness: replicaAwareness([[9, { collab: { role: 'replica' } }]]), onChange: () => {}, ask: async () => { calls++; return null } })
+  for (const step of [0, 800, 1600, 3200, 5000, 5000]) {
+    t.mock.timers.tick(step)
+    await settle()
   }
-  assert.equal(replicaStateVector(replicaState(b64([0xff, 0xff, 0xff]))), null)
+  assert.equal(calls, 6)
+  assert.equal(watch.state(), 'unsaved')
+  watch.destroy()
+})
+
+test('isReplica', () => {
   assert.equal(isReplica(null), false)
   assert.equal(isReplica({ collab: 'replica' }), false)
-  // our own state claiming to be a replica does not count
-  assert.equal(archiveStatus(doc, awarenessOf([[doc.clientID, replicaState(b64(Y.encodeStateVector(doc)))]])).state, 'absent')
+  assert.equal(isReplica({ collab: { role: 'replica' } }), true)
 })
 
 test('peers: you, direct (open connection), relayed (awareness only), replica by elimination', () => {

@@ -3,9 +3,11 @@ late joiners served by the replica, and the room list."""
 
 from __future__ import annotations
 
+import base64
 import uuid
 from urllib.parse import quote
 
+import anyio
 import httpx
 import pytest
 from web_helpers import (
@@ -19,6 +21,8 @@ from web_helpers import (
     wait_signaling,
     wait_text_contains,
 )
+
+from collab.peer import PeerConfig, WebrtcPeer
 
 pytestmark = pytest.mark.anyio
 
@@ -183,3 +187,95 @@ async def test_history_panel_saves_previews_and_restores_a_version(
         "() => document.querySelector('#archive-status').dataset.state === 'saved'"
     )
     assert archived_text(web_server, room) == "First draft."
+
+
+@pytest.mark.usefixtures("needs_replica")
+async def test_a_delete_only_change_is_unsaved_until_the_archive_stores_it(
+    web_server: WebServer, browsers: BrowserLauncher
+) -> None:
+    """Deleting text does not move the state vector; the badge must still go amber, and turn
+    green only once the archive holds the deletion."""
+    room = room_name("delete")
+    alice = await browsers.launch("alice")
+    page = await alice.new_page()
+    await open_room(page, web_server, room)
+    await wait_replica_present(page)
+    await type_at_end(page, "keep this, drop THIS")
+    await page.wait_for_function(
+        """() => document.querySelector('#archive-status').dataset.state === 'saved' &&
+                 window.collabRoom.doc.getText('codemirror').toString().endsWith('THIS')"""
+    )
+    verdict = await page.evaluate(
+        """() => {
+          const { view, doc, Y } = window.collabRoom
+          const before = Y.encodeStateVector(doc).join(',')
+          const end = view.state.doc.length
+          view.dispatch({ changes: { from: end - 10, to: end } })
+          return { badge: document.querySelector('#archive-status').dataset.state,
+                   svMoved: Y.encodeStateVector(doc).join(',') !== before }
+        }"""
+    )
+    assert verdict == {"badge": "unsaved", "svMoved": False}, verdict
+    await page.wait_for_function(
+        "() => document.querySelector('#archive-status').dataset.state === 'saved'"
+    )
+    assert await shown_text(page) == "keep this,"
+    assert archived_text(web_server, room) == "keep this,"
+
+
+async def test_a_peer_claiming_to_be_the_archive_cannot_turn_the_badge_green(
+    web_server: WebServer, browsers: BrowserLauncher
+) -> None:
+    """A Python peer sets ``collab.role = "replica"`` in awareness with a state vector that
+    covers the page's document, in a room the real archive cannot join (its password is not
+    configured). The page asks the server, which says no: the badge never turns green."""
+    if not web_server.has_replica:
+        pytest.skip("the stand-in server has no /api/rooms/{room}/saved")
+    room = room_name("forged")
+    secret = "only-the-two-of-us"
+    alice = await browsers.launch("alice")
+    page = await alice.new_page()
+    answers: list[bool] = []
+    progress = anyio.Event()
+
+    def poke() -> None:
+        nonlocal progress
+        progress.set()
+        progress = anyio.Event()
+
+    async def on_response(response) -> None:  # type: ignore[no-untyped-def]
+        asked = response.request.post_data_buffer or b""
+        if response.url.endswith("/saved") and len(asked) > 2:  # b"\0\0": the empty document
+            answers.append(bool((await response.json()).get("saved")))
+            poke()
+
+    async def until(predicate) -> None:  # type: ignore[no-untyped-def]
+        with anyio.fail_after(30):
+            while not predicate():
+                await progress.wait()
+
+    page.on("response", on_response)
+    await open_room(page, web_server, room, password=secret)
+    signaling = web_server.base_url.replace("http", "ws", 1) + "/signaling"
+    async with WebrtcPeer(
+        room, signaling, password=secret, config=PeerConfig(ice_servers=[])
+    ) as liar:
+
+        def claim() -> None:
+            sv = base64.b64encode(liar.document.state_vector()).decode()
+            liar.awareness.set_local_state(
+                {"user": {"name": "archive"}, "collab": {"role": "replica", "sv": sv}}
+            )
+
+        claim()
+        liar.document.observe(lambda _update, _origin: poke())  # never touch the doc in here
+        await page.locator('#people .person[data-role="replica"]').wait_for()
+        await type_at_end(page, "nobody archived this")
+        await until(lambda: "nobody archived this" in str(liar.document.text()))
+        claim()  # now advertising a state vector that covers everything the page wrote
+        # the page asks the server (a couple of times, backing off) and believes only its
+        # answer (an empty document is vacuously saved: those answers are not recorded)
+        seen = len(answers)
+        await until(lambda: len(answers) >= seen + 2)
+        assert not any(answers), answers
+        assert await page.locator("#archive-status").get_attribute("data-state") == "unsaved"

@@ -1,10 +1,15 @@
-// "Saved to archive": true only when the archival replica holds this browser's latest changes.
+// "Saved to archive": true only when the SERVER confirms that the archive durably holds this
+// browser's document — every struct and every deletion (a Yjs snapshot: delete set + state
+// vector; deletions do not move state vectors).
 //
-// Contract with the replica (collab/replica.py): the replica is a peer whose awareness state is
+// Awareness is written by peers, so it is only a hint: the replica's awareness state is
 //   {"user": {"name": "archive", "color": "#6b7280"},
-//    "collab": {"role": "replica", "sv": "<base64 Yjs-encoded state vector of what it stored durably>"}}
+//    "collab": {"role": "replica", "sv": "<base64 state vector it stored durably>", "peerId": "…"}}
+// and any peer could claim that. The page therefore asks `POST /api/rooms/{room}/saved` (same
+// origin) with `Y.encodeSnapshot(Y.snapshot(doc))`; only `{"saved": true}` turns the badge green,
+// and only for the document generation it was asked about.
 import * as Y from 'yjs'
-import { fromBase64 } from './util.js'
+import { fetchJson } from './util.js'
 
 /**
  * True when an awareness state belongs to an archival replica.
@@ -15,94 +20,100 @@ export const isReplica = state =>
   state.collab.role === 'replica'
 
 /**
- * Decode a replica's advertised state vector; null if absent or malformed (never throws).
- * @param {any} state awareness state
- * @returns {Map<number, number>|null}
- */
-export const replicaStateVector = state => {
-  if (!isReplica(state)) return null
-  const bytes = fromBase64(state.collab.sv)
-  if (!bytes) return null
-  try {
-    return Y.decodeStateVector(bytes)
-  } catch (err) {
-    console.warn('collab: malformed replica state vector', err)
-    return null
-  }
-}
-
-/**
- * Whether this browser's edits are durably archived.
+ * Watch whether the archive durably holds this browser's document, confirmed by the server.
  *
- * - `absent`: no replica in the room's awareness;
- * - `saved`: some replica's stored state vector covers everything this browser wrote
- *   (`sv.get(id) >= Y.getState(doc.store, id)` for `doc.clientID` and for the client ids this
- *   browser used for the room in earlier sessions, whose edits y-indexeddb brought back), or this
- *   browser never edited;
- * - `unsaved`: a replica is present but has not stored our latest changes yet.
+ * The state is `absent` (no replica in the room, nothing confirmed), `unsaved` (a replica is
+ * present, the server has not confirmed the current document), or `saved` (the server said the
+ * archive holds exactly this document generation or more). Every document update makes the
+ * state `unsaved` again until a new confirmation; checks are debounced while typing and back off
+ * (up to 5 s) while the answer is "not yet".
  *
  * @example
- *   archiveStatus(doc, provider.awareness)  // { state: 'saved', replicas: 1 }
+ *   const watch = watchArchive({ room: 'notes', doc, awareness, onChange: render })
+ *   watch.state()  // 'saved' | 'unsaved' | 'absent'
+ *   watch.destroy()
  *
- * @param {Y.Doc} doc
- * @param {{getStates: () => Map<number, any>}} awareness
- * @param {Iterable<number>} [myClientIDs] client ids this browser wrote with (default: the current one)
- * @returns {{state: 'absent'|'saved'|'unsaved', replicas: number}}
+ * @param {{room: string, doc: Y.Doc, awareness: any, password?: string|null,
+ *          onChange: () => void, ask?: (body: Uint8Array) => Promise<boolean|null>}} options
+ *   `ask` posts a snapshot and resolves to the server's answer (null: no answer); injectable.
  */
-export const archiveStatus = (doc, awareness, myClientIDs = [doc.clientID]) => {
-  const mine = new Map()
-  for (const id of new Set([doc.clientID, ...myClientIDs])) {
-    const clock = Y.getState(doc.store, id)
-    if (clock > 0) mine.set(id, clock)
-  }
-  let replicas = 0
-  let saved = false
-  awareness.getStates().forEach((state, clientID) => {
-    if (clientID === doc.clientID || !isReplica(state)) return
-    replicas++
-    if (mine.size === 0) {
-      saved = true
-      return
-    }
-    const sv = replicaStateVector(state)
-    if (sv && [...mine].every(([id, clock]) => (sv.get(id) || 0) >= clock)) saved = true
+export const watchArchive = ({ room, doc, awareness, password = null, onChange, ask }) => {
+  const post = ask || (async body => {
+    /** @type {Record<string, string>} */
+    const headers = { 'Content-Type': 'application/octet-stream' }
+    if (password) headers['X-Collab-Room-Password'] = password
+    const res = await fetchJson(`/api/rooms/${encodeURIComponent(room)}/saved`, { method: 'POST', body, headers })
+    return res.ok && res.data ? res.data.saved === true : null
   })
-  if (replicas === 0) return { state: 'absent', replicas }
-  return { state: saved ? 'saved' : 'unsaved', replicas }
-}
-
-/**
- * The client ids this browser has written a room with, kept in localStorage next to the
- * IndexedDB copy (y-indexeddb restores their edits; the archive must hold those too).
- *
- * @example
- *   const mine = rememberClientIDs('collab:room:notes')
- *   mine.note(doc.clientID); archiveStatus(doc, awareness, mine.ids())
- *
- * @param {string} key storage name of the room
- * @param {number} [limit] how many ids to remember
- */
-export const rememberClientIDs = (key, limit = 64) => {
-  const storageKey = `${key}:clients`
-  /** @type {number[]} */
-  let ids = []
-  try {
-    const raw = JSON.parse(localStorage.getItem(storageKey) || '[]')
-    if (Array.isArray(raw)) ids = raw.filter(id => Number.isInteger(id) && id >= 0).slice(-limit)
-  } catch (err) {
-    console.warn('collab: unreadable client id list, starting afresh', err)
+  let generation = 0
+  let confirmed = -1
+  let timer = null
+  let inflight = false
+  let delay = 400
+  let lastHint = ''
+  let destroyed = false
+  const replicaPresent = () => {
+    let found = false
+    awareness.getStates().forEach((state, clientID) => {
+      if (clientID !== doc.clientID && isReplica(state)) found = true
+    })
+    return found
   }
+  const state = () => confirmed === generation ? 'saved' : replicaPresent() ? 'unsaved' : 'absent'
+  const schedule = ms => {
+    if (timer !== null || destroyed) return
+    timer = setTimeout(check, ms)
+  }
+  const check = async () => {
+    timer = null
+    if (destroyed || confirmed === generation || !replicaPresent()) return onChange()
+    if (inflight) return schedule(delay)
+    inflight = true
+    const asked = generation
+    let saved = null
+    try {
+      saved = await post(Y.encodeSnapshot(Y.snapshot(doc)))
+    } finally {
+      inflight = false
+    }
+    if (destroyed) return
+    if (saved === true) {
+      if (asked > confirmed) confirmed = asked
+      delay = 400
+    } else {
+      delay = Math.min(delay * 2, 5000)
+    }
+    onChange()
+    if (confirmed !== generation) schedule(delay)
+  }
+  const onUpdate = () => {
+    generation++
+    onChange()
+    schedule(400)
+  }
+  const onAwareness = () => {
+    // the replica advertises what it stored: a change is a good moment to ask again
+    let hint = ''
+    awareness.getStates().forEach((s, clientID) => {
+      if (clientID !== doc.clientID && isReplica(s)) hint += `${clientID}:${s.collab.sv};`
+    })
+    if (hint !== lastHint) {
+      lastHint = hint
+      delay = 400
+      if (confirmed !== generation) schedule(50)
+      else onChange()
+    }
+  }
+  doc.on('update', onUpdate)
+  awareness.on('change', onAwareness)
+  schedule(0)
   return {
-    ids: () => ids,
-    /** @param {number} id */
-    note: id => {
-      if (ids.includes(id)) return
-      ids = [...ids, id].slice(-limit)
-      try {
-        localStorage.setItem(storageKey, JSON.stringify(ids))
-      } catch (err) {
-        console.warn('collab: cannot remember client ids', err)
-      }
+    state,
+    destroy: () => {
+      destroyed = true
+      if (timer !== null) clearTimeout(timer)
+      doc.off('update', onUpdate)
+      awareness.off('change', onAwareness)
     }
   }
 }

@@ -3,7 +3,7 @@
 import * as Y from 'yjs'
 import { WebrtcProvider } from 'y-webrtc'
 import { IndexeddbPersistence } from 'y-indexeddb'
-import { archiveStatus, rememberClientIDs } from './archive.js'
+import { watchArchive } from './archive.js'
 import { peerOptions, signalingUrl } from './config.js'
 import { createEditor } from './editor.js'
 import { mountHistory } from './history.js'
@@ -131,7 +131,6 @@ export const openRoomView = async (container, name, { password, onPasswordChange
   // ---- stock providers
   const dbName = await storageName(name, password)
   const idb = new IndexeddbPersistence(dbName, doc)
-  const myClientIDs = rememberClientIDs(dbName)
   const provider = new WebrtcProvider(name, doc, {
     signaling: [signalingUrl()],
     password: password || null,
@@ -156,8 +155,10 @@ export const openRoomView = async (container, name, { password, onPasswordChange
     node.textContent = text
   }
   let lastArchiveState = 'absent'
+  // green only on the server's word (POST /api/rooms/{room}/saved), never on a peer's claim
+  const archive = watchArchive({ room: name, doc, awareness, password, onChange: () => setArchive() })
   const setArchive = () => {
-    const { state } = archiveStatus(doc, awareness, myClientIDs.ids())
+    const state = archive.state()
     // a room becomes "archived" (and gets a history) once the replica stored it: look again
     if (state === 'saved' && lastArchiveState !== 'saved' && !history.available) history.refresh()
     lastArchiveState = state
@@ -190,14 +191,6 @@ export const openRoomView = async (container, name, { password, onPasswordChange
     renderPeers(people, peers)
     setArchive()
   }
-  const onUpdate = (_update, origin) => {
-    // local edits (yCollab's origin, not a provider's) are "mine", whatever clientID Yjs uses now
-    if (origin !== provider.room && origin !== idb && Y.getState(doc.store, doc.clientID) > 0) {
-      myClientIDs.note(doc.clientID)
-    }
-    setArchive()
-  }
-  doc.on('update', onUpdate)
   awareness.on('change', refresh)
   provider.on('peers', refresh)
   provider.on('synced', refresh)
@@ -264,9 +257,9 @@ export const openRoomView = async (container, name, { password, onPasswordChange
       clearInterval(ticker)
       clearInterval(statsTicker)
       clearInterval(historyTicker)
+      archive.destroy()
       history.destroy()
       offIdentity()
-      doc.off('update', onUpdate)
       awareness.off('change', refresh)
       provider.off('peers', refresh)
       provider.off('peers', updateStats)
