@@ -4,6 +4,7 @@
 // Binary values travel as base64. Requests:
 //   {op: "build", scenario, seed, size?}          -> {update, roots, sv}
 //   {op: "apply", updates: [b64], roots: {name: kind}} -> {roots: {name: json}, sv, pending, pendingEach}
+//   {op: "snapshot", updates: [b64]}                -> {snapshot}  (Y.encodeSnapshot after applying)
 //   {op: "any_roundtrip", values: [b64]}            -> {values: [b64]}  (readAny then writeAny)
 //   {op: "encrypt_json", password, room, values: [b64 writeAny]} -> {envelopes: [b64]}
 //   {op: "decrypt_json", password, room, envelopes: [b64]}     -> {values: [b64 writeAny]}
@@ -186,6 +187,12 @@ const handlers = {
     }
     const pending = doc.store.pendingStructs !== null || doc.store.pendingDs !== null
     return { roots: rootsJson(doc, roots), sv: b64(Y.encodeStateVector(doc)), pending, pendingEach }
+  },
+  snapshot ({ updates }) {
+    // Y.encodeSnapshot(Y.snapshot(doc)) after applying `updates`: the bytes the page posts
+    const doc = new Y.Doc()
+    for (const u of updates) Y.applyUpdate(doc, unb64(u))
+    return { snapshot: b64(Y.encodeSnapshot(Y.snapshot(doc))) }
   },
   any_roundtrip ({ values }) {
     return {
