@@ -610,8 +610,11 @@ class SyncRoom:
         limit = channel.max_message_size
         if len(message) <= limit:
             return [message]
-        # splitting is pure Python over the whole update: off the event loop
-        pieces = await anyio.to_thread.run_sync(split_update, update, limit - _SYNC_HEADER)
+        if len(update) > self.options.offload_above:
+            # splitting is pure Python over the whole update: off the event loop
+            pieces = await anyio.to_thread.run_sync(split_update, update, limit - _SYNC_HEADER)
+        else:
+            pieces = split_update(update, limit - _SYNC_HEADER)
         framed = [encode(piece) for piece in pieces[:-1]]
         framed.append(encode_last(pieces[-1]))
         return framed

@@ -270,8 +270,7 @@ async def test_large_updates_are_split_to_fit_max_message_size() -> None:
             sizes.extend(len(m) for m in link.in_flight[0])
             if not net.step():
                 break
-        if link.close_reason is not None:
-            pytest.skip(f"update splitting not available yet ({link.close_reason})")
+        assert link.close_reason is None
         assert str(b.document.text()) == str(a.document.text())
         assert max(sizes) <= limit
         assert b.connections[0].synced.is_set()
