@@ -87,12 +87,20 @@ def serve_cmd(
     tls_key: Annotated[
         Path | None, typer.Option(envvar="COLLAB_TLS_KEY", help="PEM private key.")
     ] = None,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allowed-host",
+            help="Another Host name to accept, e.g. a reverse proxy's (repeat; '*' = any).",
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
 ) -> None:
     """Start everything on one port: signaling + web page + archival replica + HTTP API."""
     from collabd.server import run_serve
     from collabd.settings import ServeSettings
 
+    extra: dict[str, Any] = {"allowed_hosts": allowed_host} if allowed_host else {}
     settings = ServeSettings(
         host=host,
         port=port,
@@ -102,6 +110,7 @@ def serve_cmd(
         ice_servers=ice_servers,
         tls_cert=tls_cert,
         tls_key=tls_key,
+        **extra,
     )
     run_serve(settings, log_level=log_level)
 

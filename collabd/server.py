@@ -36,9 +36,11 @@ from collab.peer.config import IceServer, PeerConfig
 from collab.replica import ArchivalReplica, ReplicaOptions, RoomPolicy
 from collab.storage import open_store
 from collabd.api import api_router
+from collabd.hosts import AllowedHostsMiddleware, default_allowed_hosts
+from collabd.redact import install_redaction, redact_url
 from collabd.runtime import LoopMonitor, ReplicaCollector, raise_fd_limit
 from collabd.settings import ServeSettings, parse_ice_servers
-from signaling.app import install_signaling
+from signaling.app import INTERNAL_HEADER, install_signaling
 from signaling.hooks import SignalingHooks
 from signaling.server import load_settings
 from signaling.settings import SignalingSettings
@@ -51,11 +53,12 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WEB_DIR = ROOT / "web" / "dist"
 
 
-def _replica_signaling_url(port: int, sig: SignalingSettings) -> str:
-    """The replica's own signaling URL: the loopback-only plain listener, with the per-process
-    internal key (exempts its one socket, which carries every room, from per-socket limits)."""
+def _replica_signaling(port: int, sig: SignalingSettings) -> tuple[str, dict[str, str]]:
+    """The replica's own signaling URL — the loopback-only plain listener — and the header
+    carrying the per-process internal key (exempts its one socket, which carries every room,
+    from per-socket limits; a header, never the URL, which access logs print)."""
     key = sig.internal_key.get_secret_value() if sig.internal_key is not None else ""
-    return f"ws://127.0.0.1:{port}/signaling" + (f"?internal={key}" if key else "")
+    return f"ws://127.0.0.1:{port}/signaling", ({INTERNAL_HEADER: key} if key else {})
 
 
 def build_app(
@@ -83,8 +86,9 @@ def build_app(
         version_pause=settings.version_pause,
         version_every=settings.version_every,
     )
+    url, headers = _replica_signaling(port, sig)
     replica = ArchivalReplica(
-        store, _replica_signaling_url(port, sig), options=options, peer_config=peer_config
+        store, url, options=options, peer_config=peer_config, signaling_headers=headers
     )
     hooks = SignalingHooks(
         on_topic_opened=replica.on_topic_opened,
@@ -106,6 +110,10 @@ def build_app(
     app.state.replica = replica
     app.state.store = store
     app.include_router(api_router(lambda: replica, sig, ice, settings.text_name))
+    app.add_middleware(
+        AllowedHostsMiddleware,
+        allowed=default_allowed_hosts(settings.host) | set(settings.allowed_hosts),
+    )
     monitor = LoopMonitor(service.metrics.registry)
     service.metrics.registry.register(ReplicaCollector(replica))
     app.state.loop_monitor = monitor
@@ -166,7 +174,8 @@ def run_serve(settings: ServeSettings, log_level: str = "info") -> None:
     app = build_app(settings, port=internal.getsockname()[1], signaling_settings=sig)
     shown = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
     print(
-        f"collab is serving on {scheme}://{shown}:{port}/  (archive: {settings.store_url})",
+        f"collab is serving on {scheme}://{shown}:{port}/  "
+        f"(archive: {redact_url(settings.store_url)})",
         flush=True,
     )
     common: dict[str, Any] = {
@@ -178,7 +187,10 @@ def run_serve(settings: ServeSettings, log_level: str = "info") -> None:
         "ws_per_message_deflate": False,
     }
     public = uvicorn.Server(uvicorn.Config(app, proxy_headers=True, **common, **tls))
-    private = uvicorn.Server(uvicorn.Config(app, lifespan="off", access_log=False, **common))
+    # access_log stays on for both: uvicorn's switch is process-wide, and API writes must
+    # leave an audit trail; query strings (tokens) are redacted from every access line
+    private = uvicorn.Server(uvicorn.Config(app, lifespan="off", **common))
+    install_redaction()
 
     async def both() -> None:
         await asyncio.gather(public.serve(sockets=[sock]), private.serve(sockets=[internal]))

@@ -74,6 +74,10 @@ class ServeSettings(BaseSettings):
     "Record a version once editing in a room pauses for this many seconds."
     version_every: int = 1000
     "Record a version at least every this many updates."
+    allowed_hosts: list[str] = Field(default_factory=list)
+    """Extra ``Host`` names accepted (e.g. a reverse proxy's public name; ``*`` = any). The
+    host listened on and the localhost names are always accepted (DNS-rebinding protection;
+    env: JSON list)."""
 
     @property
     def store_url(self) -> str:

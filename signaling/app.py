@@ -55,6 +55,8 @@ log = logging.getLogger("signaling")
 
 INTERNAL_CLAIMS = TokenClaims(("*",), "rw", "collab-internal", float("inf"))
 """Claims of a co-located service's socket (``SignalingSettings.internal_key``): any room."""
+INTERNAL_HEADER = "x-collab-internal"
+"""Request header carrying the internal key (never a URL: URLs end up in access logs)."""
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 _ids = itertools.count(1)
@@ -242,24 +244,28 @@ class SignalingService:
         query_token: str | None,
         address: str,
         room: str | None,
-        internal: str | None = None,
     ) -> tuple[TokenClaims | None, Violation | None]:
         """Check Origin, token and the per-address limit for a new socket (any transport).
+
+        A loopback socket presenting the internal key in the ``X-Collab-Internal`` header
+        (``SignalingSettings.internal_key``) gets :data:`INTERNAL_CLAIMS`: no Origin/token
+        check, no per-socket limits (one replica socket carries every room).
 
         Args:
             header: returns a request header value by (case-insensitive) name, or None.
             query_token: the ``token`` query parameter, if any.
             address: the client address.
             room: the room the socket is scoped to (named dialect), if any.
-            internal: the ``internal`` query parameter (see ``SignalingSettings.internal_key``).
 
         Returns:
             ``(claims, None)`` to accept, or ``(claims, (code, reason))`` to refuse.
         """
         s = self.settings
+        internal = header(INTERNAL_HEADER)
         if internal is not None and s.internal_key is not None:
-            key = s.internal_key.get_secret_value()
-            if key and address in _LOOPBACK and hmac.compare_digest(internal, key):
+            key = s.internal_key.get_secret_value().encode()
+            given = internal.encode("utf-8", "surrogateescape")
+            if key and address in _LOOPBACK and hmac.compare_digest(given, key):
                 return INTERNAL_CLAIMS, None
             return None, (CloseCode.UNAUTHORIZED, "bad internal key")
         if s.allowed_origins:
@@ -346,9 +352,7 @@ class SignalingService:
             await self.start()
         address = ws.client.host if ws.client is not None else "unknown"
         query = ws.query_params
-        claims, refusal = self.admit(
-            ws.headers.get, query.get("token"), address, room, query.get("internal")
-        )
+        claims, refusal = self.admit(ws.headers.get, query.get("token"), address, room)
         await ws.accept()
         if refusal is not None:
             self.refused(endpoint, address, *refusal)
@@ -460,7 +464,10 @@ class SignalingService:
                 return (CloseCode.FORBIDDEN, "topic not allowed by token")
             if conn.topic_count >= s.max_topics_per_socket and conn.claims is not INTERNAL_CLAIMS:
                 return (CloseCode.RATE_LIMITED, "too many topics")
-            if reg.count(topic) >= s.max_subscribers_per_topic:
+            if (
+                reg.count(topic) >= s.max_subscribers_per_topic
+                and conn.claims is not INTERNAL_CLAIMS  # a full topic never refuses the replica
+            ):
                 return (CloseCode.TOPIC_FULL, "too many subscribers on topic")
             opened = reg.subscribe(conn, topic)
             conn.topic_count += 1

@@ -69,13 +69,25 @@ class SignalingHooks:
     on_subscriber_left: SubscriberHook | None = None
 
 
-class HookRunner:
-    """Runs hook calls sequentially on one lazily started asyncio task."""
+MAX_QUEUED_HOOKS = 10_000
+"""Hook calls waiting at most (subscriptions are peer-driven: the queue must be bounded)."""
 
-    def __init__(self, hooks: SignalingHooks | None, metrics: SignalingMetrics) -> None:
+
+class HookRunner:
+    """Runs hook calls sequentially on one lazily started asyncio task (bounded queue: when
+    it is full, further calls are dropped and counted in ``collab_signaling_hook_dropped``)."""
+
+    def __init__(
+        self,
+        hooks: SignalingHooks | None,
+        metrics: SignalingMetrics,
+        max_queued: int = MAX_QUEUED_HOOKS,
+    ) -> None:
         self.hooks = hooks if hooks is not None else SignalingHooks()
         self._metrics = metrics
-        self._queue: asyncio.Queue[tuple[Callable[..., Any], tuple[Any, ...]]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[Callable[..., Any], tuple[Any, ...]]] = asyncio.Queue(
+            max_queued
+        )
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -96,7 +108,12 @@ class HookRunner:
         """Queue ``fn(*args)`` (no-op when ``fn`` is None)."""
         if fn is None:
             return
-        self._queue.put_nowait((fn, args))
+        try:
+            self._queue.put_nowait((fn, args))
+        except asyncio.QueueFull:
+            self._metrics.hook_dropped.inc()
+            log.warning("signaling hook queue full, dropped a call")
+            return
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run())
 

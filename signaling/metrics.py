@@ -46,6 +46,9 @@ class SignalingMetrics:
             registry=r,
         )
         self.hook_errors = Counter(p + "hook_errors", "Exceptions raised by hooks", registry=r)
+        self.hook_dropped = Counter(
+            p + "hook_dropped", "Hook calls dropped because the hook queue was full", registry=r
+        )
         self.redis_up = Gauge(p + "redis_up", "1 when the Redis bus is connected", registry=r)
         self.redis_errors = Counter(p + "redis_errors", "Redis bus failures", registry=r)
         self.redis_messages_in = Counter(

@@ -87,8 +87,9 @@ class SignalingSettings(BaseSettings):
 
     internal_key: SecretStr | None = None
     """Key of co-located services (``collab serve``'s archival replica): a socket from a
-    loopback address with ``?internal=<key>`` skips Origin/token checks and the per-socket
-    topic, rate and per-address limits (one replica socket carries every room)."""
+    loopback address with the header ``X-Collab-Internal: <key>`` skips Origin/token checks
+    and the per-socket topic, rate, per-address and per-topic limits (one replica socket
+    carries every room). Never put it in a URL: URLs end up in access logs."""
     named_max_name_length: int = Field(default=64, ge=1)
     """Longest accepted name in the named-peer dialect."""
 

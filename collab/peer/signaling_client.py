@@ -112,15 +112,24 @@ class SignalingClient(Service):
     Args:
         url: ``ws://host:port/signaling`` (ours) or any y-webrtc server (``bin/server.js``).
         config: timers and limits (``ping_interval``, ``signaling_timeout``, backoff).
+        headers: extra HTTP headers of the WebSocket upgrade (credentials belong here, never
+            in the URL: URLs end up in access logs). Never logged.
     """
 
-    def __init__(self, url: str, config: PeerConfig | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        config: PeerConfig | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         if not url.startswith(("ws://", "wss://")):
             raise ValueError(f"signaling URL must start with ws:// or wss:// — got {url!r}")
         self.url = url
         self.config = config or PeerConfig()
         self.counters = SignalingCounters()
         self._shown = redacted_url(url)
+        self._headers = dict(headers or {})
         self._topics: dict[str, _Topic] = {}
         self._ws: ClientConnection | None = None
         self._state_changed = anyio.Event()
@@ -252,6 +261,7 @@ class SignalingClient(Service):
             try:
                 async with connect(
                     self.url,
+                    additional_headers=self._headers or None,
                     max_size=cfg.max_signaling_message,
                     open_timeout=10,
                     ping_interval=None,  # lib0 uses app-level pings; servers ping at WS level

@@ -213,6 +213,8 @@ class ArchivalReplica(Service):
         peer_config: ICE servers and limits of the replica's WebRTC peer.
         sync_options: limits of every room's sync hub (state vector, awareness, parked
             updates; see :class:`collab.sync.SyncOptions`).
+        signaling_headers: extra headers of the signaling upgrade (e.g. the internal key of a
+            co-located signaling service; never logged).
     """
 
     def __init__(
@@ -223,6 +225,7 @@ class ArchivalReplica(Service):
         options: ReplicaOptions | None = None,
         peer_config: PeerConfig | None = None,
         sync_options: SyncOptions | None = None,
+        signaling_headers: dict[str, str] | None = None,
     ) -> None:
         self.store = store
         self.signaling_url = signaling
@@ -233,7 +236,7 @@ class ArchivalReplica(Service):
         "Counters (storage errors, room failures, closed connections)."
         self.rooms: dict[str, RoomArchiver] = {}
         "Every room actor, in any :class:`RoomState` (forgotten once CLOSED)."
-        self.signaling = SignalingClient(signaling, self.peer_config)
+        self.signaling = SignalingClient(signaling, self.peer_config, headers=signaling_headers)
         "The one signaling socket every room shares."
         self.budget = ConnectionBudget(
             self.peer_config.max_pending_total,
