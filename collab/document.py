@@ -28,7 +28,8 @@ Example:
     >>> with doc.transaction(origin="me"):
     ...     doc.text().insert(0, "hi")
     >>> other = Document()
-    >>> other.apply_update(doc.get_update(), origin="peer")
+    >>> other.apply_update(doc.get_update(), origin="peer")  # integrated: True
+    True
     >>> str(other.text()), seen
     ('hi', ['me'])
 """
@@ -39,14 +40,14 @@ import heapq
 import logging
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 import pycrdt
 
 from collab.errors import ProtocolError
 from collab.lib0 import Decoder
-from collab.yupdate import decode_update
+from collab.yupdate import REF_SKIP, decode_update
 
 __all__ = [
     "Document",
@@ -184,6 +185,7 @@ class Document:
             >>> a, b = Document(), Document()
             >>> a.text().insert(0, "x")
             >>> b.apply_update(a.get_update())
+            True
             >>> str(b.text())
             'x'
         """
@@ -530,6 +532,8 @@ class UpdateScan:
     "``client -> clock after its last struct``."
     needs: dict[int, int]
     "``client -> clock our state vector must reach`` before the update can integrate."
+    sizes: dict[int, int] = field(default_factory=dict, compare=False, repr=False)
+    "``client -> bytes of its structs`` in the update (content it adds)."
 
 
 def update_end_clocks(update: bytes) -> dict[int, int]:
@@ -572,13 +576,25 @@ def scan_update(update: bytes) -> UpdateScan:
     ends: dict[int, int] = {}
     starts: dict[int, int] = {}
     refs: dict[int, int] = {}
+    sizes: dict[int, int] = {}
+    gaps: dict[int, int] = {}
     for section in parsed.clients:
         starts[section.client] = section.start_clock
         ends[section.client] = section.end_clock
+        if section.structs:
+            size = section.structs[-1].end - section.structs[0].start
+            sizes[section.client] = sizes.get(section.client, 0) + size
         for struct in section.structs:
+            if struct.ref == REF_SKIP:
+                # a merged update with a hole: what follows needs the client's own clocks
+                # up to the end of the hole first
+                gaps[section.client] = struct.clock + struct.length
             for ref in (struct.origin, struct.right_origin, struct.parent_id):
                 if ref is not None and refs.get(ref[0], 0) < ref[1] + 1:
                     refs[ref[0]] = ref[1] + 1
     needs = {client: clock for client, clock in refs.items() if client not in starts}
     needs.update((client, start) for client, start in starts.items() if start > 0)
-    return UpdateScan(ends, needs)
+    for client, clock in gaps.items():
+        if clock < ends[client]:
+            needs[client] = max(needs.get(client, 0), clock)
+    return UpdateScan(ends, needs, sizes)

@@ -15,6 +15,7 @@ from collab.document import (
     format_text,
     insert_text,
     random_client_id,
+    scan_update,
 )
 from collab.errors import ProtocolError
 from collab.protocol import decode_state_vector
@@ -162,3 +163,14 @@ def test_document_integrates_parked_updates() -> None:
     assert decode_state_vector(doc.state_vector()) == {7: 4}
     assert doc.to_json() == {"m": {"x": 0.0}, "t": "aaa"}
     assert doc.parked == 0
+
+
+def test_scan_sees_the_hole_a_skip_leaves_in_a_merged_update() -> None:
+    """Found by the convergence machine: a merged update (client B: an item at clock 0, a Skip
+    over clocks 1-2, an item at clock 3) cannot integrate past the hole, so it needs B's own
+    clocks up to 3 — not only its other-client origin. Without that, the parked update was
+    judged 'stuck with all dependencies present' and dropped."""
+    update = bytes.fromhex("0103baa9fdd207000801056172726179017e0a0244e787d8e00600015a00")
+    scan = scan_update(update)
+    assert scan.ends == {2053067962: 4}
+    assert scan.needs == {1813382119: 1, 2053067962: 3}
