@@ -12,6 +12,7 @@ Example:
     >>> a.text().insert(0, "hello")
     >>> b = Document(client_id=2)
     >>> b.apply_update(a.get_update())
+    True
     >>> del b.text()[0:1]
     >>> old, new = snapshot_of(a), snapshot_of(b)
     >>> snapshot_covers(old, new), snapshot_covers(new, old)

@@ -44,7 +44,11 @@ document unsyncable for everyone else:
   at most ``max_parked_bytes_per_connection`` per connection and ``max_parked_bytes`` per room;
   past that, an update that cannot integrate closes its connection with ``pending-overflow``.
 * *event loop* — updates over ``offload_above`` bytes are scanned strictly in a worker thread,
-  so one peer's big message never stalls every other room for tens of milliseconds.
+  so one peer's big message never stalls every other room for tens of milliseconds. Yrs
+  extends a client's contiguous run in time proportional to the run (a string copy), so one
+  client id may send at most ``max_client_bytes`` (4 MiB) of content into a room: an
+  attacker appending 14 MB from one client would otherwise stall the loop ~50 ms per update.
+  A browser cannot send more than 256 KiB per update anyway; a new session is a new client.
 * *awareness* — per-state and per-room byte caps (:class:`~collab.awareness.Awareness`); the
   initial awareness and relayed changes go out in as many messages as the remote's
   ``max_message_size`` requires.
@@ -158,6 +162,9 @@ class SyncOptions:
     "Bytes of not-yet-integrable updates parked per connection."
     offload_above: int = 32 * 1024
     "Updates larger than this are scanned in a worker thread, off the event loop."
+    max_client_bytes: int = 4 * 1024 * 1024
+    """Bytes of content one client id may send into the room (Yrs appends to a client's run
+    in time proportional to the run: a 14 MB run costs ~50 ms of event loop per update)."""
 
 
 @dataclass(slots=True)
@@ -302,6 +309,7 @@ class SyncRoom:
         self._next_handle = 0
         self._changed: anyio.Event | None = None
         self._reserved_clients = 0  # client sections of parked updates (charged on arrival)
+        self._client_bytes: dict[int, int] = {}  # per client id (bounded by the state vector)
         self._full_logged = False
         self._doc_handle = self.document.observe(self._on_document_update)
         self._aw_handle = self.awareness.observe(self._on_awareness_event)
@@ -492,13 +500,18 @@ class SyncRoom:
             > options.max_parked_bytes_per_connection
             or document.parked_bytes + len(update) > options.max_parked_bytes
         )
+        first = _first_client(update) if sections == 1 else None
         scan: UpdateScan | None = None
         if len(update) > options.offload_above:
             scan = await anyio.to_thread.run_sync(_scan, update)
-        elif near_limit:
+        elif near_limit or (sections > 1 and first is None):
             scan = _scan(update)
-        if near_limit and scan is not None:
-            self._check_bounds(connection, update, scan)
+        if scan is not None:
+            self._charge(scan.sizes)
+            if near_limit:
+                self._check_bounds(connection, update, scan)
+        elif first is not None:
+            self._charge({first: len(update)})
         connection._echo = document.parked > 0
         integrated = document.apply_update(update, origin=connection, scan=scan)
         after = _sv_count(document.state_vector())
@@ -507,6 +520,21 @@ class SyncRoom:
             # parked: the clients it may add once it integrates are charged now
             connection.stats.new_clients += sections
             self._reserved_clients += sections
+
+    def _charge(self, sizes: dict[int, int]) -> None:
+        """Count content bytes per client id; refuse an update that takes one over the cap.
+
+        Raises:
+            ProtocolError: ``client-too-large``.
+        """
+        cap = self.options.max_client_bytes
+        sent = self._client_bytes
+        if any(sent.get(client, 0) + size > cap for client, size in sizes.items()):
+            raise ProtocolError(
+                "client-too-large", f"a client id may send at most {cap} bytes of content"
+            )
+        for client, size in sizes.items():
+            sent[client] = sent.get(client, 0) + size
 
     def _check_bounds(self, connection: Connection, update: bytes, scan: UpdateScan) -> None:
         """The exact check near a limit (see the module docstring).
@@ -635,6 +663,18 @@ def _update_sections(update: bytes) -> int:
         return Decoder(update[:10]).read_var_uint()
     except ProtocolError as e:
         raise ProtocolError("bad-update", str(e)) from None
+
+
+def _first_client(update: bytes) -> int | None:
+    """The client id of a one-section update, read from its header in O(1) (None if the
+    header does not parse: the strict paths report it)."""
+    try:
+        decoder = Decoder(update[:40])
+        decoder.read_var_uint()  # sections (1)
+        decoder.read_var_uint()  # structs
+        return decoder.read_var_uint()
+    except ProtocolError:
+        return None
 
 
 def _sv_count(state_vector: bytes) -> int:

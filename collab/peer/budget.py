@@ -22,7 +22,7 @@ import os
 import resource
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 __all__ = ["ConnectionBudget", "Evictable", "fd_usage"]
@@ -119,26 +119,29 @@ class ConnectionBudget:
             self._fd_ok = usage is None or usage[0] < usage[1] * (1 - self.fd_reserve)
         return self._fd_ok
 
-    def admit(self, room_pending: list[Evictable], room_cap: int) -> str | None:
+    def admit(
+        self, room_pending: Sequence[Evictable], room_cap: int, *, count: bool = True
+    ) -> str | None:
         """Make room for one new pending connection in a room whose pending connections are
-        ``room_pending``; returns None when admitted, else the refusal reason (counted).
+        ``room_pending``; returns None when admitted, else the refusal reason (counted unless
+        ``count`` is false: a retry of an already counted refusal).
 
         Evicts (closes) the oldest evictable pending connection of the room, or of the
         process, when a cap is reached.
         """
         now = time.monotonic()
         if len(room_pending) >= room_cap and not self._evict(room_pending, now):
-            return self._refuse("room-pending")
+            return self._refuse("room-pending", count)
         everywhere = [r for r in self._tracked if r.pending]
         if len(everywhere) >= self.max_pending_total and not self._evict(everywhere, now):
-            return self._refuse("pending")
+            return self._refuse("pending", count)
         if not self.fds_ok():
             if not self._evict(everywhere, now):
-                return self._refuse("fds")
+                return self._refuse("fds", count)
             self._fd_checked = -1.0  # re-check after the eviction released its sockets
         return None
 
-    def _evict(self, candidates: list[Evictable], now: float) -> bool:
+    def _evict(self, candidates: Sequence[Evictable], now: float) -> bool:
         old = [r for r in candidates if r.pending and now - r.pending_since >= self.min_age]
         if not old:
             return False
@@ -147,7 +150,9 @@ class ConnectionBudget:
         victim.close("evicted")
         return True
 
-    def _refuse(self, reason: str) -> str:
+    def _refuse(self, reason: str, count: bool = True) -> str:
+        if not count:
+            return reason
         self.refused[reason] += 1
         if self.refused[reason] in (1, 10, 100, 1000) or self.refused[reason] % 10_000 == 0:
             log.warning("connection refused (%s), %d so far", reason, self.refused[reason])

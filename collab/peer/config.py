@@ -99,7 +99,7 @@ class PeerConfig:
     """Connections per room that are not open yet (offered, answering, connecting). Each holds
     UDP sockets (file descriptors) until it opens or times out; at the cap the oldest one older
     than ``pending_min_age`` is evicted for a newcomer, otherwise the new offer is ignored."""
-    max_pending_total: int = 128
+    max_pending_total: int = 64
     """The same cap across every room of the process (a :class:`ConnectionBudget`)."""
     pending_min_age: float = 1.0
     """A pending connection younger than this is never evicted (a real browser needs a moment

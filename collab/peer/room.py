@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -41,6 +42,25 @@ log = logging.getLogger(__name__)
 
 _MAX_PEER_ID = 128
 _MAX_SIGNAL_QUEUE = 1024
+_MAX_DEFERRED = 16
+"""Newcomers (their announce, or their offer and first candidates) remembered per room while
+no pending slot is free; peer-chosen ids, so bounded (an offer is at most 64 KiB)."""
+_MAX_DEFERRED_CANDIDATES = 16
+"""Trickled candidates kept with a deferred offer."""
+_DEFERRED_TTL = 30.0
+"""Seconds a deferred announce is retried before it is forgotten."""
+_DEFERRED_RETRY = 0.25
+"""Seconds between retries of deferred announces."""
+
+
+@dataclass(slots=True)
+class _Deferred:
+    """A newcomer waiting for a pending slot: its announce, or its offer (and candidates)."""
+
+    since: float
+    offer: Any = None
+    token: Any = None
+    candidates: list[Any] = field(default_factory=list)
 
 
 class ChannelServer(Protocol):
@@ -142,6 +162,8 @@ class WebrtcRoom(Service):
         self.counters = RoomCounters()
         self._key: bytes | None = None
         self._remotes: dict[str, RemotePeer] = {}
+        self._deferred: dict[str, _Deferred] = {}
+        self._retrying = False
         self._tg: TaskGroup | None = None
         self._closing = False
         self._changed = anyio.Event()
@@ -298,26 +320,76 @@ class WebrtcRoom(Service):
             remote = self._remotes.get(sender)
             if remote is not None:
                 remote.deliver("announce")
-            elif (
-                len(self._remotes) < min(self.config.max_conns, self.config.max_remotes)
-                and self._admit()
-            ):
-                self._open_remote(sender, initiator=True)
+            elif len(self._remotes) < min(self.config.max_conns, self.config.max_remotes):
+                if self._admit():
+                    self._open_remote(sender, initiator=True)
+                else:
+                    # a newcomer announces once and then waits for us to offer: remember it
+                    # and offer as soon as a pending slot frees, instead of losing it
+                    self._defer(sender)
         elif kind == "signal" and to == self.peer_id:
             signal = message.get("signal")
             remote = self._remotes.get(sender)
             if remote is None:
-                if not (isinstance(signal, dict) and signal.get("type") == "offer"):
+                kind = signal.get("type") if isinstance(signal, dict) else None
+                deferred = self._deferred.get(sender)
+                if kind == "candidate" and deferred is not None and deferred.offer is not None:
+                    if len(deferred.candidates) < _MAX_DEFERRED_CANDIDATES:
+                        deferred.candidates.append(signal)
+                    return
+                if kind != "offer":
                     return  # an answer/candidate for a connection we no longer have
                 if len(self._remotes) >= self.config.max_remotes:
                     self._refuse(f"{len(self._remotes)} connections")
                     return
                 if not self._admit():
+                    # the remote waits for our answer (simple-peer never gives up): keep
+                    # its offer and answer it as soon as a pending slot frees
+                    self._defer(sender, offer=signal, token=message.get("token"))
                     return
                 remote = self._open_remote(sender, initiator=False)
             remote.deliver("signal", signal, message.get("token"))
         else:
             self.counters.malformed += 1
+
+    def _defer(self, sender: str, *, offer: Any = None, token: Any = None) -> None:
+        previous = self._deferred.pop(sender, None)
+        if offer is None and previous is not None and previous.offer is not None:
+            offer, token = previous.offer, previous.token  # an announce after the offer
+        if len(self._deferred) >= _MAX_DEFERRED:
+            self._deferred.pop(next(iter(self._deferred)))
+        self._deferred[sender] = _Deferred(time.monotonic(), offer, token)
+        if not self._retrying and self._tg is not None:
+            self._retrying = True
+            self._tg.start_soon(self._retry_deferred)
+
+    async def _retry_deferred(self) -> None:
+        """Serve deferred newcomers as pending slots free up: answer a kept offer, or offer
+        to an announced peer (bounded in count and time)."""
+        try:
+            while self._deferred:
+                await anyio.sleep(_DEFERRED_RETRY)
+                now = time.monotonic()
+                for sender, entry in list(self._deferred.items()):
+                    if now - entry.since > _DEFERRED_TTL or sender in self._remotes:
+                        del self._deferred[sender]
+                        continue
+                    cap = self.config.max_remotes if entry.offer else self.config.max_conns
+                    if len(self._remotes) >= min(cap, self.config.max_remotes):
+                        break
+                    pending = list(self.pending())
+                    if self.budget.admit(pending, self.config.max_pending, count=False) is not None:
+                        break
+                    del self._deferred[sender]
+                    if entry.offer is None:
+                        self._open_remote(sender, initiator=True)
+                        continue
+                    remote = self._open_remote(sender, initiator=False)
+                    remote.deliver("signal", entry.offer, entry.token)
+                    for candidate in entry.candidates:
+                        remote.deliver("signal", candidate, entry.token)
+        finally:
+            self._retrying = False
 
     def _admit(self) -> bool:
         """Room for one more pending connection (may evict a stale one, see

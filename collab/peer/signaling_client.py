@@ -67,7 +67,7 @@ def subscribe_frames(topics: list[str], max_bytes: int) -> Iterator[str]:
     A single topic longer than the limit still goes out alone (the server decides).
 
     Example:
-        >>> list(subscribe_frames(["a", "b", "c"], 30))
+        >>> list(subscribe_frames(["a", "b", "c"], 42))
         ['{"type":"subscribe","topics":["a","b"]}', '{"type":"subscribe","topics":["c"]}']
     """
     batch: list[str] = []

@@ -42,6 +42,7 @@ Example:
 from __future__ import annotations
 
 import base64
+import dataclasses
 import fnmatch
 import logging
 import uuid
@@ -65,6 +66,7 @@ from collab.replica._versions import VersionRecorder
 from collab.service import Service
 from collab.snapshot import snapshot_covers, snapshot_of
 from collab.storage import UpdateStore, Version, rebuild
+from collab.storage.base import check_room
 from collab.sync import SyncOptions
 
 __all__ = [
@@ -172,7 +174,7 @@ class ReplicaStats:
     room_failures: Counter[str] = field(default_factory=Counter)
     "Room crashes by reason (each logged with its traceback; the room restarted)."
     rooms_refused: int = 0
-    "Rooms not archived because ``max_rooms`` were tracked."
+    "Rooms not archived: ``max_rooms`` were tracked, or a name the store cannot hold."
     remote_closed: Counter[str] = field(default_factory=Counter)
     "Remote connections closed, by reason, in rooms that have been unloaded."
     remote_failures: int = 0
@@ -230,7 +232,10 @@ class ArchivalReplica(Service):
         self.store = store
         self.signaling_url = signaling
         self.options = options or ReplicaOptions()
-        self.peer_config = peer_config or PeerConfig()
+        config = peer_config or PeerConfig()
+        # the archive should reach every peer: initiate towards every announce up to the
+        # connection cap, not y-webrtc's ~20 (a browser never initiates towards earlier peers)
+        self.peer_config = dataclasses.replace(config, max_conns=config.max_remotes)
         self.sync_options = sync_options or SyncOptions()
         self.stats = ReplicaStats()
         "Counters (storage errors, room failures, closed connections)."
@@ -288,6 +293,13 @@ class ArchivalReplica(Service):
             actor.demand()
             return actor
         if self.closing or self._tg is None:
+            return None
+        try:
+            check_room(room)
+        except ValueError as exc:  # a name the store cannot hold: never archived, once logged
+            self.stats.rooms_refused += 1
+            if self.stats.rooms_refused in (1, 10, 100) or self.stats.rooms_refused % 1000 == 0:
+                log.warning("replica: not archiving a room: %s", exc)
             return None
         if len(self.rooms) >= self.options.max_rooms:
             self.stats.rooms_refused += 1

@@ -214,6 +214,9 @@ class RoomArchiver:
                     if not (self.pinned or self._rejoin):
                         break
                     self._set(RoomState.WAITING_LEASE)
+        except Exception as exc:  # noqa: BLE001 - the last boundary: logged, counted, room ends
+            # only the shielded clean-up can get here: the room ends, the replica does not
+            self._count_failure(exc)
         finally:
             self.live = None
             self._set(RoomState.CLOSED)
@@ -231,7 +234,7 @@ class RoomArchiver:
         if isinstance(exc, StorageError):
             self.replica.stats.storage_errors += 1
         log.error(
-            "replica: room %r failed in state %s (%s); it will restart",
+            "replica: room %r failed in state %s (%s)",
             self.name,
             self.state.value,
             reason,
@@ -360,6 +363,9 @@ class RoomArchiver:
                     )
                     await anyio.sleep(delay)
                     delay = min(delay * 2, 5.0)
+                except ValueError as exc:  # the store refuses the room itself: nothing to drain
+                    log.error("replica: room %r: cannot release it: %s", self.name, exc)
+                    break
         if scope.cancelled_caught:
             log.error(
                 "replica: room %r: could not commit on unload within %.0f s; the store keeps "
