@@ -1,12 +1,17 @@
 """Attack (f): stalling the event loop that every room and the signaling service share.
 
-A peer sends large, legitimate-looking updates: one client appending ~225 KB pastes to the
-shared text, each integrable. 64 of them first grow the document to ~14 MB (not measured),
-then a burst of 24 more is measured. Handling one such update on the server's event loop
-takes tens of ms, growing with the document (pycrdt's transaction commit merges the
-appended string into the client's run and encodes the update for observers, holding the
-GIL: a worker thread alone does not help), during which no other room and no signaling
-socket is served.
+A peer sends large, legitimate-looking updates: ~225 KB pastes appended to the shared text,
+each integrable. 64 of them first grow the document to ~14 MB (not measured), then a burst
+of 24 more is measured. Before the defenses one client sent them all, and Yrs extends a
+client's run in time proportional to the run (a string copy inside pycrdt's commit, holding
+the GIL: a worker thread alone does not help): every update blocked the loop 30-70 ms,
+during which no other room and no signaling socket was served.
+
+The server now caps the content one client id may send into a room at 4 MiB
+(``SyncOptions.max_client_bytes``): :func:`test_one_client_cannot_grow_a_run_without_bound`
+shows the single-client attack cut off (``client-too-large``). What the server accepts is
+measured here: the pastes come from a new client id every :data:`PER_CLIENT` updates (3.6 MB
+each, like a series of sessions), and the strict scan of each update runs in a worker thread.
 
 The victim's view is measured by a separate process (``pinger.py``) holding a signaling
 WebSocket and pinging every 10 ms: each pong's latency is how long the loop left it
@@ -41,6 +46,7 @@ from victim import (
     Stalls,
     assert_alive,
     check_sentinel,
+    metric,
 )
 from yjs_bytes import StringItem, string_update, update_message
 
@@ -52,6 +58,8 @@ UPDATES = 24
 """Updates in the measured burst."""
 UPDATE_BYTES = 225_000
 """Characters per update (~225 KB on the wire)."""
+PER_CLIENT = 16
+"""Pastes per client id: 3.6 MB, under the server's 4 MiB of content per client."""
 LONG_MS = 25.0
 """A stall at least this long counts as long (keystrokes relay in ~1-5 ms normally)."""
 EXTRA_LONG_STALLS = 8
@@ -75,17 +83,18 @@ SERVER_ENV = {
 }
 
 
-def paste_updates(count: int) -> list[bytes]:
-    """``count`` integrable appends by one client, each ~:data:`UPDATE_BYTES`."""
-    client = 987_654_321
-    clock = 0
+def paste_updates(count: int, per_client: int) -> list[bytes]:
+    """``count`` integrable appends at the end of the text, each ~:data:`UPDATE_BYTES`, by a
+    new client id every ``per_client`` updates (each continuing after the previous one)."""
     out = []
+    last: tuple[int, int] | None = None
     for i in range(count):
+        client = 987_654_321 + i // per_client
+        clock = (i % per_client) * (UPDATE_BYTES // 6) * 6
         text = f"{i:06d}" * (UPDATE_BYTES // 6)
-        origin = (client, clock - 1) if clock else None
-        item = StringItem(client, clock, text, root="codemirror", origin=origin)
+        item = StringItem(client, clock, text, root="codemirror", origin=last)
         out.append(update_message(string_update([item])))
-        clock += len(text)
+        last = (client, clock + len(text) - 1)
     return out
 
 
@@ -103,7 +112,7 @@ async def burst(hammer: Hammer, url: str, messages: list[bytes]) -> Stalls:
 async def test_large_updates_do_not_stall_other_rooms(hostile_server: ServerFactory) -> None:
     server = hostile_server(env=SERVER_ENV)
     room = "stall-attacked"
-    pastes = paste_updates(GROW + UPDATES)
+    pastes = paste_updates(GROW + UPDATES, PER_CLIENT)
     growth, updates = pastes[:GROW], pastes[GROW:]
     # unknown message type 7: same sizes on the wire, ignored by the document
     anchor_messages = [b"\x07" + m[1:] for m in updates]
@@ -130,6 +139,8 @@ async def test_large_updates_do_not_stall_other_rooms(hostile_server: ServerFact
         sentinel_s = await check_sentinel(server)
         print(f"[stall] sentinel archived in {sentinel_s:.2f} s")
         assert_alive(server)
+    # the measured burst really was handled: on one channel, every update sent
+    assert integrable == UPDATES and hammer.opened == 1, (integrable, hammer.opened)
     # pings go out on a fixed cadence: their count measures each phase's length
     expected = anchor.over(LONG_MS) * attack.pings / max(anchor.pings, 1)
     extra = attack.over(LONG_MS) - expected
@@ -139,3 +150,35 @@ async def test_large_updates_do_not_stall_other_rooms(hostile_server: ServerFact
         f"{attack.worst_ms:.0f} ms, p99 {attack.p99_ms:.0f} ms"
     )
     assert attack.worst_ms < max(MAX_WORST_MS, 3 * anchor.worst_ms), attack.line()
+
+
+async def test_one_client_cannot_grow_a_run_without_bound(hostile_server: ServerFactory) -> None:
+    """The single-client version of the attack: one client id appending 40 pastes (9 MB).
+    The server takes at most 4 MiB of content from one client id in a room, then closes the
+    connection (``client-too-large``); the attacker's reconnects are refused the same way, the
+    room and a sentinel keep working."""
+    server = hostile_server(env=SERVER_ENV)
+    room = "one-client-run"
+    pastes = paste_updates(40, per_client=40)
+    async with AsyncExitStack() as stack:
+        sig = await stack.enter_async_context(RawSignaling(server.signaling))
+        with anyio.fail_after(15):
+            replica = await replica_peer_id(sig, room, new_peer_id())
+        hammer = Hammer(stack, sig, room, replica)
+        with anyio.fail_after(90):
+            for message in pastes:
+                if not await hammer.send(message):
+                    break
+            await hammer.settle()
+        sentinel_s = await check_sentinel(server)
+        assert_alive(server)
+        name = 'collab_replica_remote_closed_total{reason="client-too-large"}'
+        closed = await metric(server, name) or 0.0
+        archived = len(server.get(f"/api/rooms/{room}/text").text)
+        print(
+            f"\n[run] {hammer.sent} of {len(pastes)} pastes sent over {hammer.opened} "
+            f"connection(s); archived {archived / 1e6:.1f} MB; closed for client-too-large: "
+            f"{closed}; sentinel {sentinel_s:.2f} s"
+        )
+    assert closed >= 1
+    assert archived <= 4 * 1024 * 1024, archived
