@@ -96,6 +96,7 @@ class _Conn:
         "id",
         "info",
         "service",
+        "throttled_since",
         "topic_count",
     )
 
@@ -115,6 +116,7 @@ class _Conn:
         self.bucket = TokenBucket(s.rate_limit_per_second, s.rate_limit_burst, time.monotonic())
         self.close_request: Violation | None = None
         self.topic_count = 0
+        self.throttled_since: float | None = None
 
     def enqueue(self, text: str, frame: bytes | None = None) -> None:
         """Queue a text frame (``frame`` = the same text pre-encoded, if available)."""
@@ -286,7 +288,7 @@ class SignalingService:
                 claims = verify_token(token, self._secret, room=room, leeway=s.token_leeway_seconds)
             except TokenError as exc:
                 return None, (exc.code, exc.reason)
-        if self._per_address.get(address, 0) >= s.max_sockets_per_address:
+        if self._per_address.get(_quota_key(address, claims), 0) >= s.max_sockets_per_address:
             return claims, (CloseCode.RATE_LIMITED, "too many sockets from this address")
         return claims, None
 
@@ -300,19 +302,20 @@ class SignalingService:
 
     def opened(self, conn: _Conn) -> None:
         """Account a newly accepted socket."""
-        address = conn.info.address
-        self._per_address[address] = self._per_address.get(address, 0) + 1
+        key = _quota_key(conn.info.address, conn.claims)
+        self._per_address[key] = self._per_address.get(key, 0) + 1
         self.metrics.sockets.labels(endpoint=conn.endpoint).inc()
 
     def closed(self, conn: _Conn) -> None:
         """Account a finished socket (after its endpoint-specific cleanup)."""
         address = conn.info.address
+        key = _quota_key(address, conn.claims)
         self.metrics.sockets.labels(endpoint=conn.endpoint).dec()
-        left = self._per_address.get(address, 1) - 1
+        left = self._per_address.get(key, 1) - 1
         if left <= 0:
-            self._per_address.pop(address, None)
+            self._per_address.pop(key, None)
         else:
-            self._per_address[address] = left
+            self._per_address[key] = left
         if conn.close_request is not None:
             code, reason = conn.close_request
             self.metrics.refusals.labels(reason=_reason_label(code, reason)).inc()
@@ -327,16 +330,33 @@ class SignalingService:
                 },
             )
 
-    def check_frame(self, conn: _Conn, data: str | bytes) -> Violation | None:
-        """Apply the frame-size and rate limits to one incoming frame."""
+    async def check_frame(self, conn: _Conn, data: str | bytes) -> Violation | None:
+        """Apply the frame-size limit and shape the rate of one incoming frame.
+
+        Over its rate, a socket waits here before its frame is handled — and its next frame
+        is not read meanwhile, so TCP pushes back on the sender. Only a socket kept over its
+        rate for ``rate_limit_close_after_seconds`` in a row is refused (4429).
+        """
         size = len(data)
         if isinstance(data, str) and size * 4 > self.settings.max_frame_bytes:
             size = len(data.encode("utf-8", "surrogatepass"))
         self.metrics.bytes_in.inc(size)
         if size > self.settings.max_frame_bytes:
             return (CloseCode.FRAME_TOO_LARGE, "frame too large")
-        if not conn.bucket.take(time.monotonic()) and conn.claims is not INTERNAL_CLAIMS:
-            return (CloseCode.RATE_LIMITED, "rate limit exceeded")
+        if conn.claims is INTERNAL_CLAIMS:
+            return None
+        now = time.monotonic()
+        wait = conn.bucket.wait_time(now)
+        if wait <= 0:
+            conn.throttled_since = None
+        else:
+            if conn.throttled_since is None:
+                conn.throttled_since = now
+                self.metrics.throttled.inc()
+            elif now - conn.throttled_since >= self.settings.rate_limit_close_after_seconds:
+                return (CloseCode.RATE_LIMITED, "rate limit exceeded")
+            await anyio.sleep(wait)
+        conn.bucket.take(time.monotonic())
         return None
 
     async def _serve(
@@ -421,7 +441,7 @@ class SignalingService:
                 data = msg.get("bytes")
                 if data is None:
                     continue
-            violation = self.check_frame(conn, data)
+            violation = await self.check_frame(conn, data)
             if violation is None:
                 violation = await on_frame(conn, data)
             if violation is not None:
@@ -553,6 +573,14 @@ class SignalingService:
             return
         on_frame, on_close, on_open = self.named_callbacks(room)
         await self._serve(ws, "named", room, on_frame, on_close, on_open)
+
+
+def _quota_key(address: str, claims: TokenClaims | None) -> str:
+    """Sockets are counted per token subject when the socket has one (an office behind one NAT
+    shares an address, not a user), else per address."""
+    if claims is not None and claims.subject:
+        return "sub\x00" + claims.subject
+    return address
 
 
 def valid_room(room: str) -> bool:

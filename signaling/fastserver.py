@@ -182,7 +182,7 @@ async def _handle(
                 break
             except ConnectionClosed:
                 break
-            violation: Violation | None = service.check_frame(conn, data)
+            violation: Violation | None = await service.check_frame(conn, data)
             if violation is None:
                 violation = await on_frame(conn, data)
             if violation is not None:

@@ -1,4 +1,5 @@
-"""Close codes and the per-socket token bucket.
+"""Close codes and the per-socket token bucket (used to shape traffic: a socket over its rate
+is read more slowly — TCP backpressure — and closed only after sustained abuse).
 
 Example:
     >>> bucket = TokenBucket(rate=1.0, burst=2, now=0.0)
@@ -53,11 +54,25 @@ class TokenBucket:
 
     def take(self, now: float, cost: float = 1.0) -> bool:
         """Take ``cost`` tokens at time ``now``; False when the bucket is empty."""
-        elapsed = now - self._last
-        if elapsed > 0:
-            self._tokens = min(self._burst, self._tokens + elapsed * self._rate)
-            self._last = now
+        self._refill(now)
         if self._tokens >= cost:
             self._tokens -= cost
             return True
         return False
+
+    def wait_time(self, now: float, cost: float = 1.0) -> float:
+        """Seconds until ``cost`` tokens are available (0 when they are now).
+
+        Example:
+            >>> b = TokenBucket(rate=10.0, burst=1, now=0.0)
+            >>> b.take(0.0), round(b.wait_time(0.0), 3)
+            (True, 0.1)
+        """
+        self._refill(now)
+        return max(0.0, (cost - self._tokens) / self._rate)
+
+    def _refill(self, now: float) -> None:
+        elapsed = now - self._last
+        if elapsed > 0:
+            self._tokens = min(self._burst, self._tokens + elapsed * self._rate)
+            self._last = now

@@ -46,6 +46,11 @@ class SignalingMetrics:
             registry=r,
         )
         self.hook_errors = Counter(p + "hook_errors", "Exceptions raised by hooks", registry=r)
+        self.throttled = Counter(
+            p + "throttled",
+            "Times a socket went over its frame rate and was read more slowly",
+            registry=r,
+        )
         self.hook_dropped = Counter(
             p + "hook_dropped", "Hook calls dropped because the hook queue was full", registry=r
         )

@@ -34,14 +34,23 @@ class SignalingSettings(BaseSettings):
     max_topics_per_socket: int = Field(default=64, ge=1)
     """Most topics one socket may be subscribed to at once. More: close 4429."""
 
-    max_sockets_per_address: int = Field(default=64, ge=1)
-    """Most simultaneous sockets from one client address. More: close 4429."""
+    max_sockets_per_address: int = Field(default=256, ge=1)
+    """Most simultaneous sockets from one client address (an office behind one NAT is one
+    address: every tab is a socket). More: close 4429. With tokens on, the limit is per
+    token subject instead of per address."""
 
     rate_limit_per_second: float = Field(default=50.0, gt=0)
-    """Token-bucket refill rate for incoming frames per socket. Empty bucket: close 4429."""
+    """Token-bucket refill rate for incoming frames per socket. Over it, the socket's frames
+    are read more slowly (TCP backpressure), not refused."""
 
-    rate_limit_burst: int = Field(default=200, ge=1)
-    """Token-bucket capacity (frames a socket may send in a burst)."""
+    rate_limit_burst: int = Field(default=512, ge=1)
+    """Token-bucket capacity: frames a socket may send at once without any delay. A y-webrtc
+    browser joining a room of 35 peers with TURN sends ~400 signal frames in 1-2 s (an
+    answer plus trickled candidates per peer): that must pass untouched."""
+
+    rate_limit_close_after_seconds: float = Field(default=20.0, gt=0)
+    """A socket kept over its rate continuously for this long (sustained abuse, not a
+    burst) is closed with 4429."""
 
     idle_timeout_seconds: float = Field(default=90.0, gt=0)
     """A socket that sends nothing for this long is closed with 4408.

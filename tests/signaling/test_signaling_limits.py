@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 import socket
+import time
 
 import anyio
 import httpx
@@ -76,15 +77,72 @@ async def test_multibyte_text_is_measured_in_bytes(engine: str) -> None:
         assert (await c.closed())[0] == CloseCode.FRAME_TOO_LARGE
 
 
-async def test_flood_is_rate_limited_with_4429(engine: str) -> None:
-    settings = SignalingSettings(rate_limit_per_second=1.0, rate_limit_burst=20)
+async def test_a_burst_over_the_rate_is_slowed_not_refused(engine: str) -> None:
+    """Over its rate a socket is read more slowly (backpressure): every frame is answered,
+    in order, later than it would be, and the socket stays open."""
+    settings = SignalingSettings(
+        rate_limit_per_second=50.0, rate_limit_burst=10, rate_limit_close_after_seconds=30
+    )
+    async with run_ours(settings, engine=engine) as server, client(server.url) as busy:
+        started = time.monotonic()
+        for i in range(40):
+            await busy.send({"type": "ping", "n": i})
+        pongs = [await busy.recv() for _ in range(40)]
+        elapsed = time.monotonic() - started
+        assert pongs == [{"type": "pong"}] * 40
+        assert elapsed >= (40 - 10) / 50 * 0.8  # shaped to ~50/s after the burst of 10
+        assert await busy.barrier() == []  # still open
+        assert server.service is not None
+        assert "collab_signaling_throttled_total 1.0" in server.service.metrics.render().decode()
+
+
+async def test_sustained_flood_is_closed_with_4429(engine: str) -> None:
+    settings = SignalingSettings(
+        rate_limit_per_second=20.0, rate_limit_burst=20, rate_limit_close_after_seconds=1.0
+    )
     async with run_ours(settings, engine=engine) as server, client(server.url) as flooder:
-        for _ in range(50):
-            await flooder.send({"type": "ping"})
+        started = time.monotonic()
+        for _ in range(400):
+            try:
+                await flooder.send({"type": "ping"})
+            except ConnectionClosed:
+                break
         assert await flooder.closed() == (CloseCode.RATE_LIMITED, "rate limit exceeded")
+        assert time.monotonic() - started >= 1.0  # shaped first, closed only when sustained
         await assert_serving(server.url)
         assert server.service is not None
         assert 'reason="rate_limit_exceeded"' in server.service.metrics.render().decode()
+
+
+async def test_a_join_into_a_room_of_35_with_turn_goes_through_untouched(engine: str) -> None:
+    """A y-webrtc browser joining 35 peers with TURN: an answer plus ~10 trickled candidates
+    per peer, ~400 publish frames at once (the frames y-webrtc sends, replayed). With the
+    default limits every frame reaches the room, in order, without delay or close."""
+    async with (
+        run_ours(SignalingSettings(), engine=engine) as server,
+        client(server.url) as joiner,
+        client(server.url) as peer,
+    ):
+        await peer.send({"type": "subscribe", "topics": ["big-room"]})
+        await joiner.send({"type": "subscribe", "topics": ["big-room"]})
+        assert await peer.barrier() == []
+        frames = []
+        for n in range(35):
+            frames.append({"to": f"peer-{n}", "type": "signal", "signal": {"type": "answer"}})
+            for c in range(10):
+                candidate = {"candidate": f"candidate:{c} 1 udp {c} 10.0.0.{c} {c} typ relay"}
+                frames.append({"to": f"peer-{n}", "type": "signal", "signal": candidate})
+        started = time.monotonic()
+        for i, data in enumerate(frames):
+            await joiner.send({"type": "publish", "topic": "big-room", "data": {**data, "i": i}})
+        got = [(await peer.recv())["data"]["i"] for _ in frames]
+        assert got == list(range(len(frames)))
+        assert time.monotonic() - started < 5
+        # still connected: its own frames were echoed back to it (it is subscribed), in order
+        echoed = await joiner.barrier()
+        assert [m["data"]["i"] for m in echoed] == list(range(len(frames)))
+        assert server.service is not None
+        assert "collab_signaling_throttled_total 0.0" in server.service.metrics.render().decode()
 
 
 async def test_too_many_topics_closes_4429(engine: str) -> None:

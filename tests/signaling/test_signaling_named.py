@@ -98,7 +98,11 @@ async def test_named_rooms_do_not_cross(ours: Server) -> None:
 
 async def test_named_token_scope_and_limits(engine: str) -> None:
     settings = SignalingSettings(
-        auth_required=True, token_secret=SECRET, rate_limit_per_second=1.0, rate_limit_burst=5
+        auth_required=True,
+        token_secret=SECRET,
+        rate_limit_per_second=5.0,
+        rate_limit_burst=5,
+        rate_limit_close_after_seconds=0.5,
     )
     async with run_ours(settings, engine=engine) as server:
         tok = mint_token(SECRET, ["allowed"])
@@ -106,7 +110,7 @@ async def test_named_token_scope_and_limits(engine: str) -> None:
             assert await c.closed() == (CloseCode.FORBIDDEN, "room not allowed by token")
         async with client(f"{server.url}/named/allowed?token={tok}") as c:
             assert await login(c, "me") is True
-            for _ in range(10):
+            for _ in range(40):  # sustained over the rate: shaped, then closed
                 await c.send({"type": "nothing"})
             code, _reason = await c.closed()
             assert code == CloseCode.RATE_LIMITED
