@@ -29,6 +29,7 @@ Example:
 from __future__ import annotations
 
 import hmac
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -43,6 +44,7 @@ from collab.history import text_diff
 from collab.replica import ArchivalReplica
 from collab.yupdate import infer_root_kinds
 from signaling.auth import TokenClaims, TokenError, verify_token
+from signaling.limits import TokenBucket
 from signaling.settings import SignalingSettings
 
 __all__ = ["RoomOut", "SavedOut", "VersionOut", "api_router"]
@@ -97,6 +99,53 @@ MAX_SNAPSHOT_BODY = 1 << 20
 """Largest snapshot a page may post to ``/saved``."""
 
 
+class WriteLimiter:
+    """Token buckets for expensive writes (a restore pins a full snapshot, a version too),
+    per client address and per room, so one client — or many against one room — cannot
+    grow storage quickly. Buckets are kept for at most ``max_keys`` keys (oldest dropped).
+
+    Example:
+        >>> limits = WriteLimiter({"restore": (3, 1 / 30)})
+        >>> [limits.allow("restore", "10.0.0.1", "r") for _ in range(4)]
+        [True, True, True, False]
+    """
+
+    def __init__(self, rates: dict[str, tuple[int, float]], max_keys: int = 10_000) -> None:
+        self.rates = rates
+        self.max_keys = max_keys
+        self._buckets: dict[tuple[str, str, str], TokenBucket] = {}
+
+    def allow(self, kind: str, client: str, room: str) -> bool:
+        """Take one token from the client's and the room's bucket of ``kind``."""
+        burst, rate = self.rates[kind]
+        now = time.monotonic()
+        buckets = [self._bucket((kind, "client", client), burst, rate, now)]
+        buckets.append(self._bucket((kind, "room", room), burst, rate, now))
+        if not all(b.wait_time(now) <= 0 for b in buckets):
+            return False
+        for bucket in buckets:
+            bucket.take(now)
+        return True
+
+    def _bucket(
+        self, key: tuple[str, str, str], burst: int, rate: float, now: float
+    ) -> TokenBucket:
+        bucket = self._buckets.pop(key, None)
+        if bucket is None:
+            if len(self._buckets) >= self.max_keys:
+                self._buckets.pop(next(iter(self._buckets)))
+            bucket = TokenBucket(rate, burst, now)
+        self._buckets[key] = bucket  # most recently used last
+        return bucket
+
+
+DEFAULT_WRITE_RATES: dict[str, tuple[int, float]] = {
+    "restore": (3, 1 / 30),
+    "version": (5, 1 / 10),
+}
+"""Burst and sustained rate (per second) of each expensive write, per client and per room."""
+
+
 async def _read_body(request: Request, limit: int) -> bytes:
     """The request body, refusing (413) anything over ``limit`` bytes while reading it."""
     declared = request.headers.get("content-length")
@@ -149,6 +198,17 @@ def api_router(
         text_name: default shared-text name for ``/text``.
     """
     router = APIRouter(prefix="/api", tags=["archive"])
+    limiter = WriteLimiter(DEFAULT_WRITE_RATES)
+
+    def limit(request: Request, kind: str, room: str) -> None:
+        client = request.client.host if request.client is not None else "unknown"
+        if not limiter.allow(kind, client, room):
+            burst, rate = DEFAULT_WRITE_RATES[kind]
+            raise HTTPException(
+                429,
+                f"too many {kind} requests: {burst} at once, then one every {1 / rate:.0f} s",
+                headers={"Retry-After": str(int(1 / rate))},
+            )
 
     def check_read(
         request: Request, room: str | None = None, write: bool = False
@@ -266,9 +326,12 @@ def api_router(
 
     @router.post("/rooms/{room:path}/versions", response_model=VersionOut)
     async def create_version(
-        room: str = Depends(room_write), label: str = Query("", max_length=1024)
+        request: Request,
+        room: str = Depends(room_write),
+        label: str = Query("", max_length=1024),
     ) -> VersionOut:
-        """Record a version now."""
+        """Record a version now (rate-limited per client and per room: each pins a snapshot)."""
+        limit(request, "version", room)
         try:
             version = await replica().create_version(room, label)
         except NotFoundError as exc:
@@ -311,11 +374,14 @@ def api_router(
 
     @router.post("/rooms/{room:path}/restore", response_model=VersionOut | None)
     async def restore(
+        request: Request,
         room: str = Depends(room_write),
         at: str = Query(..., description="Version id or ISO time to restore"),
     ) -> VersionOut | None:
-        """Restore a version as a new change that every connected peer receives."""
+        """Restore a version as a new change that every connected peer receives
+        (rate-limited per client and per room: each pins a full snapshot)."""
         await load(room, at)  # 404/422 before touching the live room
+        limit(request, "restore", room)
         try:
             version = await replica().restore(room, at)
         except NotFoundError as exc:

@@ -32,6 +32,7 @@ from collab.storage.base import (
     check_blob,
     check_room,
     rebuild,
+    thin_versions,
 )
 from collab.types import RoomName
 
@@ -121,6 +122,11 @@ class BufferedStore(ABC):
 
     @abstractmethod
     async def _db_list_versions(self, room: RoomName) -> list[Version]: ...
+
+    @abstractmethod
+    async def _db_drop_versions(self, room: RoomName, ids: list[int]) -> None:
+        """Delete these versions; unpin (and delete, unless it is the latest) each snapshot
+        no remaining version needs."""
 
     async def _after_start(self, tg: anyio.abc.TaskGroup) -> None:  # noqa: B027
         """Start backend background tasks (PostgreSQL: lease renewal)."""
@@ -551,7 +557,17 @@ class BufferedStore(ABC):
                 raise NotFoundError("room-not-found", f"no stored room {room!r}")
             snapshot = await anyio.to_thread.run_sync(snapshot_of, stored)
         check_blob(snapshot, "snapshot")
-        return await self._db_add_version(room, at, label, people, bytes(snapshot), time.time())
+        now = time.time()
+        version = await self._db_add_version(room, at, label, people, bytes(snapshot), now)
+        drop = thin_versions(
+            await self._db_list_versions(room),
+            now,
+            cap=self.options.max_versions,
+            keep_all_for=self.options.keep_all_versions_for,
+        )
+        if drop:
+            await self._db_drop_versions(room, drop)
+        return version
 
     async def list_versions(self, room: RoomName) -> list[Version]:
         """The room's versions ordered by ``seq`` (then id)."""

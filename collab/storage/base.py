@@ -39,6 +39,7 @@ __all__ = [
     "UpdateStore",
     "Version",
     "rebuild",
+    "thin_versions",
 ]
 
 MAX_ROOM_NAME_BYTES = 1024
@@ -138,6 +139,10 @@ class StoreOptions:
     "PostgreSQL only: renewal period in seconds (default ``lease_ttl / 3``)."
     connect_timeout: float = 10.0
     "PostgreSQL only: seconds to wait for a connection."
+    max_versions: int = 200
+    "Versions kept per room at most (older ones are thinned first, see :func:`thin_versions`)."
+    keep_all_versions_for: float = 86_400.0
+    "Seconds during which every version is kept (then one per hour, then one per day)."
 
 
 @dataclass
@@ -271,6 +276,49 @@ class UpdateStore(Protocol):
     def held_rooms(self) -> set[RoomName]:
         """Rooms this store currently owns."""
         ...
+
+
+def thin_versions(
+    versions: list[Version],
+    now: float,
+    *,
+    cap: int = 200,
+    keep_all_for: float = 86_400.0,
+    hourly_for: float = 30 * 86_400.0,
+) -> list[int]:
+    """Ids of versions to drop: every version younger than ``keep_all_for`` is kept, then the
+    newest one per hour up to ``hourly_for``, then the newest one per day; past ``cap`` the
+    oldest go (unlabelled before labelled). Each version pins a full snapshot, so storage
+    stays bounded however often versions are recorded.
+
+    Example:
+        >>> day = 86_400.0
+        >>> vs = [Version(i, "r", i, 100 * day + i * 60, "", []) for i in range(1, 121)]
+        >>> dropped = thin_versions(vs, now=100 * day + 7300, keep_all_for=3600)
+        >>> len(dropped), len(vs) - len(dropped)  # the last hour whole, then one per hour
+        (59, 61)
+    """
+    keep: list[Version] = []
+    seen: set[tuple[str, int]] = set()
+    for version in sorted(versions, key=lambda v: (v.created_at, v.id), reverse=True):
+        age = now - version.created_at
+        if age < keep_all_for:
+            keep.append(version)
+            continue
+        bucket = ("h", int(version.created_at // 3600)) if age < hourly_for else (
+            "d",
+            int(version.created_at // 86_400),
+        )
+        if bucket not in seen:
+            seen.add(bucket)
+            keep.append(version)
+    if len(keep) > cap:
+        # drop the oldest unlabelled ones first, then the oldest labelled ones
+        ordered = sorted(keep, key=lambda v: (bool(v.label), v.created_at, v.id))
+        dropped = {v.id for v in ordered[: len(keep) - cap]}
+        keep = [v for v in keep if v.id not in dropped]
+    kept = {v.id for v in keep}
+    return [v.id for v in versions if v.id not in kept]
 
 
 def check_room(room: str) -> None:

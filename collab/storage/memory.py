@@ -130,6 +130,22 @@ class MemoryStore(BufferedStore):
         self._versions.append(version)
         return version
 
+    async def _db_drop_versions(self, room: RoomName, ids: list[int]) -> None:
+        self._check_fault()
+        gone = set(ids)
+        self._versions = [v for v in self._versions if v.id not in gone]
+        r = self._rooms.get(room)
+        if r is None:
+            return
+        needed = {v.seq for v in self._versions if v.room == room}
+        latest = max(r.snapshots, default=0)
+        for seq, (data, pinned) in list(r.snapshots.items()):
+            if pinned and seq not in needed:
+                if seq == latest:
+                    r.snapshots[seq] = (data, False)
+                else:
+                    del r.snapshots[seq]
+
     async def _db_list_versions(self, room: RoomName) -> list[Version]:
         self._check_fault()
         return sorted((v for v in self._versions if v.room == room), key=lambda v: (v.seq, v.id))

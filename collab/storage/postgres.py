@@ -584,6 +584,26 @@ class PostgresStore(BufferedStore):
 
         return await self._use("read", run)
 
+    async def _db_drop_versions(self, room: RoomName, ids: list[int]) -> None:
+        async def body(conn: Conn, rid: int, now: float) -> None:
+            await conn.execute(
+                "DELETE FROM versions WHERE room_id = %s AND id = ANY(%s)", (rid, list(ids))
+            )
+            # snapshots no version pins any more: unpinned; deleted unless the latest
+            await conn.execute(
+                "UPDATE snapshots SET pinned = false WHERE room_id = %(rid)s AND pinned "
+                "AND seq NOT IN (SELECT seq FROM versions WHERE room_id = %(rid)s)",
+                {"rid": rid},
+            )
+            await conn.execute(
+                "DELETE FROM snapshots WHERE room_id = %(rid)s AND NOT pinned AND seq < "
+                "(SELECT max(seq) FROM snapshots WHERE room_id = %(rid)s)",
+                {"rid": rid},
+            )
+            await conn.execute(_RECOUNT, {"last": 0, "rid": rid, "now": now})
+
+        await self._fenced(room, body)
+
     async def _db_list_versions(self, room: RoomName) -> list[Version]:
         async def run(conn: Conn) -> list[Version]:
             cur = await conn.execute(

@@ -382,6 +382,34 @@ class SQLiteStore(BufferedStore):
         vid = await self._run(run)
         return Version(vid, room, seq, created_at, label, contributors)
 
+    async def _db_drop_versions(self, room: RoomName, ids: list[int]) -> None:
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            row = conn.execute("SELECT id FROM rooms WHERE name = ?", (room,)).fetchone()
+            if row is None:
+                conn.execute("COMMIT")
+                return
+            rid = row[0]
+            conn.executemany(
+                "DELETE FROM versions WHERE room_id = ? AND id = ?", [(rid, i) for i in ids]
+            )
+            # snapshots no version pins any more: unpinned; deleted unless the latest (the base
+            # every load starts from)
+            conn.execute(
+                "UPDATE snapshots SET pinned = 0 WHERE room_id = ? AND pinned = 1 AND seq NOT IN "
+                "(SELECT seq FROM versions WHERE room_id = ?)",
+                (rid, rid),
+            )
+            conn.execute(
+                "DELETE FROM snapshots WHERE room_id = ? AND pinned = 0 AND seq < "
+                "(SELECT max(seq) FROM snapshots WHERE room_id = ?)",
+                (rid, rid),
+            )
+            self._recount(conn, rid, time.time())
+            conn.execute("COMMIT")
+
+        await self._run(run)
+
     # ------------------------------------------------------------------ reads
 
     async def _db_load(self, room: RoomName, upto: int | None) -> StoredDoc | None:

@@ -128,3 +128,37 @@ async def test_a_forged_host_is_refused_dns_rebinding(server: CollabServer) -> N
         ok = server.get("/api/rooms/rebind/text", headers={"Host": f"{host}:{server.port}"})
         assert ok.status_code == 200 and ok.text == "private"
     await sentinel_archives(server)
+
+
+async def test_alternating_restores_grow_storage_at_most_twice(server: CollabServer) -> None:
+    """20 restores alternating between two versions of a room: each restore pins a full
+    snapshot, so they are rate-limited per client and per room, the restore's update is
+    compacted into the snapshot it pins, and storage grows by 2x at most."""
+    room = "restores"
+    a_text = "".join(f"version A line {i}\n" for i in range(8000))  # ~150 KB
+    b_text = "".join(f"version B row {i} -- different\n" for i in range(6000))
+    async with peer(room, server.signaling) as p:
+        text = p.document.text()
+        text.insert(0, a_text)
+        await wait_saved(p)
+        a = server.http_post(f"/api/rooms/{room}/versions?label=A").json()["id"]
+        del text[0 : len(text)]
+        text.insert(0, b_text)
+        await wait_saved(p)
+        b = server.http_post(f"/api/rooms/{room}/versions?label=B").json()["id"]
+
+    def stored() -> int:
+        return next(r["size"] for r in server.get("/api/rooms").json() if r["name"] == room)
+
+    before = stored()
+    codes = []
+    for i in range(20):
+        at = a if i % 2 == 0 else b
+        codes.append(server.http_post(f"/api/rooms/{room}/restore?at={at}").status_code)
+    after = stored()
+    print(f"\n[restores] codes {codes}; stored {before / 1e6:.2f} MB -> {after / 1e6:.2f} MB")
+    # the two version snapshots' budget: a burst of 3, then one per 30 s
+    assert (codes.count(200) == 1 and codes.count(429) == 19) or codes.count(200) <= 3
+    assert all(code in (200, 429) for code in codes)
+    assert after <= 2 * before, (before, after)
+    assert server.get(f"/api/rooms/{room}/text").text in (a_text, b_text)

@@ -210,6 +210,28 @@ async def test_versions_survive_compaction(store: BufferedStore) -> None:
         await store.add_version("r", contributors=[object()])
 
 
+async def test_versions_are_thinned_and_capped(make_store: StoreFactory) -> None:
+    """However often versions are recorded, a room keeps at most ``max_versions`` of them,
+    and the snapshots of dropped versions are gone (storage stays bounded); the kept ones
+    still load."""
+    updates, texts = typing_session(60)
+    store = make_store(max_versions=5)  # all recent: the cap decides
+    async with store:
+        await own(store, "r")
+        sizes = []
+        for i, update in enumerate(updates):
+            store.append("r", update)
+            if i % 3 == 2:  # 20 versions, each pinning a snapshot
+                await store.add_version("r", "")
+                sizes.append(next(r for r in await store.list_rooms() if r.name == "r").size_bytes)
+        versions = await store.list_versions("r")
+        assert [v.seq for v in versions] == [48, 51, 54, 57, 60]  # the newest five  # the newest is always kept
+        for v in versions:
+            assert text_of(await store.load_at("r", v.seq)) == texts[v.seq - 1]
+        # the stored size stopped growing with the number of versions
+        assert sizes[-1] <= 3 * sizes[len(sizes) // 2], sizes
+
+
 async def test_reopen_continues_the_log(make_store: StoreFactory) -> None:
     updates, texts = typing_session(50)
     async with make_store() as store:

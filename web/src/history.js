@@ -88,7 +88,9 @@ export const mountHistory = (section, room) => {
     const res = await fetchJson(`${roomPath(room)}/restore?at=${encodeURIComponent(selected.id)}`, { method: 'POST' })
     restore.disabled = false
     note.hidden = false
-    note.textContent = res.ok ? 'Restored. The change reaches everyone in the room.' : `Restore failed (${res.status || 'network'}).`
+    note.textContent = res.ok
+      ? 'Restored. The change reaches everyone in the room.'
+      : res.status === 429 ? 'Too many restores just now: try again in a little while.' : `Restore failed (${res.status || 'network'}).`
     if (res.ok) refresh()
   })
 
