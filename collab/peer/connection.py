@@ -33,15 +33,16 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.exceptions import InvalidAccessError, InvalidStateError, OperationError
-from aiortc.sdp import candidate_from_sdp
 
 from collab.errors import ProtocolError, TransportError
 from collab.peer.config import PeerConfig
 from collab.peer.datachannel import DataChannel, sctp_rtt, watch_peer_connection
 from collab.peer.large_sync import per_client_requests
+from collab.peer.sdp import check_description, parse_candidate
 from collab.protocol import SyncStep1, decode_message, decode_state_vector
 
 __all__ = ["ConnectionStats", "RemotePeer", "parse_candidate", "rtc_configuration"]
+# parse_candidate lives in collab.peer.sdp (with the description checks); re-exported here
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,10 @@ SendSignal = Callable[[str, float, dict[str, Any]], Awaitable[None]]
 ServeChannel = Callable[["RemotePeer", DataChannel], Awaitable[None]]
 """``serve_channel(remote, channel)`` runs the sync hub on an open channel until it closes."""
 
-_MAX_SDP = 64 * 1024
 _MAX_INBOX = 256
+_MAX_MDNS_CANDIDATES = 4
+"""``.local`` candidates handled per connection: each blocks ``addIceCandidate`` for up to 1 s
+(aioice resolves it by multicast DNS), one after another."""
 
 
 def rtc_configuration(config: PeerConfig) -> RTCConfiguration:
@@ -62,58 +65,6 @@ def rtc_configuration(config: PeerConfig) -> RTCConfiguration:
             for s in config.ice_servers
         ]
     )
-
-
-def parse_candidate(value: Any) -> RTCIceCandidate | None:
-    """Parse simple-peer's ``signal.candidate`` object into an aiortc candidate.
-
-    Returns None for end-of-candidates (an empty ``candidate`` string).
-
-    Raises:
-        ProtocolError: ``bad-candidate`` for anything malformed.
-
-    Example:
-        >>> c = parse_candidate({"candidate": "candidate:1 1 udp 2122260223 10.0.0.1 5000 "
-        ...                      "typ host generation 0", "sdpMid": "0", "sdpMLineIndex": 0})
-        >>> (c.ip, c.port, c.sdpMid)
-        ('10.0.0.1', 5000, '0')
-    """
-    if not isinstance(value, dict):
-        raise ProtocolError("bad-candidate", "candidate is not an object")
-    line = value.get("candidate")
-    mid = value.get("sdpMid")
-    index = value.get("sdpMLineIndex")
-    if not isinstance(line, str) or len(line) > 1024:
-        raise ProtocolError("bad-candidate", "candidate string missing or too long")
-    if mid is not None and not (isinstance(mid, str) and len(mid) <= 64):
-        raise ProtocolError("bad-candidate", "bad sdpMid")
-    if index is not None and not (
-        isinstance(index, int) and not isinstance(index, bool) and 0 <= index < 1024
-    ):
-        raise ProtocolError("bad-candidate", "bad sdpMLineIndex")
-    line = line.strip()
-    if line.startswith("a="):
-        line = line[2:]
-    if line.startswith("candidate:"):
-        line = line[len("candidate:") :]
-    if not line:
-        return None
-    bits = line.split()
-    if len(bits) < 8 or bits[6] != "typ" or not bits[1].isdigit() or not bits[3].isdigit():
-        raise ProtocolError("bad-candidate", f"unparsable candidate {line[:80]!r}")
-    if not bits[5].isdigit() or not 0 < int(bits[5]) < 65536:
-        raise ProtocolError("bad-candidate", "bad port")
-    if bits[2].lower() not in ("udp", "tcp"):
-        raise ProtocolError("bad-candidate", f"unknown transport {bits[2][:10]!r}")
-    try:
-        candidate = candidate_from_sdp(line)
-    except (ValueError, IndexError) as e:
-        raise ProtocolError("bad-candidate", str(e)) from None
-    if mid is None and index is None:
-        mid, index = "0", 0
-    candidate.sdpMid = mid
-    candidate.sdpMLineIndex = index
-    return candidate
 
 
 def _token() -> float:
@@ -189,6 +140,7 @@ class RemotePeer:
         self.glare_rejected = 0
         self.signals_ignored = 0
         self.offers_throttled = 0
+        self._mdns_candidates = 0
         self._send_signal = send_signal
         self._serve_channel = serve_channel
         self._local_state_vector = local_state_vector
@@ -383,9 +335,11 @@ class RemotePeer:
             remote_token = float(token) if math.isfinite(token) else None
         kind = signal.get("type")
         if kind == "offer":
-            await self._on_offer(self._sdp(signal), remote_token)
+            await self._on_offer(check_description(signal.get("sdp"), "offer"), remote_token)
         elif kind == "answer":
-            await self._on_answer(self._sdp(signal))
+            # our offers come from aiortc: one data-channel section, mid "0"
+            answer = check_description(signal.get("sdp"), "answer", offer_mid="0")
+            await self._on_answer(answer)
         elif kind == "candidate":
             await self._on_candidate(parse_candidate(signal.get("candidate")))
         elif kind in ("renegotiate", "transceiverRequest"):
@@ -393,15 +347,6 @@ class RemotePeer:
             log.debug("%s: ignored %s (data-only peer)", self.remote_id, kind)
         else:
             raise ProtocolError("bad-signal", f"unknown signal type {str(kind)[:20]!r}")
-
-    @staticmethod
-    def _sdp(signal: dict[str, Any]) -> str:
-        sdp = signal.get("sdp")
-        if not isinstance(sdp, str) or not sdp.startswith("v=0") or len(sdp) > _MAX_SDP:
-            raise ProtocolError("bad-sdp", "missing, malformed or oversized sdp")
-        if "m=application " not in sdp or "webrtc-datachannel" not in sdp:
-            raise ProtocolError("bad-sdp", "no data-channel (m=application) section")
-        return sdp
 
     def _take_offer_token(self) -> bool:
         now = time.monotonic()
@@ -467,7 +412,11 @@ class RemotePeer:
 
     async def _on_candidate(self, candidate: RTCIceCandidate | None) -> None:
         if candidate is not None and candidate.ip.endswith(".local"):
-            log.debug("%s: mDNS candidate %s (aioice resolves it)", self.remote_id, candidate.ip)
+            self._mdns_candidates += 1
+            if self._mdns_candidates > _MAX_MDNS_CANDIDATES:
+                self.signals_ignored += 1
+                return  # each costs up to 1 s of this connection's signal processing
+            log.debug("%s: mDNS candidate (aioice resolves it)", self.remote_id)
         pc = self._pc
         if pc is None or not self._remote_set:
             if len(self._pending) >= self.config.max_pending_candidates:
@@ -483,7 +432,9 @@ class RemotePeer:
     ) -> None:
         try:
             await pc.addIceCandidate(candidate)
-        except ValueError as e:  # after end-of-candidates, or no matching transport
+        except (ValueError, OSError) as e:
+            # after end-of-candidates / no matching transport; OSError: aioice could not bind
+            # its mDNS resolver (port 5353 taken) for a .local candidate
             self.signals_ignored += 1
             log.info("%s: candidate not added: %s", self.remote_id, e)
 
@@ -643,4 +594,7 @@ class RemotePeer:
         if channel is not None:
             await channel.close()
         if pc is not None:
-            await pc.close()
+            try:
+                await pc.close()
+            except Exception:  # aiortc can fail to close a half-built connection
+                log.exception("%s: closing a peer connection failed", self.remote_id)

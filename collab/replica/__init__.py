@@ -438,9 +438,7 @@ class ArchivalReplica(Service):
         old = await self._rebuilt(await self.store.load_at(room, version.seq))
         live = await self._live(room)
         await restore_into_async(live.document, old, self.options.text_name)
-        restored = await live.versions.record(
-            f"restored version {version.id}", raise_errors=True
-        )
+        restored = await live.versions.record(f"restored version {version.id}", raise_errors=True)
         # the restore is one big update: its version pins a snapshot of the same state, so
         # compact now rather than keep the update in the log as well
         await live.persistence.compact()

@@ -305,9 +305,13 @@ def thin_versions(
         if age < keep_all_for:
             keep.append(version)
             continue
-        bucket = ("h", int(version.created_at // 3600)) if age < hourly_for else (
-            "d",
-            int(version.created_at // 86_400),
+        bucket = (
+            ("h", int(version.created_at // 3600))
+            if age < hourly_for
+            else (
+                "d",
+                int(version.created_at // 86_400),
+            )
         )
         if bucket not in seen:
             seen.add(bucket)
