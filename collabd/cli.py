@@ -8,6 +8,10 @@ Example:
 
 from __future__ import annotations
 
+import os
+import sys
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,12 +22,70 @@ app = typer.Typer(
     help="Server side for Yjs over WebRTC: signaling, archival replica, web page.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_enable=False,  # expected failures are one line; --debug shows tracebacks
 )
+
+LogFormatOpt = Annotated[
+    str,
+    typer.Option(
+        "--log-format", envvar="COLLAB_LOG_FORMAT", help="text (key=value lines) or json."
+    ),
+]
+LogLevelOpt = Annotated[
+    str, typer.Option(envvar="COLLAB_LOG_LEVEL", help="debug, info, warning, error.")
+]
 
 
 @app.callback()
-def main() -> None:
+def main(
+    ctx: typer.Context,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug", envvar="COLLAB_DEBUG", help="Show tracebacks of failures (COLLAB_DEBUG=1)."
+        ),
+    ] = False,
+) -> None:
     """collab: y-webrtc signaling + archival replica + co-editing page."""
+    ctx.obj = {"debug": debug}
+
+
+def _guarded(ctx: typer.Context, run: Callable[[], None]) -> None:
+    """Run a long-running command: an expected failure is one line on stderr and its exit
+    code (2 usage, 1 runtime); anything else is one line too, its traceback with --debug."""
+    from pydantic import ValidationError
+
+    from collabd.server import _settings_error
+    from collabd.startup import StartupError
+
+    debug = bool(ctx.obj and ctx.obj.get("debug")) or os.environ.get("COLLAB_DEBUG", "") in (
+        "1",
+        "true",
+        "yes",
+    )
+    try:
+        run()
+    except StartupError as exc:
+        if debug:
+            traceback.print_exc()
+        typer.echo(exc.line(), err=True)
+        raise typer.Exit(exc.exit_code) from None
+    except ValidationError as exc:
+        error = _settings_error(exc)
+        typer.echo(error.line(), err=True)
+        raise typer.Exit(error.exit_code) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    except Exception as exc:  # noqa: BLE001 - reported (traceback with --debug), exit 1
+        if debug:
+            traceback.print_exc()
+        name = type(exc).__name__
+        typer.echo(
+            f"error: unexpected failure: {name}: {exc} — run with --debug for the traceback",
+            err=True,
+        )
+        sys.stderr.flush()
+        raise typer.Exit(1) from None
 
 
 @app.command("signaling")
@@ -39,11 +101,34 @@ def signaling_cmd(
     engine: Annotated[
         str, typer.Option(help="'uvicorn' (FastAPI app) or 'fast' (websockets server).")
     ] = "uvicorn",
+    log_level: LogLevelOpt = "info",
+    log_format: LogFormatOpt = "text",
+    *,
+    ctx: typer.Context,
 ) -> None:
     """Run the y-webrtc signaling server alone (ws://HOST:PORT/ and /signaling)."""
-    from signaling.server import run_signaling
 
-    run_signaling(host=host, port=port, redis_url=redis, config=config, engine=engine)
+    def run() -> None:
+        from collabd.startup import USAGE, StartupError, bind_listener
+        from signaling.server import run_signaling
+
+        if engine not in ("uvicorn", "fast"):
+            raise StartupError(f"unknown --engine {engine!r}", "use uvicorn or fast", USAGE)
+        if config is not None and not config.is_file():
+            raise StartupError(f"--config {config} is not a file", "", USAGE)
+        sock = bind_listener(host, port)
+        run_signaling(
+            host=host,
+            port=port,
+            redis_url=redis,
+            config=config,
+            engine=engine,
+            log_level=log_level,
+            log_format=log_format,
+            sock=sock,
+        )
+
+    _guarded(ctx, run)
 
 
 @app.command("token")
@@ -94,25 +179,32 @@ def serve_cmd(
             help="Another Host name to accept, e.g. a reverse proxy's (repeat; '*' = any).",
         ),
     ] = None,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
+    log_level: LogLevelOpt = "info",
+    log_format: LogFormatOpt = "text",
+    *,
+    ctx: typer.Context,
 ) -> None:
     """Start everything on one port: signaling + web page + archival replica + HTTP API."""
-    from collabd.server import run_serve
-    from collabd.settings import ServeSettings
 
-    extra: dict[str, Any] = {"allowed_hosts": allowed_host} if allowed_host else {}
-    settings = ServeSettings(
-        host=host,
-        port=port,
-        data=data,
-        store=store,
-        rooms=rooms,
-        ice_servers=ice_servers,
-        tls_cert=tls_cert,
-        tls_key=tls_key,
-        **extra,
-    )
-    run_serve(settings, log_level=log_level)
+    def run() -> None:
+        from collabd.server import run_serve
+        from collabd.settings import ServeSettings
+
+        extra: dict[str, Any] = {"allowed_hosts": allowed_host} if allowed_host else {}
+        settings = ServeSettings(
+            host=host,
+            port=port,
+            data=data,
+            store=store,
+            rooms=rooms,
+            ice_servers=ice_servers,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            **extra,
+        )
+        run_serve(settings, log_level=log_level, log_format=log_format)
+
+    _guarded(ctx, run)
 
 
 @app.command("replica")
@@ -135,21 +227,31 @@ def replica_cmd(
             help="PostgreSQL: seconds before a dead replica's rooms can be taken over.",
         ),
     ] = 10.0,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
+    log_level: LogLevelOpt = "info",
+    log_format: LogFormatOpt = "text",
+    *,
+    ctx: typer.Context,
 ) -> None:
     """Archive rooms on any y-webrtc signaling server (ours or y-webrtc's bin/server.js)."""
-    import logging
 
-    import anyio
+    def run() -> None:
+        import anyio
 
-    from collabd.replica_main import run_replica
+        from collabd.replica_main import run_replica
+        from collabd.startup import USAGE, StartupError
+        from signaling.server import configure_logging
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
-    anyio.run(
-        lambda: run_replica(signaling, room, store, ice_servers=ice_servers, lease_ttl=lease_ttl)
-    )
+        try:
+            configure_logging(log_level, log_format)
+        except ValueError as exc:
+            raise StartupError(str(exc), "see collab replica --help", USAGE) from exc
+        anyio.run(
+            lambda: run_replica(
+                signaling, room, store, ice_servers=ice_servers, lease_ttl=lease_ttl
+            )
+        )
+
+    _guarded(ctx, run)
 
 
 StoreOpt = Annotated[

@@ -8,6 +8,8 @@ rewrites the path arguments of uvicorn's access (and error) records to end in ``
 Example:
     >>> redact_url("postgresql://archive:s3cret@db:5432/collab")
     'postgresql://archive:***@db:5432/collab'
+    >>> redact_url("sqlite:////var/lib/collab/collab.db")
+    'sqlite:////var/lib/collab/collab.db'
     >>> redact_query("/signaling?token=abc")
     '/signaling?…'
 """
@@ -32,6 +34,8 @@ def redact_url(url: str) -> str:
         parts = urlsplit(url)
     except ValueError:
         return "<unparsable URL>"
+    if parts.password is None and not parts.query:
+        return url  # nothing secret (and urlunsplit would change sqlite:////abs paths)
     netloc = parts.netloc
     if parts.password is not None:
         user = parts.username or ""

@@ -12,10 +12,13 @@ import signal
 
 import anyio
 
+from collab.errors import StorageError
 from collab.peer.config import IceServer, PeerConfig
 from collab.replica import ArchivalReplica, ReplicaOptions, RoomPolicy
 from collab.storage import StoreOptions, open_store
+from collabd.redact import redact_url
 from collabd.settings import parse_ice_servers
+from collabd.startup import USAGE, StartupError, explain_storage
 
 __all__ = ["parse_room_spec", "run_replica"]
 
@@ -45,18 +48,45 @@ async def run_replica(
     name: str = "archive",
     lease_ttl: float = 10.0,
 ) -> None:
-    """Run until SIGINT/SIGTERM, then flush, compact and leave every room."""
-    ice = parse_ice_servers(ice_servers)
-    config = PeerConfig(ice_servers=[IceServer(**server) for server in ice])
-    options = ReplicaOptions(policy=RoomPolicy("none"), text_name=text_name, name=name)
-    store = open_store(store_url, StoreOptions(lease_ttl=lease_ttl))
-    async with store, ArchivalReplica(store, signaling, options=options, peer_config=config) as rep:
-        for spec in rooms:
-            room, password = parse_room_spec(spec)
-            await rep.follow(room, password)
-            log.info("replica: following %r%s", room, " (password)" if password else "")
-        print(f"collab replica: {len(rooms)} room(s) on {signaling} → {store_url}", flush=True)
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async for signum in signals:
-                log.info("replica: %s received, shutting down", signal.Signals(signum).name)
-                return
+    """Run until SIGINT/SIGTERM, then flush, compact and leave every room.
+
+    Raises:
+        StartupError: a bad option, or a store that cannot be opened (one line, exit code).
+    """
+    try:
+        ice = parse_ice_servers(ice_servers)
+        config = PeerConfig(ice_servers=[IceServer(**server) for server in ice])
+        specs = [parse_room_spec(spec) for spec in rooms]
+        replica = ArchivalReplica(
+            open_store(store_url, StoreOptions(lease_ttl=lease_ttl)),
+            signaling,
+            options=ReplicaOptions(policy=RoomPolicy("none"), text_name=text_name, name=name),
+            peer_config=config,
+        )
+    except (ValueError, TypeError) as exc:
+        raise StartupError(str(exc), "see collab replica --help", USAGE) from exc
+    store = replica.store
+    try:
+        await store.start()
+    except StorageError as exc:
+        raise explain_storage(exc, store_url) from exc
+    try:
+        async with replica as rep:
+            for room, password in specs:
+                await rep.follow(room, password)
+                log.info("replica: following %r%s", room, " (password)" if password else "")
+            print(
+                f"collab replica: {len(rooms)} room(s) on {redact_url(signaling)} → "
+                f"{redact_url(store_url)}",
+                flush=True,
+            )
+            await _until_signalled()
+    finally:
+        await store.close()
+
+
+async def _until_signalled() -> None:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            log.info("replica: %s received, shutting down", signal.Signals(signum).name)
+            return

@@ -174,6 +174,17 @@ class ReplicaCollector(Collector):
         connections.add_metric([], sum(room.peers for room in live))
         yield connections
 
+        for name, outage, what in (
+            ("collab_store", replica.store.outage, "the store commits"),
+            ("collab_replica_signaling", replica.signaling.outage, "the replica's signaling"),
+        ):
+            up = GaugeMetricFamily(f"{name}_up", f"1 while {what} works")
+            up.add_metric([], 1.0 if outage.up else 0.0)
+            yield up
+            outages = CounterMetricFamily(f"{name}_outages", f"Times {what} started failing")
+            outages.add_metric([], outage.outages)
+            yield outages
+
         uncommitted = GaugeMetricFamily(
             "collab_store_uncommitted_updates", "Updates appended but not yet committed"
         )

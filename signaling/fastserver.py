@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from http import HTTPStatus
@@ -40,6 +41,7 @@ from signaling.app import (
 from signaling.auth import TokenClaims
 from signaling.hooks import SignalingHooks
 from signaling.limits import CloseCode
+from signaling.server import banner
 from signaling.settings import SignalingSettings
 
 log = logging.getLogger("signaling.fast")
@@ -246,11 +248,15 @@ async def run_fast(
     host: str,
     port: int,
     hooks: SignalingHooks | None = None,
+    sock: socket.socket | None = None,
 ) -> None:
-    """Serve until cancelled (Ctrl-C)."""
+    """Serve until cancelled (Ctrl-C) on ``host:port``, or on an already bound ``sock``."""
     async with SignalingService(settings, hooks) as service:
         server: Server
-        async with serve_signaling(service, host, port) as server:
+        where: dict[str, Any] = {"sock": sock} if sock is not None else {}
+        bind = (None, None) if sock is not None else (host, port)
+        async with serve_signaling(service, *bind, **where) as server:
             log.info("signaling (fast engine) listening", extra={"host": host, "port": port})
+            print(banner(host, port, sock), flush=True)
             with contextlib.suppress(asyncio.CancelledError):
                 await server.serve_forever()

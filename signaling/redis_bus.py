@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Callable
 
@@ -99,6 +100,10 @@ class RedisBus:
         self._dirty: set[str] = set()
         self._wake = asyncio.Event()
         self._up = asyncio.Event()
+        self._down_since: float | None = None
+        self._retry_logged = float("-inf")
+        self.last_error: BaseException | None = None
+        "The last error talking to Redis (for startup and readiness messages)."
         self._down = asyncio.Event()
         self._down.set()
         self._tasks: list[asyncio.Task[None]] = []
@@ -161,9 +166,11 @@ class RedisBus:
 
     def _mark_down(self, exc: BaseException) -> None:
         self._metrics.redis_errors.inc()
+        self.last_error = exc
         if self._up.is_set():
             self._up.clear()
             self._down.set()
+            self._down_since = time.monotonic()
             self._metrics.redis_up.set(0)
             log.error(
                 "redis bus down; publishes reach local subscribers only",
@@ -186,7 +193,21 @@ class RedisBus:
         self._down.clear()
         self._up.set()
         self._metrics.redis_up.set(1)
-        log.info("redis bus connected", extra={"event": "redis_up", "instance": self.instance_id})
+        self._retry_logged = float("-inf")
+        if self._down_since is None:
+            log.info(
+                "redis bus connected", extra={"event": "redis_up", "instance": self.instance_id}
+            )
+        else:
+            log.warning(
+                "redis bus recovered",
+                extra={
+                    "event": "redis_up",
+                    "down_seconds": round(time.monotonic() - self._down_since, 1),
+                    "instance": self.instance_id,
+                },
+            )
+        self._down_since = None
 
     def set_topics_source(self, topics: Callable[[], list[str]]) -> None:
         """Give the bus a way to list local topics (used to resynchronise after reconnect)."""
@@ -223,10 +244,14 @@ class RedisBus:
                     next_beat = loop.time() + HEARTBEAT_SECONDS
                 except _ERRORS as exc:
                     self._metrics.redis_errors.inc()
-                    log.warning(
-                        "redis bus connect failed; retrying",
-                        extra={"event": "redis_retry", "error": repr(exc), "backoff": backoff},
-                    )
+                    self.last_error = exc
+                    now = loop.time()
+                    if now - self._retry_logged >= 60.0:  # first failure, then a reminder/min
+                        self._retry_logged = now
+                        log.warning(
+                            "redis bus connect failed; retrying",
+                            extra={"event": "redis_retry", "error": repr(exc)},
+                        )
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 2.0)
                 continue

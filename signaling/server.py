@@ -7,7 +7,10 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +20,8 @@ from signaling.app import create_app
 from signaling.settings import SignalingSettings
 
 _STANDARD_ATTRS = frozenset(
-    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys() | {"message", "asctime"}
+    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys()
+    | {"message", "asctime", "color_message"}  # uvicorn's terminal-colour copy of the message
 )
 
 
@@ -41,13 +45,64 @@ class KeyValueFormatter(logging.Formatter):
         return f"{base} {' '.join(extras)}" if extras else base
 
 
-def configure_logging(level: str = "info") -> None:
-    """Log to stderr as ``time level logger message key=value ...``."""
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, with the same fields as :class:`KeyValueFormatter`'s lines:
+    ``time``, ``level``, ``logger``, ``message``, every ``extra=`` field, and ``exception``.
+
+    Example:
+        >>> rec = logging.LogRecord("signaling", logging.INFO, "", 0, "socket refused", None, None)
+        >>> rec.code = 4401
+        >>> rec.created, rec.msecs = 0.0, 0.0
+        >>> JsonFormatter().format(rec)
+        '{"time": "1970-01-01T00:00:00.000Z", "level": "INFO", "logger": "signaling", \
+"message": "socket refused", "code": 4401}'
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        out: dict[str, object] = {
+            "time": f"{stamp}.{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD_ATTRS and not key.startswith("_") and key not in out:
+                out[key] = value if isinstance(value, str | int | float | bool) else repr(value)
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False)
+
+
+LOG_FORMATS = ("text", "json")
+"""``--log-format`` values: ``text`` (``time level logger message key=value``) or ``json``."""
+
+
+def configure_logging(level: str = "info", fmt: str = "text") -> None:
+    """Log to stderr, one line per record: ``time level logger message key=value ...``, or
+    one JSON object (``fmt="json"``, for log shippers).
+
+    Raises:
+        ValueError: unknown level or format.
+    """
+    if fmt not in LOG_FORMATS:
+        raise ValueError(f"log format must be one of {', '.join(LOG_FORMATS)}, not {fmt!r}")
+    if not isinstance(logging.getLevelName(level.upper()), int):
+        raise ValueError(f"unknown log level {level!r} (debug, info, warning, error)")
     handler = logging.StreamHandler()
-    handler.setFormatter(KeyValueFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.setFormatter(
+        JsonFormatter()
+        if fmt == "json"
+        else KeyValueFormatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        # uvicorn's own handlers would bypass the format: everything goes through the root
+        logger = logging.getLogger(name)
+        logger.handlers[:] = []
+        logger.propagate = True
 
 
 def load_settings(config: Path | None = None, **overrides: object) -> SignalingSettings:
@@ -76,8 +131,11 @@ def run_signaling(
     config: Path | None = None,
     log_level: str = "info",
     engine: str = "uvicorn",
+    *,
+    log_format: str = "text",
+    sock: socket.socket | None = None,
 ) -> None:
-    """Serve the signaling service alone.
+    """Serve the signaling service alone (on ``host:port``, or on an already bound ``sock``).
 
     ``engine="uvicorn"`` (default) serves ``create_app`` with uvicorn (uvloop + httptools when
     installed); WebSocket keepalive (pings every ``ws_ping_interval_seconds``, drop after
@@ -87,24 +145,25 @@ def run_signaling(
     if engine not in ("uvicorn", "fast"):
         raise ValueError("engine must be 'uvicorn' or 'fast'")
     settings = load_settings(config, redis_url=redis_url)
-    configure_logging(log_level)
+    configure_logging(log_level, log_format)
     if engine == "fast":
         from signaling.fastserver import run_fast
 
         try:
             import uvloop
 
-            uvloop.run(run_fast(settings, host, port))
+            uvloop.run(run_fast(settings, host, port, sock=sock))
         except ImportError:
-            asyncio.run(run_fast(settings, host, port))
+            asyncio.run(run_fast(settings, host, port, sock=sock))
         except KeyboardInterrupt:
             logging.getLogger("signaling").info("stopped")
         return
-    uvicorn.run(
+    where: dict[str, Any] = {} if sock is not None else {"host": host, "port": port}
+    server_config = uvicorn.Config(
         create_app(settings),
-        host=host,
-        port=port,
+        **where,
         log_level=log_level,
+        log_config=None,  # configure_logging formats uvicorn's lines too
         ws_max_size=settings.max_frame_bytes + 1024,
         ws_ping_interval=settings.ws_ping_interval_seconds,
         ws_ping_timeout=settings.ws_ping_timeout_seconds,
@@ -112,3 +171,27 @@ def run_signaling(
         access_log=False,
         proxy_headers=False,
     )
+    _AnnouncingServer(server_config, banner(host, port, sock)).run(
+        sockets=[sock] if sock is not None else None
+    )
+
+
+def banner(host: str, port: int, sock: socket.socket | None) -> str:
+    """The line printed once the signaling server accepts connections."""
+    if sock is not None:
+        host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    return f"collab signaling is serving on ws://{shown}:{port}/signaling"
+
+
+class _AnnouncingServer(uvicorn.Server):
+    """uvicorn, printing :func:`banner` once it listens (scripts wait for that line)."""
+
+    def __init__(self, config: uvicorn.Config, line: str) -> None:
+        super().__init__(config)
+        self.line = line
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if not self.should_exit:
+            print(self.line, flush=True)

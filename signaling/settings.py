@@ -17,12 +17,15 @@ from typing import Self
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+MIN_SECRET_LENGTH = 16
+"""Shortest accepted token secret when tokens are required (HS256 keys are guessable below)."""
+
 
 class SignalingSettings(BaseSettings):
     """Limits, access control and scale-out options of the signaling service.
 
     Example:
-        >>> SignalingSettings(auth_required=True, token_secret="s3cret").auth_required
+        >>> SignalingSettings(auth_required=True, token_secret="s3cret-s3cret-s3cret").auth_required
         True
     """
 
@@ -108,6 +111,12 @@ class SignalingSettings(BaseSettings):
             self.token_secret is None or not self.token_secret.get_secret_value()
         ):
             raise ValueError("auth_required=True needs token_secret (env COLLAB_TOKEN_SECRET)")
+        secret = self.token_secret.get_secret_value() if self.token_secret is not None else ""
+        if self.auth_required and len(secret) < MIN_SECRET_LENGTH:
+            raise ValueError(
+                f"token_secret is too short ({len(secret)} characters): use at least "
+                f"{MIN_SECRET_LENGTH}, e.g. `openssl rand -hex 32`"
+            )
         return self
 
 
@@ -120,7 +129,7 @@ def production_settings(secret: str, origins: list[str], **overrides: object) ->
         **overrides: any other ``SignalingSettings`` field.
 
     Example:
-        >>> production_settings("s3cret", ["https://docs.example.org"]).allow_missing_origin
+        >>> production_settings("0123456789abcdef", ["https://docs.example.org"]).allow_missing_origin
         False
     """
     values: dict[str, object] = {

@@ -36,6 +36,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
 from collab.errors import TransportError
+from collab.outage import Outage
 from collab.peer.config import PeerConfig
 from collab.service import Service
 
@@ -130,6 +131,8 @@ class SignalingClient(Service):
         self.counters = SignalingCounters()
         self._shown = redacted_url(url)
         self._headers = dict(headers or {})
+        self.outage = Outage("signaling", log)
+        "Connection failures as operators read them (first, reminders, recovery)."
         self._topics: dict[str, _Topic] = {}
         self._ws: ClientConnection | None = None
         self._state_changed = anyio.Event()
@@ -272,7 +275,8 @@ class SignalingClient(Service):
                     finally:
                         ws.transport.abort()  # never leave the socket behind on cancellation
             except (OSError, TimeoutError, WebSocketException, TransportError) as e:
-                log.info("signaling %s lost: %s", self._shown, e)
+                self.outage.fail(f"{self._shown}: {e}")
+                self._poke()
             finally:
                 if self._ws is not None:
                     self.counters.disconnects += 1
@@ -288,6 +292,7 @@ class SignalingClient(Service):
         self._last_received = time.monotonic()
         self._set_ws(ws)
         log.info("signaling connected: %s", self._shown)
+        self.outage.ok()
         for frame in subscribe_frames(list(self._topics), self.config.max_subscribe_frame):
             await self._send_frame(frame)
         for entry in list(self._topics.values()):

@@ -23,6 +23,7 @@ import anyio
 import anyio.abc
 
 from collab.errors import NotFoundError, StorageError
+from collab.outage import Outage
 from collab.storage.base import (
     RoomInfo,
     StoreCounters,
@@ -60,6 +61,8 @@ class BufferedStore(ABC):
 
     def __init__(self, options: StoreOptions | None = None) -> None:
         self.options = options if options is not None else StoreOptions()
+        self.outage = Outage("storage", log)
+        "Commit failures as operators read them (first, reminders, recovery); ``up``."
         o = self.options
         if o.max_batch < 1:
             raise ValueError("max_batch must be >= 1")
@@ -122,6 +125,18 @@ class BufferedStore(ABC):
 
     @abstractmethod
     async def _db_list_versions(self, room: RoomName) -> list[Version]: ...
+
+    async def _db_ping(self) -> None:  # noqa: B027 - backends override it when they can
+        """Raise StorageError when the database does not answer (readiness probes)."""
+
+    async def ping(self) -> None:
+        """Check the database answers (for readiness probes).
+
+        Raises:
+            StorageError: it does not (or the writer is failing to commit).
+        """
+        self._require_running()
+        await self._db_ping()
 
     @abstractmethod
     async def _db_drop_versions(self, room: RoomName, ids: list[int]) -> None:
@@ -283,9 +298,7 @@ class BufferedStore(ABC):
                 self.counters.count_error(exc.code)
                 self._last_ok = False
                 self._last_error = exc
-                log.warning(
-                    "commit of %d updates failed (%s); kept queued, will retry", len(batch), exc
-                )
+                self.outage.fail(f"{exc} ({len(self._pending)} updates kept queued)")
                 self._signal_progress()
                 return False
             for item in batch:
@@ -297,6 +310,7 @@ class BufferedStore(ABC):
                 self.counters.dropped_not_owner += refused
                 log.warning("dropped %d queued updates of rooms owned elsewhere now", refused)
             self._last_ok = True
+            self.outage.ok()
             self._signal_progress()
             return True
 

@@ -27,6 +27,7 @@ from typing import Any, Protocol, runtime_checkable
 from pycrdt import Doc
 
 from collab.errors import StorageError
+from collab.outage import Outage
 from collab.types import RoomName
 
 __all__ = [
@@ -198,6 +199,12 @@ class UpdateStore(Protocol):
     """
 
     counters: StoreCounters
+    outage: Outage
+    "Commit failures as operators read them (``up``, first/reminder/recovery log lines)."
+
+    async def ping(self) -> None:
+        """Check the database answers (readiness). Raises ``StorageError`` when it does not."""
+        ...
 
     @property
     def pending(self) -> int:

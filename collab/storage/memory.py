@@ -130,6 +130,9 @@ class MemoryStore(BufferedStore):
         self._versions.append(version)
         return version
 
+    async def _db_ping(self) -> None:
+        self._check_fault()
+
     async def _db_drop_versions(self, room: RoomName, ids: list[int]) -> None:
         self._check_fault()
         gone = set(ids)

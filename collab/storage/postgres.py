@@ -116,6 +116,8 @@ def map_postgres_error(exc: psycopg.Error) -> StorageError:
         code = "locked"
     elif state in ("XX001", "XX002"):
         code = "corrupt"
+    elif state.startswith("28"):
+        code = "auth"  # invalid authorization / password
     elif state.startswith(("08", "57")) or not state:
         code = "unavailable"
     else:
@@ -157,7 +159,13 @@ class PostgresStore(BufferedStore):
                 connect_timeout=max(1, int(self.options.connect_timeout)),
             )
         except psycopg.Error as exc:
-            raise StorageError("unavailable", f"cannot connect to postgresql: {exc}") from exc
+            text = str(exc)
+            code = (
+                "auth"
+                if "password authentication failed" in text or "no password supplied" in text
+                else map_postgres_error(exc).code
+            )
+            raise StorageError(code, f"cannot connect to postgresql: {exc}") from exc
 
     async def _use(self, which: str, fn: Callable[[Conn], Awaitable[T]]) -> T:
         """Run ``fn`` on the write or read connection, reconnecting if it broke.
@@ -583,6 +591,12 @@ class PostgresStore(BufferedStore):
             ]
 
         return await self._use("read", run)
+
+    async def _db_ping(self) -> None:
+        async def select(conn: Conn) -> None:
+            await conn.execute("SELECT 1")
+
+        await self._use("read", select)
 
     async def _db_drop_versions(self, room: RoomName, ids: list[int]) -> None:
         async def body(conn: Conn, rid: int, now: float) -> None:

@@ -382,6 +382,9 @@ class SQLiteStore(BufferedStore):
         vid = await self._run(run)
         return Version(vid, room, seq, created_at, label, contributors)
 
+    async def _db_ping(self) -> None:
+        await self._run(lambda conn: conn.execute("SELECT 1").fetchone())
+
     async def _db_drop_versions(self, room: RoomName, ids: list[int]) -> None:
         def run(conn: sqlite3.Connection) -> None:
             conn.execute("BEGIN IMMEDIATE")

@@ -143,8 +143,8 @@ class CollabServer(Process):
 
     def start(self) -> None:
         super().start()
+        # printed only once the listener, the store and the replica's signaling are up
         self.wait_for_line(r"collab is serving on", 60)
-        self.wait_for_line(r"Application startup complete", 60)
 
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
         return httpx.get(self.http + path, timeout=10, **kwargs)

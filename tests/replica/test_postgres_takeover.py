@@ -69,7 +69,7 @@ async def test_standby_takes_over_and_nothing_is_lost(pg: PostgresServer, tmp_pa
     url = f"ws://127.0.0.1:{port}/signaling"
     first = second = None
     try:
-        sig.wait_for_line("Uvicorn running on", 30)
+        sig.wait_for_line("collab signaling is serving on", 30)
         first = replica("first", url, dsn, tmp_path / "first.log")
         first.wait_for_line(r"archiving room 'shared'", 30)
         second = replica("second", url, dsn, tmp_path / "second.log")

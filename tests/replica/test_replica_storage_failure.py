@@ -4,6 +4,7 @@ lost once space returns. Real SQLite on a real (tiny) tmpfs, real aiortc peer, r
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import signal
 import subprocess
@@ -55,7 +56,10 @@ def fill(path: Path) -> None:
         os.close(fd)
 
 
-async def test_disk_full_is_reported_and_nothing_is_lost(tmp_path: Path, tiny_fs: Path) -> None:
+async def test_disk_full_is_reported_and_nothing_is_lost(
+    tmp_path: Path, tiny_fs: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="collab.storage")
     port = free_port()
     sig = Process(
         [sys.executable, "-m", "collabd.cli", "signaling", "--port", str(port)],
@@ -65,7 +69,7 @@ async def test_disk_full_is_reported_and_nothing_is_lost(tmp_path: Path, tiny_fs
     url = f"ws://127.0.0.1:{port}/signaling"
     db = tiny_fs / "archive.db"
     try:
-        sig.wait_for_line("Uvicorn running on", 30)
+        sig.wait_for_line("collab signaling is serving on", 30)
         store = open_store(f"sqlite:///{db}")
         options = ReplicaOptions()
         async with (
@@ -95,6 +99,12 @@ async def test_disk_full_is_reported_and_nothing_is_lost(tmp_path: Path, tiny_fs
     finally:
         sig.kill(signal.SIGTERM)
 
+    # the operator reads one line when storage starts failing and one when it recovers (a
+    # reminder at most once a minute in between), not one per failed commit
+    messages = [r.getMessage() for r in caplog.records if r.name == "collab.storage"]
+    assert sum(m.startswith("storage is failing") for m in messages) == 1, messages
+    assert sum(m.startswith("storage recovered after") for m in messages) == 1, messages
+    assert store.counters.commit_failures > 1
     async with open_store(f"sqlite:///{db}") as reopened:
         doc = rebuild(await reopened.load("full"))
     assert str(doc.get("codemirror", type=Text)) == final

@@ -60,7 +60,6 @@ async def test_serve_with_tls(tmp_path: Path) -> None:
     try:
         line = srv.wait_for_line(r"collab is serving on", 60)
         assert f"https://127.0.0.1:{port}/" in line
-        srv.wait_for_line("Application startup complete", 60)
         base = f"https://localhost:{port}"
         context = ssl.create_default_context(cafile=str(cert))
         assert httpx.get(base + "/healthz", verify=context).text == "okay"

@@ -20,7 +20,7 @@ def start_cli(engine: str, port: int) -> subprocess.Popen[bytes]:
         [sys.executable, "-m", "collabd.cli", "signaling", "--port", str(port), "--engine", engine],
         cwd=ROOT,
         env={**os.environ, "COLLAB_MAX_TOPICS_PER_SOCKET": "1"},
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
 
@@ -28,15 +28,15 @@ def start_cli(engine: str, port: int) -> subprocess.Popen[bytes]:
 @pytest.mark.anyio
 @pytest.mark.parametrize(
     ("engine", "banner"),
-    [("uvicorn", b"Uvicorn running on"), ("fast", b"signaling (fast engine) listening")],
+    [("uvicorn", b"collab signaling is serving on"), ("fast", b"collab signaling is serving on")],
 )
 async def test_collab_signaling_command(engine: str, banner: bytes) -> None:
     port = free_port()
     proc = start_cli(engine, port)
     try:
-        assert proc.stderr is not None
-        with anyio.fail_after(WAIT * 2):
-            while banner not in (line := await anyio.to_thread.run_sync(proc.stderr.readline)):
+        assert proc.stderr is not None and proc.stdout is not None
+        with anyio.fail_after(WAIT * 2):  # the banner on stdout, once it listens
+            while banner not in (line := await anyio.to_thread.run_sync(proc.stdout.readline)):
                 assert line, "server exited before listening"
         async with httpx.AsyncClient() as http:
             assert (await http.get(f"http://127.0.0.1:{port}/")).text == "okay"
@@ -55,8 +55,9 @@ async def test_collab_signaling_command(engine: str, banner: bytes) -> None:
     finally:
         proc.kill()
         proc.wait(timeout=10)
-        if proc.stderr is not None:
-            proc.stderr.close()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
 
 
 def test_config_file_env_and_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

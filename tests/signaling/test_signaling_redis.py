@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 import anyio
@@ -96,7 +97,10 @@ async def test_publish_on_a_reaches_b_with_summed_clients(
         await publish_until(a1, a2, "shared", 2, "after-unsub")
 
 
-async def test_redis_outage_is_reported_and_recovered(redis: RedisProc) -> None:
+async def test_redis_outage_is_reported_and_recovered(
+    redis: RedisProc, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="signaling")
     async with two_instances(redis) as (one, two):
         assert one.service is not None and one.service.bus is not None
         assert two.service is not None and two.service.bus is not None
@@ -128,5 +132,11 @@ async def test_redis_outage_is_reported_and_recovered(redis: RedisProc) -> None:
                 assert "collab_signaling_redis_up 1.0" in one.service.metrics.render().decode()
                 await publish_until(a, b, "r", 2, "after")
                 await publish_until(b, a, "r", 2, "after-b")
+                messages = [r.getMessage() for r in caplog.records if r.name.startswith("signal")]
             finally:
                 stop_redis(restarted)
+    # operators read: one line when it went down, a retry line at most once a minute, one
+    # recovery line (per instance)
+    assert messages.count("redis bus down; publishes reach local subscribers only") == 2
+    assert messages.count("redis bus connect failed; retrying") <= 2
+    assert messages.count("redis bus recovered") == 2
