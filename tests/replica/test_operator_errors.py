@@ -11,6 +11,7 @@ import datetime
 import errno
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -65,6 +66,24 @@ def test_port_in_use(tmp_path: Path) -> None:
     line = one_error(out)
     assert code == 1
     assert f"port {port} is already in use" in line and "--port 0" in line
+
+
+def test_privileged_port_without_the_capability(tmp_path: Path) -> None:
+    """Port 80 without CAP_NET_BIND_SERVICE (dropped with setpriv: the tests run as root)."""
+    if shutil.which("setpriv") is None:
+        pytest.skip("needs util-linux setpriv")
+    done = subprocess.run(
+        ["setpriv", "--bounding-set", "-net_bind_service", "--inh-caps", "-net_bind_service",
+         COLLAB, "serve", "--port", "80", "--data", str(tmp_path / "d")],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    line = one_error(done.stdout + done.stderr)
+    assert done.returncode == 1 and "permission denied listening on 127.0.0.1:80" in line
+
+
+def test_host_that_is_not_ours(tmp_path: Path) -> None:
+    code, out = collab("serve", "--host", "10.99.99.99", "--port", "0", "--data", str(tmp_path))
+    assert code == 2 and "is not an address of this machine" in one_error(out)
 
 
 def test_data_dir_cannot_be_created_or_is_a_file(tmp_path: Path) -> None:
