@@ -291,3 +291,63 @@ def test_json_log_format(tmp_path: Path) -> None:
     access = [r for r in records if r["logger"] == "uvicorn.access"]
     assert any("/api/rooms?…" in r["message"] for r in access), access
     assert not any("token=abc" in line for line in lines)
+
+
+@pytest.fixture
+def read_only_fs(tmp_path: Path):  # type: ignore[no-untyped-def]
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", str(mount)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+def test_data_dir_not_writable(read_only_fs: Path) -> None:
+    code, out = collab("serve", "--port", "0", "--data", str(read_only_fs))
+    line = one_error(out)
+    assert code == 1 and "is not writable" in line and "--data" in line
+
+
+def test_readyz_turns_503_while_storage_fails_and_back(tiny_fs: Path, tmp_path: Path) -> None:
+    """Readiness follows the store: a full disk takes the instance out of rotation (503 with
+    the reason), freed space brings it back; liveness stays ``okay`` throughout."""
+    import anyio
+    from replica_helpers import peer
+    from servers import wait_until
+
+    srv = CollabServer(tiny_fs / "data", tmp_path / "serve.log")
+    srv.start()
+
+    async def scenario() -> None:
+        async with peer("ready", srv.signaling) as p:
+            with anyio.fail_after(30):
+                await p.wait_for_peers(1)
+            filler = os.open(tiny_fs / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
+            try:
+                while True:
+                    os.write(filler, b"\0" * 4096)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC
+            finally:
+                os.close(filler)
+            text = p.document.text()
+            for i in range(200):
+                text.insert(len(str(text)), f"line {i} while the disk is full\n")
+            await wait_until(lambda: srv.get("/readyz").status_code == 503, 30)
+            assert "storage is failing to commit" in srv.get("/readyz").json()["problems"]
+            assert srv.get("/healthz").text == "okay"
+            os.unlink(tiny_fs / "filler")
+            await wait_until(lambda: srv.get("/readyz").status_code == 200, 30)
+
+    try:
+        anyio.run(scenario)
+        log = srv.output()
+        assert log.count("storage is failing") == 1 and "storage recovered after" in log
+    finally:
+        srv.kill()
