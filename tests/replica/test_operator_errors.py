@@ -7,23 +7,18 @@ secret in the output, and never "collab is serving on" when it is not.
 
 from __future__ import annotations
 
-import datetime
-import errno
 import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-from servers import COLLAB, ROOT, CollabServer
+from servers import COLLAB, ROOT, CollabServer, fill, self_signed, tmpfs
 
 from collab.errors import StorageError
 from collabd.startup import explain_storage
@@ -96,29 +91,13 @@ def test_data_dir_cannot_be_created_or_is_a_file(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def tiny_fs(tmp_path: Path):  # type: ignore[no-untyped-def]
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    try:
+def tiny_fs(tmp_path: Path) -> Iterator[Path]:
+    with tmpfs(tmp_path / "tiny") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=True)
 
 
 def test_disk_full_at_start(tiny_fs: Path) -> None:
-    fd = os.open(tiny_fs / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        while True:
-            os.write(fd, b"\0" * 4096)
-    except OSError as exc:
-        assert exc.errno == errno.ENOSPC  # full: the point of the test
-    finally:
-        os.close(fd)
+    fill(tiny_fs / "filler")
     code, out = collab("serve", "--port", "0", "--data", str(tiny_fs / "data"))
     assert code == 1 and "is full" in one_error(out)
 
@@ -183,35 +162,9 @@ def test_sqlite_file_locked_by_another_server(tmp_path: Path) -> None:
     assert code == 1 and "is in use by another process" in one_error(out)
 
 
-def _cert(path: Path, name: str) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = path / f"{name}.crt", path / f"{name}.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 def test_bad_or_mismatched_tls(tmp_path: Path) -> None:
-    cert_a, _key_a = _cert(tmp_path, "a")
-    _cert_b, key_b = _cert(tmp_path, "b")
+    cert_a, _key_a = self_signed(tmp_path, "a.test")
+    _cert_b, key_b = self_signed(tmp_path, "b.test")
     code, out = collab(*serve(tmp_path, "--tls-cert", str(cert_a), "--tls-key", str(key_b)))
     assert code == 2 and "cannot use the TLS certificate and key" in one_error(out)
     code, out = collab(*serve(tmp_path, "--tls-cert", str(cert_a)))
@@ -294,18 +247,9 @@ def test_json_log_format(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def read_only_fs(tmp_path: Path):  # type: ignore[no-untyped-def]
-    mount = tmp_path / "ro"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", str(mount)], capture_output=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    try:
+def read_only_fs(tmp_path: Path) -> Iterator[Path]:
+    with tmpfs(tmp_path / "ro", read_only=True) as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=True)
 
 
 def test_data_dir_not_writable(read_only_fs: Path) -> None:
@@ -328,14 +272,7 @@ def test_readyz_turns_503_while_storage_fails_and_back(tiny_fs: Path, tmp_path: 
         async with peer("ready", srv.signaling) as p:
             with anyio.fail_after(30):
                 await p.wait_for_peers(1)
-            filler = os.open(tiny_fs / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
-            try:
-                while True:
-                    os.write(filler, b"\0" * 4096)
-            except OSError as exc:
-                assert exc.errno == errno.ENOSPC
-            finally:
-                os.close(filler)
+            fill(tiny_fs / "filler")
             text = p.document.text()
             for i in range(200):
                 text.insert(len(str(text)), f"line {i} while the disk is full\n")

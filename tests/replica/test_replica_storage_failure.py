@@ -3,11 +3,9 @@ lost once space returns. Real SQLite on a real (tiny) tmpfs, real aiortc peer, r
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import signal
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +14,7 @@ import anyio
 import pytest
 from pycrdt import Text
 from replica_helpers import needs_netns, peer, wait_saved
-from servers import Process, free_port, wait_until
+from servers import Process, fill, free_port, tmpfs, wait_until
 
 from collab.peer import PeerConfig
 from collab.replica import ArchivalReplica, ReplicaOptions
@@ -28,32 +26,8 @@ pytestmark = [pytest.mark.anyio, needs_netns]
 @pytest.fixture
 def tiny_fs(tmp_path: Path) -> Iterator[Path]:
     """A 3 MiB tmpfs mounted inside the test's temp dir (unmounted at the end)."""
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    try:
+    with tmpfs(tmp_path / "tiny", "3m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=True)
-
-
-def fill(path: Path) -> None:
-    """Write (unbuffered) until the file system is full."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        for size in (65536, 512, 1):
-            try:
-                while True:
-                    os.write(fd, b"\0" * size)
-            except OSError as exc:
-                if exc.errno != errno.ENOSPC:
-                    raise
-    finally:
-        os.close(fd)
 
 
 async def test_disk_full_is_reported_and_nothing_is_lost(
