@@ -23,7 +23,7 @@ The replica can hide itself (``Awareness(client_id, state=None)`` or ``set_local
 or show a labelled state, e.g. ``state={"user": {"name": "archive"}}``.
 
 Example:
-    >>> from collab.protocol import MAX_AWARENESS_STATE_BYTES, AwarenessEntry
+    >>> from collab.protocol import AwarenessEntry
     >>> aw = Awareness(7, state={"user": {"name": "Zoë"}})
     >>> events = []
     >>> handle = aw.observe(events.append)
@@ -42,6 +42,7 @@ from typing import Any, Final
 
 import anyio
 
+from collab.observers import Observers
 from collab.protocol import MAX_AWARENESS_STATE_BYTES, AwarenessEntry
 
 __all__ = ["Awareness", "AwarenessEvent", "ClientMeta"]
@@ -135,8 +136,9 @@ class Awareness:
     _sizes: dict[int, int] = field(default_factory=dict, init=False, repr=False)
     _total: int = field(default=0, init=False, repr=False)
     _meta: dict[int, ClientMeta] = field(default_factory=dict, init=False, repr=False)
-    _observers: dict[int, AwarenessObserver] = field(default_factory=dict, init=False, repr=False)
-    _next_handle: int = field(default=0, init=False, repr=False)
+    _observers: Observers[AwarenessObserver] = field(
+        default_factory=Observers, init=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         # Like y-protocols: start with {} at clock 0. Note that y-protocols *ignores* clock-0
@@ -182,17 +184,14 @@ class Awareness:
 
     def observe(self, callback: AwarenessObserver) -> int:
         """Call ``callback(event)`` for every accepted update; returns a handle."""
-        handle = self._next_handle
-        self._next_handle += 1
-        self._observers[handle] = callback
-        return handle
+        return self._observers.add(callback)
 
     def unobserve(self, handle: int) -> None:
         """Remove an observer (unknown handles are ignored)."""
-        self._observers.pop(handle, None)
+        self._observers.remove(handle)
 
     def _emit(self, event: AwarenessEvent) -> None:
-        for callback in list(self._observers.values()):
+        for callback in self._observers:
             callback(event)
 
     # ------------------------------------------------------------------ local changes

@@ -47,6 +47,7 @@ import pycrdt
 
 from collab.errors import ProtocolError
 from collab.lib0 import Decoder
+from collab.observers import Observers
 from collab.yupdate import REF_SKIP, decode_update
 
 __all__ = [
@@ -99,6 +100,34 @@ def _is_panic(exc: BaseException) -> bool:
     return type(exc).__name__ == "PanicException"
 
 
+class _PycrdtErrors:
+    """``with _PycrdtErrors(code):`` — pycrdt's ``ValueError`` and Rust panics become
+    ``ProtocolError(code)``: the one place that knows how pycrdt fails (a class, not a
+    generator-based context manager: it is on the per-update path)."""
+
+    __slots__ = ("code",)
+
+    def __init__(self, code: str) -> None:
+        self.code = code
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, _tb: object
+    ) -> None:
+        if exc is None:
+            return
+        if isinstance(exc, ValueError):
+            raise ProtocolError(self.code, str(exc)) from None
+        if _is_panic(exc):
+            raise ProtocolError(self.code, f"pycrdt panicked: {exc}") from None
+
+
+_BAD_UPDATE = _PycrdtErrors("bad-update")
+_BAD_STATE_VECTOR = _PycrdtErrors("bad-state-vector")
+
+
 class Document:
     """One shared Yjs document (see the module docstring).
 
@@ -121,8 +150,7 @@ class Document:
             client_id=random_client_id() if client_id is None else client_id
         )
         self._roots: dict[str, RootKind] = {}
-        self._observers: dict[int, Observer] = {}
-        self._next_handle = 0
+        self._observers: Observers[Observer] = Observers()
         self._origin: Any = None
         self._changes = 0
         self._parked: dict[int, tuple[bytes, UpdateScan, Any]] = {}
@@ -191,14 +219,8 @@ class Document:
         """
         update = bytes(update)
         if scan is None:
-            try:
+            with _BAD_UPDATE:
                 canonical = self._ydoc_reencode(update)
-            except ValueError as e:
-                raise ProtocolError("bad-update", str(e)) from None
-            except BaseException as e:
-                if _is_panic(e):
-                    raise ProtocolError("bad-update", f"pycrdt panicked: {e}") from None
-                raise
             if canonical != len(update):
                 scan = scan_update(update)  # not canonical: check strictly (trailing bytes)
         changed = self._apply(update, origin)
@@ -225,13 +247,8 @@ class Document:
         self._origin = origin
         before = self._changes
         try:
-            self._ydoc.apply_update(update)
-        except ValueError as e:
-            raise ProtocolError("bad-update", str(e)) from None
-        except BaseException as e:
-            if _is_panic(e):
-                raise ProtocolError("bad-update", f"pycrdt panicked: {e}") from None
-            raise
+            with _BAD_UPDATE:
+                self._ydoc.apply_update(update)
         finally:
             self._origin = previous
         return self._changes != before
@@ -341,14 +358,8 @@ class Document:
         Raises:
             ProtocolError: ``bad-state-vector`` if pycrdt rejects ``state_vector``.
         """
-        try:
+        with _BAD_STATE_VECTOR:
             return bytes(self._ydoc.get_update(state_vector))
-        except ValueError as e:
-            raise ProtocolError("bad-state-vector", str(e)) from None
-        except BaseException as e:
-            if _is_panic(e):
-                raise ProtocolError("bad-state-vector", f"pycrdt panicked: {e}") from None
-            raise
 
     def state_vector(self) -> bytes:
         """The encoded Yjs state vector."""
@@ -379,14 +390,11 @@ class Document:
         Returns:
             A handle for :meth:`unobserve`.
         """
-        handle = self._next_handle
-        self._next_handle += 1
-        self._observers[handle] = callback
-        return handle
+        return self._observers.add(callback)
 
     def unobserve(self, handle: int) -> None:
         """Remove an observer added by :meth:`observe` (unknown handles are ignored)."""
-        self._observers.pop(handle, None)
+        self._observers.remove(handle)
 
     def _on_transaction(self, event: pycrdt.TransactionEvent) -> None:
         update = event.update
@@ -394,7 +402,7 @@ class Document:
             return
         self._changes += 1
         origin = self._origin
-        for callback in list(self._observers.values()):
+        for callback in self._observers:
             try:
                 callback(update, origin)
             except Exception:

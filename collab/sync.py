@@ -97,6 +97,7 @@ from collab.awareness import Awareness, AwarenessEvent
 from collab.document import Document, UpdateScan, scan_update
 from collab.errors import ProtocolError, TransportError
 from collab.lib0 import Decoder
+from collab.observers import Observers
 from collab.protocol import (
     DEFAULT_MAX_MESSAGE_SIZE,
     AwarenessEntry,
@@ -305,8 +306,7 @@ class SyncRoom:
         "Connections currently served."
         self.callback_errors = 0
         "Room-event callbacks that raised (they are logged)."
-        self._observers: dict[int, Callable[[RoomEvent], None]] = {}
-        self._next_handle = 0
+        self._observers: Observers[Callable[[RoomEvent], None]] = Observers()
         self._changed: anyio.Event | None = None
         self._reserved_clients = 0  # client sections of parked updates (charged on arrival)
         self._client_bytes: dict[int, int] = {}  # per client id (bounded by the state vector)
@@ -318,17 +318,14 @@ class SyncRoom:
 
     def observe(self, callback: Callable[[RoomEvent], None]) -> int:
         """Call ``callback(event)`` for every :data:`RoomEvent`; returns a handle."""
-        handle = self._next_handle
-        self._next_handle += 1
-        self._observers[handle] = callback
-        return handle
+        return self._observers.add(callback)
 
     def unobserve(self, handle: int) -> None:
         """Remove a callback added by :meth:`observe`."""
-        self._observers.pop(handle, None)
+        self._observers.remove(handle)
 
     def _emit(self, event: RoomEvent) -> None:
-        for callback in list(self._observers.values()):
+        for callback in self._observers:
             try:
                 callback(event)
             except Exception:
