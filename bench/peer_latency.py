@@ -247,7 +247,7 @@ async def trace(url: str, limit: int | None, batch: int, burst: int) -> None:
         f"  messages {stats.messages_out:,}, payload {stats.bytes_out / 1e6:.2f} MB, "
         f"wire {stats.transport_bytes_out / 1e6:.2f} MB"
     )
-    print(f"  typing alone / anchor = {typed / anchor:.2f}× (local Document + hub cost)")
+    print(f"  typing alone / anchor = {typed / anchor:.2f}× (local Document + sync cost)")
     print(f"  delivery lag after the last edit: {(total - typed) * 1e3:.0f} ms")
     print(f"  RATIO end-to-end / anchor = {total / anchor:.2f}× (goal ≤ 1.5×)")
 

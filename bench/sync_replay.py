@@ -25,7 +25,7 @@ import anyio
 import pycrdt
 
 from collab.document import Document, random_client_id
-from collab.memory import channel_pair, wait_idle
+from collab.memnet import channel_pair, wait_idle
 from collab.sync import SyncOptions, SyncRoom
 
 TRACE = Path(__file__).resolve().parents[2] / "shared" / "data" / "automerge-paper.json.gz"

@@ -67,7 +67,7 @@ counted in :attr:`SyncRoom.callback_errors`).
 
 Example:
     >>> import anyio
-    >>> from collab.memory import channel_pair
+    >>> from collab.memnet import channel_pair
     >>> async def main() -> str:
     ...     a, b = SyncRoom(), SyncRoom()
     ...     a.document.text().insert(0, "hello")
@@ -122,9 +122,9 @@ __all__ = [
     "Connection",
     "ConnectionAdded",
     "ConnectionRemoved",
-    "ConnectionStats",
     "DocumentUpdated",
     "RoomEvent",
+    "SyncCounters",
     "SyncOptions",
     "SyncRoom",
     "connection_of",
@@ -169,7 +169,7 @@ class SyncOptions:
 
 
 @dataclass(slots=True)
-class ConnectionStats:
+class SyncCounters:
     """Counters of one connection."""
 
     messages_in: int = 0
@@ -206,7 +206,7 @@ class Connection:
         "The underlying transport."
         self.label = label
         "A human-readable name (used in logs and events)."
-        self.stats = ConnectionStats()
+        self.stats = SyncCounters()
         "Traffic counters."
         self.synced = anyio.Event()
         "Set once the remote's sync step 2 has been applied."

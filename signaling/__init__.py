@@ -9,8 +9,8 @@ Example:
 
 from signaling.app import SignalingService, create_app, install_signaling
 from signaling.auth import TokenClaims, TokenError, mint_token, verify_token
+from signaling.close_codes import CloseCode
 from signaling.hooks import SignalingHooks, SubscriberInfo
-from signaling.limits import CloseCode
 from signaling.settings import SignalingSettings, production_settings
 
 __all__ = [

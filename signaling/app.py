@@ -34,8 +34,9 @@ from fastapi.responses import PlainTextResponse, Response
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from signaling.auth import TokenClaims, TokenError, verify_token
+from signaling.close_codes import CloseCode
 from signaling.hooks import HookRunner, SignalingHooks, SubscriberInfo
-from signaling.limits import CloseCode, TokenBucket
+from signaling.limits import TokenBucket
 from signaling.messages import (
     PONG,
     Ping,
@@ -48,8 +49,8 @@ from signaling.messages import (
 from signaling.metrics import SignalingMetrics
 from signaling.named import NamedPeer, NamedRegistry
 from signaling.redis_bus import RedisBus
-from signaling.rooms import TopicRegistry
 from signaling.settings import SignalingSettings
+from signaling.topics import TopicRegistry
 
 log = logging.getLogger("signaling")
 
@@ -493,8 +494,8 @@ class SignalingService:
             conn.topic_count += 1
             if opened:
                 self.metrics.topics.inc()
-                self.hooks.submit(self.hooks.hooks.on_topic_opened, topic)
-            self.hooks.submit(self.hooks.hooks.on_subscriber_joined, topic, conn.info)
+                self.hooks.topic_opened(topic)
+            self.hooks.subscriber_joined(topic, conn.info)
             if self.bus is not None:
                 self.bus.topic_changed(topic)
         return None
@@ -505,10 +506,10 @@ class SignalingService:
             return
         closed = reg.unsubscribe(conn, topic)
         conn.topic_count -= 1
-        self.hooks.submit(self.hooks.hooks.on_subscriber_left, topic, conn.info)
+        self.hooks.subscriber_left(topic, conn.info)
         if closed:
             self.metrics.topics.dec()
-            self.hooks.submit(self.hooks.hooks.on_topic_closed, topic)
+            self.hooks.topic_closed(topic)
         if self.bus is not None:
             self.bus.topic_changed(topic)
 

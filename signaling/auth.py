@@ -21,7 +21,7 @@ from typing import Literal
 
 import jwt
 
-from signaling.limits import CloseCode
+from signaling.close_codes import CloseCode
 
 Access = Literal["rw", "ro"]
 ALGORITHM = "HS256"

@@ -39,8 +39,8 @@ from signaling.app import (
     valid_room,
 )
 from signaling.auth import TokenClaims
+from signaling.close_codes import CloseCode
 from signaling.hooks import SignalingHooks
-from signaling.limits import CloseCode
 from signaling.server import banner
 from signaling.settings import SignalingSettings
 

@@ -104,6 +104,22 @@ class HookRunner:
             )
         )
 
+    def topic_opened(self, topic: str) -> None:
+        """Queue ``on_topic_opened(topic)``."""
+        self.submit(self.hooks.on_topic_opened, topic)
+
+    def topic_closed(self, topic: str) -> None:
+        """Queue ``on_topic_closed(topic)``."""
+        self.submit(self.hooks.on_topic_closed, topic)
+
+    def subscriber_joined(self, topic: str, info: SubscriberInfo) -> None:
+        """Queue ``on_subscriber_joined(topic, info)``."""
+        self.submit(self.hooks.on_subscriber_joined, topic, info)
+
+    def subscriber_left(self, topic: str, info: SubscriberInfo) -> None:
+        """Queue ``on_subscriber_left(topic, info)``."""
+        self.submit(self.hooks.on_subscriber_left, topic, info)
+
     def submit(self, fn: Callable[..., Any] | None, *args: Any) -> None:
         """Queue ``fn(*args)`` (no-op when ``fn`` is None)."""
         if fn is None:

@@ -1,5 +1,5 @@
-"""Close codes and the per-socket token bucket (used to shape traffic: a socket over its rate
-is read more slowly — TCP backpressure — and closed only after sustained abuse).
+"""The per-socket token bucket (used to shape traffic: a socket over its rate is read more
+slowly — TCP backpressure — and closed only after sustained abuse).
 
 Example:
     >>> bucket = TokenBucket(rate=1.0, burst=2, now=0.0)
@@ -8,24 +8,6 @@ Example:
 """
 
 from __future__ import annotations
-
-from enum import IntEnum
-
-
-class CloseCode(IntEnum):
-    """WebSocket close codes used by the signaling service (documented in README.md)."""
-
-    NORMAL = 1000
-    GOING_AWAY = 1001
-    FRAME_TOO_LARGE = 1009
-    SLOW_CONSUMER = 1013
-    BAD_MESSAGE = 4400
-    UNAUTHORIZED = 4401
-    FORBIDDEN = 4403
-    NOT_FOUND = 4404
-    IDLE_TIMEOUT = 4408
-    TOPIC_FULL = 4413
-    RATE_LIMITED = 4429
 
 
 class TokenBucket:

@@ -146,7 +146,7 @@ def test_checker_catches_synthetic_forbidden_edges() -> None:
         ("collab/errors.py", "import signaling.app\n"),
         ("collab/replica/_archiver.py", "from aiortc import RTCPeerConnection\n"),
         ("signaling/app.py", "from collab import protocol\n"),
-        ("signaling/rooms.py", "import pycrdt\n"),
+        ("signaling/topics.py", "import pycrdt\n"),
         ("collabd/cli.py", "import pyee\n"),
     ]
     found = violations(bad)
@@ -161,7 +161,7 @@ def test_checker_allows_permitted_edges() -> None:
         ("collab/peer/__init__.py", "from .connection import Peer\nfrom ..protocol import X\n"),
         ("collab/replica/_archiver.py", "from collab.peer import Peer\nfrom ..sync import X\n"),
         ("collabd/app.py", "from fastapi import FastAPI\nimport collab.peer\nimport signaling\n"),
-        ("signaling/app.py", "from fastapi import FastAPI\nfrom .rooms import Rooms\n"),
+        ("signaling/app.py", "from fastapi import FastAPI\nfrom .topics import Topics\n"),
         ("collab/sync.py", "from collab import protocol\nfrom . import document\n"),
     ]
     assert violations(good) == []

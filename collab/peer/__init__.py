@@ -2,8 +2,8 @@
 
 Public names:
 
-* :class:`WebrtcRoom` — join a room with an existing sync hub (the archival replica does this);
-* :class:`WebrtcPeer` — a document + awareness + hub + room in one ``async with``;
+* :class:`WebrtcRoom` — join a room with an existing sync room (the archival replica does this);
+* :class:`WebrtcPeer` — document, awareness, sync room and WebRTC room in one ``async with``;
 * :class:`SignalingClient` — one signaling socket, shareable by many rooms;
 * :class:`PeerConfig`, :class:`IceServer` — options;
 * :class:`ConnectionStats`, :class:`PeerInfo` — what ``stats()`` / ``peers()`` return;
@@ -22,8 +22,8 @@ Example:
 from __future__ import annotations
 
 from collab.peer.config import IceServer, PeerConfig
-from collab.peer.connection import ConnectionStats, RemotePeer
 from collab.peer.datachannel import DataChannel
+from collab.peer.remote import ConnectionStats, RemotePeer
 from collab.peer.room import ChannelServer, PeerInfo, RoomCounters, WebrtcRoom
 from collab.peer.signaling_client import SignalingClient
 from collab.peer.webrtc_peer import SignalingPool, WebrtcPeer

@@ -1,14 +1,14 @@
-"""A y-webrtc room over aiortc: signaling + one :class:`RemotePeer` per remote + a sync hub.
+"""A y-webrtc room over aiortc: signaling + one :class:`RemotePeer` per remote + a sync room.
 
 :class:`WebrtcRoom` joins one room on a y-webrtc signaling server (ours or ``bin/server.js``)
-and attaches every open data channel to a hub (``await hub.serve(channel, label=...)``) —
-the hub owns the document, awareness and the y-protocols conversation. It follows y-webrtc:
+and attaches every open data channel to a sync room (``await sync.serve(channel, label=...)``) —
+the sync room owns the document, awareness and the y-protocols conversation. It follows y-webrtc:
 announce on (re)connect, initiate towards announced peers below ``max_conns``, answer every
 offer, re-announce after a connection closes, and encrypt every signaling payload in
 password rooms (payloads that don't decrypt are ignored).
 
 Example:
-    >>> async with WebrtcRoom("r", "ws://127.0.0.1:8000/signaling", hub) as room:  # doctest: +SKIP
+    >>> async with WebrtcRoom("r", "ws://127.0.0.1:8000/signaling", sync) as room:  # doctest: +SKIP
     ...     await room.wait_for_peers(1)
     ...     print(room.peers())
 """
@@ -30,8 +30,8 @@ from collab.crypto import derive_key, open_payload, seal_payload
 from collab.errors import ProtocolError
 from collab.peer.budget import ConnectionBudget
 from collab.peer.config import PeerConfig
-from collab.peer.connection import ConnectionStats, RemotePeer
 from collab.peer.datachannel import DataChannel
+from collab.peer.remote import ConnectionStats, RemotePeer
 from collab.peer.signaling_client import SignalingClient
 from collab.service import Service
 from collab.types import Channel
@@ -64,7 +64,7 @@ class _Deferred:
 
 
 class ChannelServer(Protocol):
-    """What a room needs from a sync hub: serve one channel until it closes."""
+    """What a room needs from a sync room: serve one channel until it closes."""
 
     def serve(self, channel: Channel, *, label: str) -> Awaitable[Any]:
         """Run the y-protocols conversation on ``channel``; return when it closes."""
@@ -103,7 +103,7 @@ class RoomCounters:
 
 
 class WebrtcRoom(Service):
-    """Join room ``name`` and serve every WebRTC peer in it with ``hub``.
+    """Join room ``name`` and serve every WebRTC peer in it with ``sync``.
 
     A :class:`~collab.service.Service`: ``async with room:`` or ``await tg.start(room.run)``.
     Each remote peer runs as a child task behind its own error boundary: whatever one remote
@@ -114,14 +114,14 @@ class WebrtcRoom(Service):
         name: the y-webrtc room name (signaling topic, PBKDF2 salt).
         signaling: a ``ws://`` URL (the room then runs its own client), or a running
             :class:`SignalingClient` shared with other rooms (its owner runs it).
-        hub: the sync hub (``hub.serve(channel, label=peer_id)``), e.g. ``collab.sync``'s.
+        sync: the sync room (``sync.serve(channel, label=peer_id)``), e.g. ``collab.sync``'s.
         password: the room password (y-webrtc's ``password`` option), or None.
         config: ICE servers, limits, timers.
         budget: the process-wide pending-connection budget shared by rooms (a private one by
             default).
 
     Example:
-        >>> async with WebrtcRoom("notes", "ws://127.0.0.1:4444", hub) as room:  # doctest: +SKIP
+        >>> async with WebrtcRoom("notes", "ws://127.0.0.1:4444", sync) as room:  # doctest: +SKIP
         ...     await room.wait_for_peers(1)
     """
 
@@ -129,7 +129,7 @@ class WebrtcRoom(Service):
         self,
         name: str,
         signaling: str | SignalingClient,
-        hub: ChannelServer,
+        sync: ChannelServer,
         *,
         password: str | None = None,
         config: PeerConfig | None = None,
@@ -146,7 +146,7 @@ class WebrtcRoom(Service):
             if isinstance(signaling, SignalingClient)
             else SignalingClient(signaling, self.config)
         )
-        self.hub = hub
+        self.sync = sync
         self.password = password
         self._owns_signaling = not isinstance(signaling, SignalingClient)
         self.budget = (
@@ -244,7 +244,7 @@ class WebrtcRoom(Service):
         return self.connected_peers()
 
     async def flush(self) -> None:
-        """Best effort: let queued hub messages reach aiortc before a polite close."""
+        """Best effort: let queued sync messages reach aiortc before a polite close."""
         for _ in range(10):
             await anyio.lowlevel.checkpoint()
 
@@ -463,7 +463,7 @@ class WebrtcRoom(Service):
                 self._enqueue(("announce-self", None))
 
     def _state_vector_source(self) -> Callable[[], bytes] | None:
-        document = getattr(self.hub, "document", None)
+        document = getattr(self.sync, "document", None)
         state_vector = getattr(document, "state_vector", None)
         if self.config.large_sync_threshold <= 0 or not callable(state_vector):
             return None
@@ -471,7 +471,7 @@ class WebrtcRoom(Service):
         def source() -> bytes:
             value = state_vector()
             if not isinstance(value, bytes):
-                raise ProtocolError("bad-value", "hub.document.state_vector() is not bytes")
+                raise ProtocolError("bad-value", "sync.document.state_vector() is not bytes")
             return value
 
         return source
@@ -479,6 +479,6 @@ class WebrtcRoom(Service):
     async def _serve_channel(self, remote: RemotePeer, channel: DataChannel) -> None:
         self._notify()
         try:
-            await self.hub.serve(channel, label=remote.remote_id)
+            await self.sync.serve(channel, label=remote.remote_id)
         finally:
             self._notify()

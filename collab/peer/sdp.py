@@ -75,7 +75,7 @@ _MAX_MID_INDEX: Final = 1024
 """Largest accepted ``sdpMLineIndex`` (exclusive); we only ever negotiate index 0."""
 _MIN_MESSAGE_SIZE: Final = 16_384
 """Smallest non-zero ``a=max-message-size``: every data-channel stack handles 16 KiB (RFC 8831
-§6.6); a peer advertising a few bytes would make the sync hub split a document into
+§6.6); a peer advertising a few bytes would make the sync room split a document into
 millions of messages."""
 _MAX_MESSAGE_SIZE: Final = 2**32 - 1
 """Largest ``a=max-message-size`` (Firefox advertises 1073741823)."""

@@ -1,7 +1,7 @@
 """One document in one y-webrtc room, in one ``async with``: the everyday Python peer.
 
 :class:`WebrtcPeer` = a :class:`collab.document.Document` + :class:`collab.awareness.Awareness`
-+ a :class:`collab.sync.SyncRoom` hub + a :class:`collab.peer.room.WebrtcRoom`. A stock
++ a :class:`collab.sync.SyncRoom` sync + a :class:`collab.peer.room.WebrtcRoom`. A stock
 y-webrtc browser in the same room cannot tell it from another browser.
 
 :class:`SignalingPool` runs one :class:`SignalingClient` per URL for many rooms of one process
@@ -29,7 +29,7 @@ from collab.awareness import Awareness
 from collab.document import Document
 from collab.peer.budget import ConnectionBudget
 from collab.peer.config import PeerConfig
-from collab.peer.connection import ConnectionStats
+from collab.peer.remote import ConnectionStats
 from collab.peer.room import PeerInfo, WebrtcRoom
 from collab.peer.signaling_client import SignalingClient
 from collab.service import Service
@@ -47,7 +47,7 @@ class SignalingPool(Service):
 
     Example:
         >>> async with SignalingPool(PeerConfig()) as pool:  # doctest: +SKIP
-        ...     async with pool.room("notes", "ws://h/signaling", hub) as room:
+        ...     async with pool.room("notes", "ws://h/signaling", sync) as room:
         ...         ...
     """
 
@@ -86,12 +86,12 @@ class SignalingPool(Service):
             self._tg.start_soon(client.run)  # ready at once: it connects in the background
         return client
 
-    def room(self, name: str, url: str, hub: Any, *, password: str | None = None) -> WebrtcRoom:
+    def room(self, name: str, url: str, sync: Any, *, password: str | None = None) -> WebrtcRoom:
         """A :class:`WebrtcRoom` on the shared client for ``url`` (not started yet)."""
         return WebrtcRoom(
             name,
             self.client(url),
-            hub,
+            sync,
             password=password,
             config=self.config,
             budget=self.budget,
@@ -112,12 +112,12 @@ class WebrtcPeer(Service):
         config: ICE servers, limits, timers (:class:`PeerConfig`).
         document: an existing document (a fresh one by default).
         awareness_state: our initial awareness state (``{}`` like y-protocols; None = hidden).
-        sync_options: options of the sync hub.
+        sync_options: options of the sync room.
 
     Attributes:
         document: the shared :class:`~collab.document.Document` (edit it; observe it).
         awareness: the shared :class:`~collab.awareness.Awareness`.
-        hub: the :class:`~collab.sync.SyncRoom` serving every data channel.
+        sync: the :class:`~collab.sync.SyncRoom` serving every data channel.
         room: the :class:`WebrtcRoom` (signaling + connections).
     """
 
@@ -135,8 +135,8 @@ class WebrtcPeer(Service):
         self.document = document if document is not None else Document()
         state = {} if awareness_state is _DEFAULT_STATE else awareness_state
         self.awareness = Awareness(self.document.client_id, state=state)
-        self.hub = SyncRoom(self.document, self.awareness, options=sync_options)
-        self.room = WebrtcRoom(room, signaling, self.hub, password=password, config=config)
+        self.sync = SyncRoom(self.document, self.awareness, options=sync_options)
+        self.room = WebrtcRoom(room, signaling, self.sync, password=password, config=config)
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Run the awareness timers and the room until cancelled (ready once subscribed)."""
@@ -147,7 +147,7 @@ class WebrtcPeer(Service):
                 task_status.started()
                 await anyio.sleep_forever()
         finally:
-            self.hub.close()
+            self.sync.close()
 
     async def before_stop(self) -> None:
         """Tell connected peers we left (awareness ``null``) while the channels still run."""
@@ -175,7 +175,7 @@ class WebrtcPeer(Service):
 
     async def wait_synced(self) -> None:
         """Wait until every connection received the remote's sync step 2."""
-        await self.hub.wait_connected_synced()
+        await self.sync.wait_connected_synced()
 
     async def stats(self) -> list[ConnectionStats]:
         """Per-connection stats (state, RTT, messages/bytes in and out)."""

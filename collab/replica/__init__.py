@@ -1,12 +1,12 @@
 """The archival replica: a headless y-webrtc peer that keeps every room's document forever.
 
 The replica joins rooms through the same signaling and WebRTC path as any browser
-(:class:`collab.peer.WebrtcRoom` + a :class:`collab.sync.SyncRoom` hub), so it relays like any
+(:class:`collab.peer.WebrtcRoom` + a :class:`collab.sync.SyncRoom` sync), so it relays like any
 peer and serves late joiners. It is a :class:`collab.service.Service`: ``async with
 ArchivalReplica(...)`` runs one task group holding its signaling client and one supervised
 :class:`RoomArchiver` actor per room (lifecycle: :class:`RoomState`). Around each room it adds:
 
-* **durable storage** — every document update the hub sees (from any peer, or local restores)
+* **durable storage** — every document update the sync room sees (from any peer, or local restores)
   is appended to the room's log in an :class:`collab.storage.UpdateStore` (group commit);
 * **loading** — a room's document is rebuilt from its latest snapshot plus the log tail
   (off the event loop) before the replica announces itself, so a browser opening an empty
@@ -213,7 +213,7 @@ class ArchivalReplica(Service):
         signaling: the y-webrtc signaling URL the replica joins rooms through.
         options: see :class:`ReplicaOptions`.
         peer_config: ICE servers and limits of the replica's WebRTC peer.
-        sync_options: limits of every room's sync hub (state vector, awareness, parked
+        sync_options: limits of every room's sync room (state vector, awareness, parked
             updates; see :class:`collab.sync.SyncOptions`).
         signaling_headers: extra headers of the signaling upgrade (e.g. the internal key of a
             co-located signaling service; never logged).

@@ -12,7 +12,7 @@
 * **WAITING_LEASE** — the store's lease (PostgreSQL: another replica may own the room) is
   retried every ``acquire_retry`` seconds while the room is wanted.
 * **LOADING** — the latest snapshot plus log tail is rebuilt off the event loop (a worker
-  thread; the document is not shared yet), then the room's sync hub is built.
+  thread; the document is not shared yet), then the room's sync room is built.
 * **LIVE** — a task group runs the WebRTC room, awareness timers, :class:`Persistence`
   and :class:`VersionRecorder`. It is left when the room idles (no connected peer for
   ``idle_unload_after``; never for pinned rooms), when the lease is lost, or on a crash.
@@ -74,10 +74,10 @@ class RoomState(enum.Enum):
 
 @dataclass
 class LiveRoom:
-    """What a room holds while LIVE: the document, its hub and WebRTC room, collaborators."""
+    """What a room holds while LIVE: the document, its sync and WebRTC room, collaborators."""
 
     document: Document
-    hub: SyncRoom
+    sync: SyncRoom
     webrtc: WebrtcRoom
     persistence: Persistence
     versions: VersionRecorder
@@ -264,7 +264,7 @@ class RoomArchiver:
         return False
 
     async def _load(self) -> LiveRoom:
-        """LOADING: rebuild the document off the event loop; build hub, room, collaborators."""
+        """LOADING: rebuild the document off the event loop; build sync, room, collaborators."""
         replica = self.replica
         options = replica.options
         stored = await replica.store.load(self.name, missing_ok=True)
@@ -278,7 +278,7 @@ class RoomArchiver:
         document = await anyio.to_thread.run_sync(build)
         state = None if options.hidden else replica.awareness_state(document.state_vector())
         awareness = Awareness(document.client_id, state=state)
-        hub = SyncRoom(document, awareness, options=replica.sync_options)
+        sync = SyncRoom(document, awareness, options=replica.sync_options)
         persistence = Persistence(
             self.name, replica.store, document, stored.last_seq, options, replica.stats
         )
@@ -294,19 +294,19 @@ class RoomArchiver:
         webrtc = WebrtcRoom(
             self.name,
             replica.signaling,
-            hub,
+            sync,
             password=options.passwords.get(self.name),
             config=replica.peer_config,
             budget=replica.budget,
         )
-        live = LiveRoom(document, hub, webrtc, persistence, versions)
+        live = LiveRoom(document, sync, webrtc, persistence, versions)
 
         def on_event(event: RoomEvent) -> None:
             if isinstance(event, DocumentUpdated):
                 persistence.append(event.update)
                 versions.on_update(event.update, event.origin)
 
-        hub.observe(on_event)
+        sync.observe(on_event)
         persistence.on_saved = lambda sv: self._advertise(live, sv)
         log.info("replica: archiving room %r (seq %d)", self.name, stored.last_seq)
         return live
@@ -317,7 +317,7 @@ class RoomArchiver:
         leave = _Leave.IDLE
         try:
             async with anyio.create_task_group() as tg:
-                tg.start_soon(live.hub.awareness.run)
+                tg.start_soon(live.sync.awareness.run)
                 tg.start_soon(live.persistence.run)
                 tg.start_soon(live.versions.run)
                 await tg.start(live.webrtc.run)
@@ -347,7 +347,7 @@ class RoomArchiver:
             replica.stats.merge_room(live.webrtc.counters)
             with anyio.move_on_after(replica.options.unload_timeout):
                 await live.persistence.unload()
-            live.hub.close()
+            live.sync.close()
         self._set(RoomState.DRAINING)
         with anyio.move_on_after(replica.options.unload_timeout) as scope:
             delay = 0.5
@@ -383,4 +383,4 @@ class RoomArchiver:
             "sv": base64.b64encode(sv).decode("ascii"),
             "peerId": live.webrtc.peer_id,
         }
-        live.hub.awareness.set_local_state_field("collab", field)
+        live.sync.awareness.set_local_state_field("collab", field)

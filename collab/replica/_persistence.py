@@ -1,7 +1,7 @@
 """Persistence of one live room: append every update, track what is durable, compact.
 
 :class:`Persistence` is a collaborator of :class:`~collab.replica.RoomArchiver` over an
-:class:`~collab.storage.UpdateStore`. Every document update the room's hub sees is appended
+:class:`~collab.storage.UpdateStore`. Every document update the room's sync sees is appended
 (group commit); :meth:`Persistence.run` waits for appends to become durable, compacts every
 ``compact_every`` updates and reports the durable state vector (for the replica's awareness
 hint). An update the store refused (backlog full, oversized) leaves a *gap* that only a
@@ -10,7 +10,7 @@ saved.
 
 Example:
     >>> # persistence = Persistence("notes", store, document, seq, options, stats)
-    >>> # hub.observe(lambda e: persistence.append(e.update)); await persistence.run()
+    >>> # sync.observe(lambda e: persistence.append(e.update)); await persistence.run()
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ class Persistence:
         return self.gap or self.last_seq > self.saved_seq
 
     def append(self, update: bytes) -> None:
-        """Queue ``update`` in the store (called from the hub's event, must not raise)."""
+        """Queue ``update`` in the store (called from the sync room's event, must not raise)."""
         try:
             self.last_seq = self.store.append(self.room, update)
         except (StorageError, ValueError) as exc:  # backlog full, lease lost, oversized update

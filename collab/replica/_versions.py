@@ -8,7 +8,7 @@ delete-only edit (deletes do not move state vectors), named by their awareness `
 
 Example:
     >>> # versions = VersionRecorder("notes", store, document, awareness, options, stats, seq)
-    >>> # hub.observe(lambda e: versions.on_update(e.update, e.origin)); await versions.run()
+    >>> # sync.observe(lambda e: versions.on_update(e.update, e.origin)); await versions.run()
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ class VersionRecorder:
             self._names[client] = name
 
     def on_update(self, update: bytes, origin: Any) -> None:
-        """Count one document update (called from the hub's event inside the document's
+        """Count one document update (called from the sync room's event inside the document's
         commit: it must not raise nor touch the document)."""
         self.since_version += 1
         self._changed.set()

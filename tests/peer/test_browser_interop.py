@@ -39,13 +39,13 @@ async def until(peer: WebrtcPeer, predicate: Callable[[], bool]) -> None:
     def poke(*_: object) -> None:
         changed.set()
 
-    handles = (peer.hub.observe(poke), peer.awareness.observe(poke))
+    handles = (peer.sync.observe(poke), peer.awareness.observe(poke))
     try:
         while not predicate():
             await changed.wait()
             changed = anyio.Event()
     finally:
-        peer.hub.unobserve(handles[0])
+        peer.sync.unobserve(handles[0])
         peer.awareness.unobserve(handles[1])
 
 
@@ -167,7 +167,7 @@ async def test_browser_document_grows_past_300kb_while_connected(
 async def test_python_document_over_1mb_reaches_late_browser(
     signaling_url: str, page_url: str, chromium: Chromium
 ) -> None:
-    """A sync step 2 of > 1 MB cannot be one data-channel message (Chromium: 256 KiB): the hub
+    """A sync step 2 of > 1 MB cannot be one data-channel message (Chromium: 256 KiB): the sync room
     splits it into valid updates that stock Yjs applies."""
     room = f"big-{random.getrandbits(32)}"
     async with WebrtcPeer(room, signaling_url, config=CFG) as peer:

@@ -22,8 +22,8 @@ from websockets.asyncio.server import ServerConnection, serve
 from collab.document import Document
 from collab.errors import ProtocolError, TransportError
 from collab.peer import DataChannel, IceServer, PeerConfig, SignalingClient
-from collab.peer.connection import parse_candidate, rtc_configuration
 from collab.peer.large_sync import per_client_requests
+from collab.peer.remote import parse_candidate, rtc_configuration
 from collab.protocol import SyncStep1, decode_message, decode_state_vector
 
 # ------------------------------------------------------------------ candidates

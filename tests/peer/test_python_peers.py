@@ -28,14 +28,14 @@ async def until(peer: WebrtcPeer, predicate: Callable[[], bool]) -> None:
     def poke(*_: object) -> None:
         changed.set()
 
-    handle = peer.hub.observe(poke)
+    handle = peer.sync.observe(poke)
     aw = peer.awareness.observe(poke)
     try:
         while not predicate():
             await changed.wait()
             changed = anyio.Event()
     finally:
-        peer.hub.unobserve(handle)
+        peer.sync.unobserve(handle)
         peer.awareness.unobserve(aw)
 
 
@@ -186,7 +186,7 @@ async def test_signaling_loss_reconnects_and_reannounces() -> None:
 EVIL_CLIENT = 424242
 
 
-class _GarbageHub:
+class _GarbageServer:
     """Sends hostile bytes on its data channel, then one valid awareness message."""
 
     def __init__(self, payloads: list[bytes]) -> None:
@@ -224,13 +224,13 @@ async def test_garbage_on_data_channel_is_contained(
         a.document.text().insert(0, "intact")
         with anyio.fail_after(TIMEOUT):
             await until(c, lambda: text(c) == "intact")
-        hub = _GarbageHub(payloads)
+        sync = _GarbageServer(payloads)
         async with (
             SignalingClient(ywebrtc_url, CFG) as sig,
-            WebrtcRoom(room, sig, hub, config=CFG) as evil,
+            WebrtcRoom(room, sig, sync, config=CFG) as evil,
         ):
             with anyio.fail_after(TIMEOUT):
-                await hub.done.wait()
+                await sync.done.wait()
                 # a either ignored the garbage (then the valid message after it arrives) or
                 # closed the connection to evil
                 await until(
@@ -252,19 +252,19 @@ async def test_garbage_on_data_channel_is_contained(
 
 
 async def test_many_rooms_share_one_signaling_connection(signaling_url: str) -> None:
-    """One process, two rooms with their own hubs (as the archival replica does), one
+    """One process, two rooms with their own sync rooms (as the archival replica does), one
     signaling socket for both."""
     from collab.peer import SignalingPool
     from collab.sync import SyncRoom
 
-    hubs = [SyncRoom(), SyncRoom()]
+    syncs = [SyncRoom(), SyncRoom()]
     names = [f"pool-a-{random.getrandbits(32)}", f"pool-b-{random.getrandbits(32)}"]
-    hubs[0].document.text().insert(0, "archive A")
-    hubs[1].document.text().insert(0, "archive B")
+    syncs[0].document.text().insert(0, "archive A")
+    syncs[1].document.text().insert(0, "archive B")
     async with (
         SignalingPool(CFG) as pool,
-        pool.room(names[0], signaling_url, hubs[0]) as room_a,
-        pool.room(names[1], signaling_url, hubs[1]) as room_b,
+        pool.room(names[0], signaling_url, syncs[0]) as room_a,
+        pool.room(names[1], signaling_url, syncs[1]) as room_b,
         WebrtcPeer(names[0], signaling_url, config=CFG) as reader_a,
         WebrtcPeer(names[1], signaling_url, config=CFG) as reader_b,
     ):
@@ -275,8 +275,8 @@ async def test_many_rooms_share_one_signaling_connection(signaling_url: str) -> 
         assert room_a.connected_peers() == [reader_a.peer_id]
         assert room_b.connected_peers() == [reader_b.peer_id]
         assert pool.client(signaling_url).counters.connects == 1
-    for hub in hubs:
-        hub.close()
+    for sync in syncs:
+        sync.close()
 
 
 async def test_offer_flood_is_capped_and_bad_sdp_contained(ywebrtc_url: str) -> None:

@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 from collabd.cli import app as cli_app
 from signaling.app import install_signaling
 from signaling.auth import TokenError, mint_token, verify_token
+from signaling.close_codes import CloseCode
 from signaling.hooks import SignalingHooks, SubscriberInfo
-from signaling.limits import CloseCode
 from signaling.settings import SignalingSettings, production_settings
 
 pytestmark = pytest.mark.anyio

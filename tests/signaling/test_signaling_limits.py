@@ -13,8 +13,8 @@ import pytest
 from sig_helpers import WAIT, Server, assert_serving, client, clients, run_ours
 from websockets.exceptions import ConnectionClosed
 
+from signaling.close_codes import CloseCode
 from signaling.hooks import SignalingHooks
-from signaling.limits import CloseCode
 from signaling.settings import SignalingSettings
 
 pytestmark = pytest.mark.anyio

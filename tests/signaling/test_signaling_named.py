@@ -6,7 +6,7 @@ import pytest
 from sig_helpers import Client, Server, assert_serving, client, run_ours
 
 from signaling.auth import mint_token
-from signaling.limits import CloseCode
+from signaling.close_codes import CloseCode
 from signaling.settings import SignalingSettings
 
 pytestmark = pytest.mark.anyio

@@ -15,7 +15,7 @@ from signaling.limits import TokenBucket
 from signaling.messages import Ignored, Ping, Publish, Subscribe, Unsubscribe, parse_frame
 from signaling.messages import with_clients as splice
 from signaling.named import NamedPeer, NamedRegistry
-from signaling.rooms import TopicRegistry
+from signaling.topics import TopicRegistry
 
 json_scalars = (
     st.none()

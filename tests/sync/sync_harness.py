@@ -1,8 +1,8 @@
 """A mesh of in-memory collab peers for convergence tests (used by the Hypothesis machines).
 
 Everything here runs inside one event loop (the tests drive it through an anyio blocking
-portal). Peers are :class:`collab.memory.MemoryPeer` s, edges are links of one seeded
-:class:`collab.memory.MemoryNetwork`; every link holds its messages until the network
+portal). Peers are :class:`collab.memnet.MemoryPeer` s, edges are links of one seeded
+:class:`collab.memnet.MemoryNetwork`; every link holds its messages until the network
 delivers them, so delivery order across connections is chosen by the seed and the test.
 """
 
@@ -15,7 +15,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from collab.document import RootKind
-from collab.memory import Faults, Link, MemoryNetwork, MemoryPeer, wait_idle
+from collab.memnet import Faults, Link, MemoryNetwork, MemoryPeer, wait_idle
 from collab.protocol import decode_state_vector
 from collab.sync import SyncOptions
 

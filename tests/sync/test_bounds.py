@@ -13,7 +13,7 @@ import pytest
 
 from collab.awareness import Awareness
 from collab.document import Document
-from collab.memory import MemoryChannel, channel_pair
+from collab.memnet import MemoryChannel, channel_pair
 from collab.protocol import (
     AwarenessEntry,
     AwarenessMessage,

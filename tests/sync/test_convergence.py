@@ -32,7 +32,7 @@ from hypothesis.stateful import (
 from sync_harness import Mesh, Topology
 
 from collab.document import delete_text, format_text, insert_text
-from collab.memory import Faults
+from collab.memnet import Faults
 from collab.sync import SyncOptions
 
 ALPHABET = st.sampled_from(["a", "b", "Z", " ", "\n", "é", "ß", "中", "😀", "🐍", "𝄞"])
@@ -91,7 +91,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
             await tg.start(self.mesh.run)
 
     async def _started(self) -> None:
-        from collab.memory import wait_idle
+        from collab.memnet import wait_idle
 
         assert self.mesh is not None
         await wait_idle()
@@ -238,7 +238,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
     @rule()
     def reconnect(self) -> None:
         async def run() -> None:
-            from collab.memory import wait_idle
+            from collab.memnet import wait_idle
 
             await wait_idle()
             self.m.connect_missing()

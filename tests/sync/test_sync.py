@@ -10,7 +10,7 @@ import pytest
 from anyio.abc import TaskGroup
 
 from collab.errors import TransportError
-from collab.memory import Faults, Link, MemoryChannel, MemoryNetwork, channel_pair, wait_idle
+from collab.memnet import Faults, Link, MemoryChannel, MemoryNetwork, channel_pair, wait_idle
 from collab.protocol import (
     AwarenessEntry,
     AwarenessMessage,

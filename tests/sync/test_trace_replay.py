@@ -22,7 +22,7 @@ import pytest
 from anyio.abc import TaskGroup
 
 from collab.document import Document, delete_text, insert_text
-from collab.memory import Faults, Link, MemoryNetwork, wait_idle
+from collab.memnet import Faults, Link, MemoryNetwork, wait_idle
 from collab.protocol import decode_state_vector
 from collab.sync import SyncRoom
 

@@ -6,7 +6,7 @@ y-webrtc's glare rule (when both sides offered, the larger ``token`` wins), buff
 candidates until the remote description is applied, never re-offers while its own offer is
 outstanding (re-offers are debounced), and gives up after ``connect_timeout``. When the data
 channel opens it hands a :class:`collab.peer.datachannel.DataChannel` to the room, which
-serves it with the sync hub.
+serves it with the sync room.
 
 States: ``new`` → ``offering`` (we sent an offer) | ``answering`` (we received one) →
 ``connecting`` → ``open`` → ``closed``.
@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 SendSignal = Callable[[str, float, dict[str, Any]], Awaitable[None]]
 """``send_signal(to, token, signal)`` publishes a y-webrtc ``signal`` message."""
 ServeChannel = Callable[["RemotePeer", DataChannel], Awaitable[None]]
-"""``serve_channel(remote, channel)`` runs the sync hub on an open channel until it closes."""
+"""``serve_channel(remote, channel)`` runs the sync room on an open channel until it closes."""
 
 _MAX_INBOX = 256
 _MAX_MDNS_CANDIDATES = 4
@@ -116,7 +116,7 @@ class RemotePeer:
         initiator: True to offer as soon as :meth:`run` starts (after its ``announce``).
         config: ICE servers, timeouts, limits.
         send_signal: publishes our offer/answer to the room.
-        serve_channel: runs the sync hub on the open channel.
+        serve_channel: runs the sync room on the open channel.
         local_state_vector: our document's state vector (enables piecewise pulls of large
             documents from stock peers, see :mod:`collab.peer.large_sync`).
     """
@@ -542,7 +542,7 @@ class RemotePeer:
             remote_sv = decode_state_vector(decoded.state_vector)
             local_sv = decode_state_vector(self._local_state_vector())
         except ProtocolError as e:
-            log.info("%s: unreadable sync step 1 (%s), the hub will handle it", self.remote_id, e)
+            log.info("%s: unreadable sync step 1 (%s), left to the sync room", self.remote_id, e)
             return
         requests = per_client_requests(
             remote_sv, local_sv, threshold=self.config.large_sync_threshold
