@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -85,3 +85,16 @@ class ServeSettings(BaseSettings):
         if self.store:
             return self.store
         return f"sqlite:///{self.data.resolve()}/collab.db"
+
+    # ---- TURN (collabd/turn.py): time-limited relay credentials for the page and the replica
+    turn_secret: str | None = Field(default=None, min_length=16, repr=False)
+    """coturn's ``static-auth-secret`` (``use-auth-secret``): ``/api/config`` hands each page
+    a TURN credential minted from it, valid for ``--turn-ttl`` seconds; the replica uses the
+    same scheme. Prefer the env var: a command line is visible to every local user."""
+    turn_urls: list[str] = Field(default_factory=list, json_schema_extra={"cli_name": "--turn-url"})
+    "A ``turn:`` URL of that coturn, e.g. ``turn:turn.example.org:3478?transport=udp``."
+    turn_ttl: int = Field(default=3600, ge=60, le=86400)
+    "Lifetime of the minted TURN credentials, seconds."
+    ice_transport_policy: Literal["all", "relay"] = "all"
+    """``relay``: browsers and the replica use only TURN relay candidates, so peers never
+    learn each other's addresses (needs a TURN server)."""
