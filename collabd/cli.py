@@ -17,6 +17,14 @@ from typing import Annotated, Any
 
 import typer
 
+from collabd.options import settings_command
+from collabd.settings import (
+    CommandSettings,
+    ReplicaSettings,
+    ServeSettings,
+    SignalingCommandSettings,
+)
+
 app = typer.Typer(
     name="collab",
     help="Server side for Yjs over WebRTC: signaling, archival replica, web page.",
@@ -24,16 +32,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,  # expected failures are one line; --debug shows tracebacks
 )
-
-LogFormatOpt = Annotated[
-    str,
-    typer.Option(
-        "--log-format", envvar="COLLAB_LOG_FORMAT", help="text (key=value lines) or json."
-    ),
-]
-LogLevelOpt = Annotated[
-    str, typer.Option(envvar="COLLAB_LOG_LEVEL", help="debug, info, warning, error.")
-]
 
 
 @app.callback()
@@ -55,7 +53,7 @@ def _guarded(ctx: typer.Context, run: Callable[[], None]) -> None:
     code (2 usage, 1 runtime); anything else is one line too, its traceback with --debug."""
     from pydantic import ValidationError
 
-    from collabd.server import _settings_error
+    from collabd.options import invalid_setting
     from collabd.startup import StartupError
 
     debug = bool(ctx.obj and ctx.obj.get("debug")) or os.environ.get("COLLAB_DEBUG", "") in (
@@ -71,7 +69,7 @@ def _guarded(ctx: typer.Context, run: Callable[[], None]) -> None:
         typer.echo(exc.line(), err=True)
         raise typer.Exit(exc.exit_code) from None
     except ValidationError as exc:
-        error = _settings_error(exc)
+        error = invalid_setting(exc)  # e.g. SignalingSettings (env only)
         typer.echo(error.line(), err=True)
         raise typer.Exit(error.exit_code) from None
     except KeyboardInterrupt:
@@ -88,47 +86,37 @@ def _guarded(ctx: typer.Context, run: Callable[[], None]) -> None:
         raise typer.Exit(1) from None
 
 
-@app.command("signaling")
-def signaling_cmd(
-    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port (y-webrtc's default is 4444).")] = 4444,
-    redis: Annotated[
-        str | None, typer.Option(help="redis:// URL to share topics (COLLAB_REDIS_URL).")
-    ] = None,
-    config: Annotated[
-        Path | None, typer.Option(help="KEY=value file of COLLAB_* settings.")
-    ] = None,
-    engine: Annotated[
-        str, typer.Option(help="'uvicorn' (FastAPI app) or 'fast' (websockets server).")
-    ] = "uvicorn",
-    log_level: LogLevelOpt = "info",
-    log_format: LogFormatOpt = "text",
-    *,
-    ctx: typer.Context,
-) -> None:
+def _configure_logging(settings: CommandSettings) -> None:
+    """The one place logging is set up, the same way for every long-running command."""
+    from signaling.logs import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format)
+
+
+def _command(
+    name: str, model: type[Any]
+) -> Callable[[Callable[[Any], None]], Callable[[Any], None]]:
+    return settings_command(app, name, model, guard=_guarded, prepare=_configure_logging)
+
+
+@_command("signaling", SignalingCommandSettings)
+def signaling_cmd(settings: SignalingCommandSettings) -> None:
     """Run the y-webrtc signaling server alone (ws://HOST:PORT/ and /signaling)."""
+    from collabd.startup import USAGE, StartupError, bind_listener
+    from signaling.server import run_signaling
 
-    def run() -> None:
-        from collabd.startup import USAGE, StartupError, bind_listener
-        from signaling.server import run_signaling
-
-        if engine not in ("uvicorn", "fast"):
-            raise StartupError(f"unknown --engine {engine!r}", "use uvicorn or fast", USAGE)
-        if config is not None and not config.is_file():
-            raise StartupError(f"--config {config} is not a file", "", USAGE)
-        sock = bind_listener(host, port)
-        run_signaling(
-            host=host,
-            port=port,
-            redis_url=redis,
-            config=config,
-            engine=engine,
-            log_level=log_level,
-            log_format=log_format,
-            sock=sock,
-        )
-
-    _guarded(ctx, run)
+    if settings.config is not None and not settings.config.is_file():
+        raise StartupError(f"--config {settings.config} is not a file", "", USAGE)
+    sock = bind_listener(settings.host, settings.port)
+    run_signaling(
+        host=settings.host,
+        port=settings.port,
+        redis_url=settings.redis_url,
+        config=settings.config,
+        engine=settings.engine,
+        log_level=settings.log_level,
+        sock=sock,
+    )
 
 
 @app.command("token")
@@ -148,110 +136,22 @@ def token_cmd(
     typer.echo(token)
 
 
-@app.command("serve")
-def serve_cmd(
-    host: Annotated[str, typer.Option(envvar="COLLAB_HOST", help="Interface.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(envvar="COLLAB_PORT", help="TCP port (0 = any).")] = 8000,
-    data: Annotated[
-        Path, typer.Option(envvar="COLLAB_DATA", help="Data directory (SQLite archive inside).")
-    ] = Path("data"),
-    store: Annotated[
-        str | None,
-        typer.Option(envvar="COLLAB_STORE", help="Store URL overriding --data (postgresql://…)."),
-    ] = None,
-    rooms: Annotated[
-        str, typer.Option(envvar="COLLAB_ROOMS", help="Rooms to archive: all, none, or a pattern.")
-    ] = "all",
-    ice_servers: Annotated[
-        str | None,
-        typer.Option(envvar="COLLAB_ICE_SERVERS", help="STUN/TURN: JSON list or URLs."),
-    ] = None,
-    tls_cert: Annotated[
-        Path | None, typer.Option(envvar="COLLAB_TLS_CERT", help="PEM certificate (HTTPS).")
-    ] = None,
-    tls_key: Annotated[
-        Path | None, typer.Option(envvar="COLLAB_TLS_KEY", help="PEM private key.")
-    ] = None,
-    allowed_host: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--allowed-host",
-            help="Another Host name to accept, e.g. a reverse proxy's (repeat; '*' = any).",
-        ),
-    ] = None,
-    log_level: LogLevelOpt = "info",
-    log_format: LogFormatOpt = "text",
-    *,
-    ctx: typer.Context,
-) -> None:
+@_command("serve", ServeSettings)
+def serve_cmd(settings: ServeSettings) -> None:
     """Start everything on one port: signaling + web page + archival replica + HTTP API."""
+    from collabd.server import run_serve
 
-    def run() -> None:
-        from collabd.server import run_serve
-        from collabd.settings import ServeSettings
-
-        extra: dict[str, Any] = {"allowed_hosts": allowed_host} if allowed_host else {}
-        settings = ServeSettings(
-            host=host,
-            port=port,
-            data=data,
-            store=store,
-            rooms=rooms,
-            ice_servers=ice_servers,
-            tls_cert=tls_cert,
-            tls_key=tls_key,
-            **extra,
-        )
-        run_serve(settings, log_level=log_level, log_format=log_format)
-
-    _guarded(ctx, run)
+    run_serve(settings)
 
 
-@app.command("replica")
-def replica_cmd(
-    signaling: Annotated[str, typer.Option(help="y-webrtc signaling URL (ws:// or wss://).")],
-    room: Annotated[
-        list[str], typer.Option("--room", help="NAME or NAME:PASSWORD (repeat for more rooms).")
-    ],
-    store: Annotated[
-        str, typer.Option(envvar="COLLAB_STORE", help="sqlite:///path.db or postgresql://…")
-    ],
-    ice_servers: Annotated[
-        str | None,
-        typer.Option(envvar="COLLAB_ICE_SERVERS", help="STUN/TURN: JSON list or URLs."),
-    ] = None,
-    lease_ttl: Annotated[
-        float,
-        typer.Option(
-            envvar="COLLAB_LEASE_TTL",
-            help="PostgreSQL: seconds before a dead replica's rooms can be taken over.",
-        ),
-    ] = 10.0,
-    log_level: LogLevelOpt = "info",
-    log_format: LogFormatOpt = "text",
-    *,
-    ctx: typer.Context,
-) -> None:
+@_command("replica", ReplicaSettings)
+def replica_cmd(settings: ReplicaSettings) -> None:
     """Archive rooms on any y-webrtc signaling server (ours or y-webrtc's bin/server.js)."""
+    import anyio
 
-    def run() -> None:
-        import anyio
+    from collabd.replica_main import run_replica
 
-        from collabd.replica_main import run_replica
-        from collabd.startup import USAGE, StartupError
-        from signaling.server import configure_logging
-
-        try:
-            configure_logging(log_level, log_format)
-        except ValueError as exc:
-            raise StartupError(str(exc), "see collab replica --help", USAGE) from exc
-        anyio.run(
-            lambda: run_replica(
-                signaling, room, store, ice_servers=ice_servers, lease_ttl=lease_ttl
-            )
-        )
-
-    _guarded(ctx, run)
+    anyio.run(run_replica, settings)
 
 
 StoreOpt = Annotated[

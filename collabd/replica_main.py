@@ -14,10 +14,10 @@ import anyio
 
 from collab.errors import StorageError
 from collab.peer.config import IceServer, PeerConfig
-from collab.replica import ArchivalReplica, ReplicaOptions, RoomPolicy
+from collab.replica import ArchivalReplica, RoomPolicy
 from collab.storage import StoreOptions, open_store
 from collabd.redact import redact_url
-from collabd.settings import parse_ice_servers
+from collabd.settings import ReplicaSettings, parse_ice_servers
 from collabd.startup import USAGE, StartupError, explain_storage
 
 __all__ = ["parse_room_spec", "run_replica"]
@@ -38,29 +38,20 @@ def parse_room_spec(spec: str) -> tuple[str, str | None]:
     return name, (password if sep else None)
 
 
-async def run_replica(
-    signaling: str,
-    rooms: list[str],
-    store_url: str,
-    *,
-    ice_servers: str | None = None,
-    text_name: str = "codemirror",
-    name: str = "archive",
-    lease_ttl: float = 10.0,
-) -> None:
+async def run_replica(settings: ReplicaSettings) -> None:
     """Run until SIGINT/SIGTERM, then flush, compact and leave every room.
 
     Raises:
         StartupError: a bad option, or a store that cannot be opened (one line, exit code).
     """
     try:
-        ice = parse_ice_servers(ice_servers)
+        ice = parse_ice_servers(settings.ice_servers)
         config = PeerConfig(ice_servers=[IceServer(**server) for server in ice])
-        specs = [parse_room_spec(spec) for spec in rooms]
+        specs = [parse_room_spec(spec) for spec in settings.room]
         replica = ArchivalReplica(
-            open_store(store_url, StoreOptions(lease_ttl=lease_ttl)),
-            signaling,
-            options=ReplicaOptions(policy=RoomPolicy("none"), text_name=text_name, name=name),
+            open_store(settings.store, StoreOptions(lease_ttl=settings.lease_ttl)),
+            settings.signaling,
+            options=settings.replica_options(policy=RoomPolicy("none"), name=settings.name),
             peer_config=config,
         )
     except (ValueError, TypeError) as exc:
@@ -69,15 +60,15 @@ async def run_replica(
     try:
         await store.start()
     except StorageError as exc:
-        raise explain_storage(exc, store_url) from exc
+        raise explain_storage(exc, settings.store) from exc
     try:
         async with replica as rep:
             for room, password in specs:
                 await rep.follow(room, password)
                 log.info("replica: following %r%s", room, " (password)" if password else "")
             print(
-                f"collab replica: {len(rooms)} room(s) on {redact_url(signaling)} → "
-                f"{redact_url(store_url)}",
+                f"collab replica: {len(specs)} room(s) on {redact_url(settings.signaling)} → "
+                f"{redact_url(settings.store)}",
                 flush=True,
             )
             await _until_signalled()

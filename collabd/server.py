@@ -38,10 +38,11 @@ from pydantic import SecretStr, ValidationError
 
 from collab.errors import StorageError
 from collab.peer.config import IceServer, PeerConfig
-from collab.replica import ArchivalReplica, ReplicaOptions, RoomPolicy
+from collab.replica import ArchivalReplica, RoomPolicy
 from collab.storage import UpdateStore, open_store
 from collabd.api import api_router
 from collabd.hosts import AllowedHostsMiddleware, default_allowed_hosts
+from collabd.options import invalid_setting
 from collabd.redact import install_redaction, redact_url
 from collabd.runtime import LoopMonitor, ReplicaCollector, raise_fd_limit
 from collabd.settings import ServeSettings, parse_ice_servers
@@ -55,7 +56,7 @@ from collabd.startup import (
 )
 from signaling.app import INTERNAL_HEADER, SignalingService, install_signaling
 from signaling.hooks import SignalingHooks
-from signaling.server import configure_logging, load_settings
+from signaling.server import load_settings
 from signaling.settings import SignalingSettings
 
 __all__ = ["Served", "build_app", "run_serve"]
@@ -112,13 +113,10 @@ def build_app(
         raise StartupError(
             f"invalid store URL: {exc}", "use sqlite:///… or postgresql://…", USAGE
         ) from exc
-    options = ReplicaOptions(
+    options = settings.replica_options(
         policy=RoomPolicy.parse(settings.rooms),
         passwords=dict(settings.room_passwords),
-        text_name=settings.text_name,
         idle_unload_after=settings.idle_unload_after,
-        version_pause=settings.version_pause,
-        version_every=settings.version_every,
     )
     url, headers = _replica_signaling(port, sig)
     replica = ArchivalReplica(
@@ -214,11 +212,7 @@ class _Server(uvicorn.Server):
         self.ready.set()
 
 
-def run_serve(
-    settings: ServeSettings,
-    log_level: str = "info",
-    log_format: str = "text",
-) -> None:
+def run_serve(settings: ServeSettings) -> None:
     """Check everything that can be checked, bind, start in order, print the URL, serve.
 
     "collab is serving on …" is printed only once the listener is bound, the store is open and
@@ -230,15 +224,11 @@ def run_serve(
         StartupError: an expected failure (one line for the operator; see collabd.startup).
     """
     try:
-        configure_logging(log_level, log_format)
-    except ValueError as exc:
-        raise StartupError(str(exc), "see collab serve --help", USAGE) from exc
-    try:
         sig = load_settings().model_copy(
             update={"internal_key": SecretStr(secrets.token_urlsafe(32))}
         )
     except ValidationError as exc:
-        raise _settings_error(exc) from exc
+        raise invalid_setting(exc) from exc
     tls: dict[str, Any] = {}
     scheme = "http"
     if settings.tls_cert is not None:
@@ -256,7 +246,7 @@ def run_serve(
     if ":" in shown:
         shown = f"[{shown}]"
     common: dict[str, Any] = {
-        "log_level": log_level,
+        "log_level": settings.log_level,
         "log_config": None,  # configure_logging's handler formats uvicorn's lines too
         "lifespan": "off",  # run_serve starts the parts itself, in order
         "ws_max_size": sig.max_frame_bytes + 1024,
@@ -344,10 +334,3 @@ async def _until_signalled(servers: tuple[_Server, ...]) -> None:
                     server.force_exit = True
                 server.should_exit = True
             return
-
-
-def _settings_error(exc: ValidationError) -> StartupError:
-    first = exc.errors()[0]
-    field = ".".join(str(p) for p in first.get("loc", ())) or "setting"
-    env = f"COLLAB_{field.upper()}"
-    return StartupError(f"invalid {env}: {first.get('msg', 'invalid value')}", "", USAGE)

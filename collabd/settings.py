@@ -1,8 +1,12 @@
-"""Settings of ``collab serve`` and ``collab replica`` (pydantic-settings, env prefix ``COLLAB_``).
+"""Settings of the long-running commands (pydantic-settings, env prefix ``COLLAB_``): one
+model per command, :class:`ServeSettings`, :class:`ReplicaSettings` and
+:class:`SignalingCommandSettings`.
 
-Every command-line option has an environment variable of the same name (``--data`` →
-``COLLAB_DATA``). Signaling limits and tokens are :class:`signaling.settings.SignalingSettings`
-(same prefix, see ``signaling/README.md``).
+These models are the only declaration of the commands' options: ``collabd.cli`` generates
+each command's options from its model's fields (:mod:`collabd.options`), so every option has
+an environment variable of the same name (``--data`` → ``COLLAB_DATA``). Signaling limits and
+tokens are :class:`signaling.settings.SignalingSettings` (same prefix, env only, see
+``signaling/README.md``).
 
 Example:
     >>> ServeSettings(data="/tmp/x").store_url
@@ -13,12 +17,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["ServeSettings", "parse_ice_servers"]
+if TYPE_CHECKING:
+    from collab.replica import ReplicaOptions
+
+__all__ = [
+    "ArchiveSettings",
+    "CommandSettings",
+    "ReplicaSettings",
+    "ServeSettings",
+    "SignalingCommandSettings",
+    "parse_ice_servers",
+]
 
 
 def parse_ice_servers(text: str | None) -> list[dict[str, Any]]:
@@ -41,10 +55,65 @@ def parse_ice_servers(text: str | None) -> list[dict[str, Any]]:
     return [{"urls": [u.strip() for u in text.split(",") if u.strip()]}]
 
 
-class ServeSettings(BaseSettings):
-    """Options of the one-port server (``collab serve``)."""
+class CommandSettings(BaseSettings):
+    """What every long-running command has: how it logs."""
 
-    model_config = SettingsConfigDict(env_prefix="COLLAB_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="COLLAB_", extra="ignore", use_attribute_docstrings=True
+    )
+
+    log_level: str = "info"
+    "Log level: debug, info, warning or error."
+    log_format: str = "text"
+    "Log lines: text (time level logger message key=value) or json (one object per line)."
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        from signaling.logs import check_level
+
+        return check_level(value)
+
+    @field_validator("log_format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        from signaling.logs import check_format
+
+        return check_format(value)
+
+
+class ArchiveSettings(CommandSettings):
+    """What both commands that run an archival replica have."""
+
+    ice_servers: str | None = None
+    "ICE servers for browsers (``/api/config``) and the replica: JSON list or comma-separated URLs."
+    text_name: str = "codemirror"
+    "Name of the shared text (``/api/rooms/{room}/text``, text export and restore)."
+    version_pause: float = Field(default=10.0, gt=0)
+    "Record a version once editing in a room pauses for this many seconds."
+    version_every: int = Field(default=1000, ge=1)
+    "Record a version at least every this many updates."
+
+    def replica_options(self, **fields: Any) -> ReplicaOptions:
+        """The replica's options from these settings (plus command-specific ``fields``).
+
+        Example:
+            >>> ServeSettings(version_every=5).replica_options().version_every
+            5
+        """
+        from collab.replica import ReplicaOptions
+
+        values: dict[str, Any] = {
+            "text_name": self.text_name,
+            "version_pause": self.version_pause,
+            "version_every": self.version_every,
+        }
+        values.update(fields)
+        return ReplicaOptions(**values)
+
+
+class ServeSettings(ArchiveSettings):
+    """Options of the one-port server (``collab serve``)."""
 
     host: str = "127.0.0.1"
     "Interface to listen on (``0.0.0.0`` for every interface)."
@@ -56,28 +125,23 @@ class ServeSettings(BaseSettings):
     "Store URL overriding ``--data`` (``sqlite:///abs/path.db`` or ``postgresql://…``)."
     rooms: str = "all"
     "Which rooms the replica archives: ``all``, ``none``, or an fnmatch pattern."
-    room_passwords: dict[str, str] = Field(default_factory=dict)
-    "Passwords of password rooms to archive (JSON object in the env var)."
-    ice_servers: str | None = None
-    "ICE servers for browsers (``/api/config``) and the replica: JSON list or comma-separated URLs."
-    text_name: str = "codemirror"
-    "Name of the shared text served by ``/api/rooms/{room}/text``."
+    room_passwords: dict[str, str] = Field(
+        default_factory=dict, json_schema_extra={"cli_name": "--room-password"}
+    )
+    "Password of a password room to archive (ROOM:PASSWORD)."
     tls_cert: Path | None = None
     "PEM certificate: serve HTTPS/WSS (WebRTC needs a secure context off localhost)."
     tls_key: Path | None = None
-    "PEM private key for ``tls_cert``."
+    "PEM private key for ``--tls-cert``."
     web_dir: Path | None = None
     "Directory with the built page (default: ``web/dist`` of this checkout)."
-    idle_unload_after: float = 30.0
+    idle_unload_after: float = Field(default=30.0, gt=0)
     "Seconds without peers before the replica unloads a room from memory."
-    version_pause: float = 10.0
-    "Record a version once editing in a room pauses for this many seconds."
-    version_every: int = 1000
-    "Record a version at least every this many updates."
-    allowed_hosts: list[str] = Field(default_factory=list)
-    """Extra ``Host`` names accepted (e.g. a reverse proxy's public name; ``*`` = any). The
-    host listened on and the localhost names are always accepted (DNS-rebinding protection;
-    env: JSON list)."""
+    allowed_hosts: list[str] = Field(
+        default_factory=list, json_schema_extra={"cli_name": "--allowed-host"}
+    )
+    """Another ``Host`` name to accept, e.g. a reverse proxy's public name (``*`` = any). The
+    host listened on and the localhost names are always accepted (DNS-rebinding protection)."""
 
     @property
     def store_url(self) -> str:
@@ -98,3 +162,33 @@ class ServeSettings(BaseSettings):
     ice_transport_policy: Literal["all", "relay"] = "all"
     """``relay``: browsers and the replica use only TURN relay candidates, so peers never
     learn each other's addresses (needs a TURN server)."""
+
+
+class ReplicaSettings(ArchiveSettings):
+    """Options of ``collab replica`` (archive rooms on any y-webrtc signaling server)."""
+
+    signaling: str
+    "y-webrtc signaling URL (ws:// or wss://)."
+    room: list[str] = Field(min_length=1, json_schema_extra={"cli_name": "--room"})
+    "A room to archive: NAME or NAME:PASSWORD."
+    store: str
+    "Store URL: ``sqlite:///path.db`` or ``postgresql://…``."
+    lease_ttl: float = Field(default=10.0, gt=0)
+    "PostgreSQL: seconds before a dead replica's rooms can be taken over."
+    name: str = "archive"
+    "The replica's name in the rooms' awareness."
+
+
+class SignalingCommandSettings(CommandSettings):
+    """Options of ``collab signaling`` (limits and tokens: ``SignalingSettings``, env only)."""
+
+    host: str = "127.0.0.1"
+    "Interface to listen on."
+    port: int = Field(default=4444, ge=0, le=65535)
+    "TCP port (y-webrtc's default is 4444)."
+    redis_url: str | None = Field(default=None, json_schema_extra={"cli_name": "--redis"})
+    "redis:// URL: share topics with other signaling instances."
+    config: Path | None = None
+    "A KEY=value file of COLLAB_* settings."
+    engine: Literal["uvicorn", "fast"] = "uvicorn"
+    "uvicorn (the FastAPI app) or fast (the websockets server)."

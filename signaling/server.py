@@ -7,10 +7,8 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import socket
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,91 +16,6 @@ import uvicorn
 
 from signaling.app import create_app
 from signaling.settings import SignalingSettings
-
-_STANDARD_ATTRS = frozenset(
-    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys()
-    | {"message", "asctime", "color_message"}  # uvicorn's terminal-colour copy of the message
-)
-
-
-class KeyValueFormatter(logging.Formatter):
-    """Appends a record's ``extra=`` fields as ``key=value`` pairs (structured, grep-friendly).
-
-    Example:
-        >>> rec = logging.LogRecord("signaling", logging.INFO, "", 0, "socket refused", None, None)
-        >>> rec.code = 4401
-        >>> KeyValueFormatter("%(message)s").format(rec)
-        'socket refused code=4401'
-    """
-
-    def format(self, record: logging.LogRecord) -> str:
-        base = super().format(record)
-        extras = [
-            f"{k}={v!r}" if isinstance(v, str) and " " in v else f"{k}={v}"
-            for k, v in vars(record).items()
-            if k not in _STANDARD_ATTRS and not k.startswith("_")
-        ]
-        return f"{base} {' '.join(extras)}" if extras else base
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line, with the same fields as :class:`KeyValueFormatter`'s lines:
-    ``time``, ``level``, ``logger``, ``message``, every ``extra=`` field, and ``exception``.
-
-    Example:
-        >>> rec = logging.LogRecord("signaling", logging.INFO, "", 0, "socket refused", None, None)
-        >>> rec.code = 4401
-        >>> rec.created, rec.msecs = 0.0, 0.0
-        >>> JsonFormatter().format(rec)
-        '{"time": "1970-01-01T00:00:00.000Z", "level": "INFO", "logger": "signaling", \
-"message": "socket refused", "code": 4401}'
-    """
-
-    def format(self, record: logging.LogRecord) -> str:
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-        out: dict[str, object] = {
-            "time": f"{stamp}.{int(record.msecs):03d}Z",
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        for key, value in vars(record).items():
-            if key not in _STANDARD_ATTRS and not key.startswith("_") and key not in out:
-                out[key] = value if isinstance(value, str | int | float | bool) else repr(value)
-        if record.exc_info:
-            out["exception"] = self.formatException(record.exc_info)
-        return json.dumps(out, ensure_ascii=False)
-
-
-LOG_FORMATS = ("text", "json")
-"""``--log-format`` values: ``text`` (``time level logger message key=value``) or ``json``."""
-
-
-def configure_logging(level: str = "info", fmt: str = "text") -> None:
-    """Log to stderr, one line per record: ``time level logger message key=value ...``, or
-    one JSON object (``fmt="json"``, for log shippers).
-
-    Raises:
-        ValueError: unknown level or format.
-    """
-    if fmt not in LOG_FORMATS:
-        raise ValueError(f"log format must be one of {', '.join(LOG_FORMATS)}, not {fmt!r}")
-    if not isinstance(logging.getLevelName(level.upper()), int):
-        raise ValueError(f"unknown log level {level!r} (debug, info, warning, error)")
-    handler = logging.StreamHandler()
-    handler.setFormatter(
-        JsonFormatter()
-        if fmt == "json"
-        else KeyValueFormatter("%(asctime)s %(levelname)s %(name)s %(message)s")
-    )
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
-        # uvicorn's own handlers would bypass the format: everything goes through the root
-        logger = logging.getLogger(name)
-        logger.handlers[:] = []
-        logger.propagate = True
 
 
 def load_settings(config: Path | None = None, **overrides: object) -> SignalingSettings:
@@ -132,7 +45,6 @@ def run_signaling(
     log_level: str = "info",
     engine: str = "uvicorn",
     *,
-    log_format: str = "text",
     sock: socket.socket | None = None,
 ) -> None:
     """Serve the signaling service alone (on ``host:port``, or on an already bound ``sock``).
@@ -145,7 +57,6 @@ def run_signaling(
     if engine not in ("uvicorn", "fast"):
         raise ValueError("engine must be 'uvicorn' or 'fast'")
     settings = load_settings(config, redis_url=redis_url)
-    configure_logging(log_level, log_format)
     if engine == "fast":
         from signaling.fastserver import run_fast
 
