@@ -48,6 +48,10 @@ SAMPLES: dict[str, list[str]] = {
     "redis_url": ["redis://127.0.0.1:6379/0"],
     "config": ["/tmp/collab.env"],
     "engine": ["fast"],
+    "turn_secret": ["0123456789abcdef0123"],
+    "turn_urls": ["turn:127.0.0.1:3478?transport=udp"],
+    "turn_ttl": ["600"],
+    "ice_transport_policy": ["relay"],
 }
 
 
