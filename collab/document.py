@@ -60,7 +60,6 @@ __all__ = [
     "insert_text",
     "random_client_id",
     "scan_update",
-    "update_end_clocks",
 ]
 
 log = logging.getLogger(__name__)
@@ -542,21 +541,6 @@ class UpdateScan:
     "``client -> clock our state vector must reach`` before the update can integrate."
     sizes: dict[int, int] = field(default_factory=dict, compare=False, repr=False)
     "``client -> bytes of its structs`` in the update (content it adds)."
-
-
-def update_end_clocks(update: bytes) -> dict[int, int]:
-    """Scan a Yjs V1 update strictly; return ``client -> clock after its last struct``.
-
-    Raises:
-        ProtocolError: ``bad-update`` for anything malformed (see :func:`scan_update`).
-
-    Example:
-        >>> doc = Document(client_id=7)
-        >>> doc.text().insert(0, "😀é")
-        >>> update_end_clocks(doc.get_update())
-        {7: 3}
-    """
-    return scan_update(update).ends
 
 
 def scan_update(update: bytes) -> UpdateScan:

@@ -27,7 +27,9 @@ __all__ = [
     "Undefined",
     "decode_any",
     "encode_any",
+    "read_var_uint_at",
     "utf8_encode",
+    "var_uint_size",
     "write_var_uint",
 ]
 
@@ -75,6 +77,52 @@ def write_var_uint(num: int) -> bytes:
         num >>= 7
     out.append(num)
     return bytes(out)
+
+
+def var_uint_size(num: int) -> int:
+    """Bytes ``num`` takes as a varUint (what :func:`write_var_uint` would return).
+
+    Example:
+        >>> var_uint_size(127), var_uint_size(128), len(write_var_uint(2**53 - 1))
+        (1, 2, 8)
+    """
+    return (num.bit_length() + 6) // 7 or 1
+
+
+def read_var_uint_at(data: bytes, pos: int) -> tuple[int, int]:
+    """Read the varUint at ``data[pos]``; return ``(value, position after it)``.
+
+    The one varUint reader: :meth:`Decoder.read_var_uint` and the Yjs update scanner's hot
+    loop (``collab.yupdate``) both use it.
+
+    Raises:
+        ProtocolError: ``truncated`` past the end, ``overflow`` above 2^53-1 or over 8 bytes.
+
+    Example:
+        >>> read_var_uint_at(bytes([0x05, 0xAC, 0x02]), 1)
+        (300, 3)
+    """
+    try:
+        b = data[pos]
+        pos += 1
+        if b < 0x80:
+            return b, pos
+        num = b & 0x7F
+        shift = 7
+        while True:
+            b = data[pos]
+            pos += 1
+            num |= (b & 0x7F) << shift
+            if b < 0x80:
+                break
+            shift += 7
+            if shift >= 7 * _MAX_VAR_UINT_BYTES:
+                raise ProtocolError("overflow", "varUint longer than 8 bytes")
+    except IndexError:
+        raise ProtocolError("truncated", "input ends inside a varUint") from None
+    if num > MAX_SAFE_INTEGER:
+        raise ProtocolError("overflow", "varUint above 2^53-1")
+    return num, pos
 
 
 def utf8_encode(text: str) -> bytes:
@@ -253,9 +301,14 @@ class Decoder:
 
     __slots__ = ("_data", "pos")
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes, pos: int = 0) -> None:
         self._data = data
-        self.pos = 0
+        self.pos = pos
+
+    @property
+    def data(self) -> bytes:
+        """The whole input (positions index into it)."""
+        return self._data
 
     @property
     def remaining(self) -> int:
@@ -290,17 +343,8 @@ class Decoder:
 
     def read_var_uint(self) -> int:
         """Read a varUint ≤ 2^53-1 (lib0's limit)."""
-        num = 0
-        shift = 0
-        for _ in range(_MAX_VAR_UINT_BYTES):
-            byte = self.read_uint8()
-            num |= (byte & 0x7F) << shift
-            if byte < 0x80:
-                if num > MAX_SAFE_INTEGER:
-                    raise ProtocolError("overflow", "varUint above 2^53-1")
-                return num
-            shift += 7
-        raise ProtocolError("overflow", "varUint longer than 8 bytes")
+        num, self.pos = read_var_uint_at(self._data, self.pos)
+        return num
 
     def read_var_int(self) -> int:
         """Read a lib0 varInt (magnitude ≤ 2^53-1)."""
@@ -323,6 +367,15 @@ class Decoder:
     def read_var_uint8_array(self) -> bytes:
         """Read a length-prefixed byte array."""
         return self.read_bytes(self.read_var_uint())
+
+    def skip_var_uint8_array(self) -> tuple[int, int]:
+        """Skip a length-prefixed byte array; return its payload's ``(start, end)`` offsets."""
+        n = self.read_var_uint()
+        start = self.pos
+        if n > len(self._data) - start:
+            raise ProtocolError("truncated", f"byte array of {n} bytes, {self.remaining} left")
+        self.pos = start + n
+        return start, self.pos
 
     def read_var_string(self) -> str:
         """Read a varString (strict UTF-8)."""

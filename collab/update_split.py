@@ -48,6 +48,8 @@ import gc
 from typing import Final, Protocol
 
 from collab.errors import ProtocolError
+from collab.lib0 import Decoder, write_var_uint
+from collab.lib0 import var_uint_size as ulen
 from collab.protocol import encode_sync_step2, encode_update
 from collab.yupdate import (
     BIT_ORIGIN,
@@ -61,7 +63,6 @@ from collab.yupdate import (
     REF_STRING,
     ParsedUpdate,
     Struct,
-    _Reader,
     decode_update,
     utf16_length,
 )
@@ -84,20 +85,6 @@ SYNC_FRAME_OVERHEAD: Final = 2
 _Unit = tuple[int, int, int, tuple[tuple[int, int], ...], bool, int, int, "bytes | None"]
 _ULEN_STEPS: Final = frozenset(1 << (7 * k) for k in range(1, 8))
 """Counts at which a varUint grows by one byte (128, 16384, ...)."""
-
-
-def _ulen(num: int) -> int:
-    """Byte length of ``num`` as a varUint."""
-    return (num.bit_length() + 6) // 7 or 1
-
-
-def _uint(num: int) -> bytes:
-    out = bytearray()
-    while num > 0x7F:
-        out.append(0x80 | (num & 0x7F))
-        num >>= 7
-    out.append(num)
-    return bytes(out)
 
 
 def split_update(update: bytes, max_bytes: int) -> list[bytes]:
@@ -159,7 +146,7 @@ def split_update_messages(
         ProtocolError: as :func:`split_update`.
         ValueError: if ``max_message_size`` leaves no room for a payload.
     """
-    budget = max_message_size - SYNC_FRAME_OVERHEAD - _ulen(max_message_size)
+    budget = max_message_size - SYNC_FRAME_OVERHEAD - ulen(max_message_size)
     if budget < 1:
         raise ValueError(f"max_message_size {max_message_size} is too small")
     chunks = split_update(update, budget)
@@ -228,9 +215,9 @@ class _Chunk:
             if lo == hi:
                 continue
             sections += 1
-            parts.append(_uint(hi - lo))
-            parts.append(_uint(client))
-            parts.append(_uint(units[lo][0]))
+            parts.append(write_var_uint(hi - lo))
+            parts.append(write_var_uint(client))
+            parts.append(write_var_uint(units[lo][0]))
             # consecutive original structs are contiguous in the update: copy them as one slice
             range_start = range_end = -1
             for unit in units[lo:hi]:
@@ -249,14 +236,14 @@ class _Chunk:
                     parts.append(segment)
             if range_end >= 0:
                 parts.append(view[range_start:range_end])
-        parts.insert(0, _uint(sections))
-        parts.append(_uint(len(self.ds)))
+        parts.insert(0, write_var_uint(sections))
+        parts.append(write_var_uint(len(self.ds)))
         for client, ranges in self.ds:
-            parts.append(_uint(client))
-            parts.append(_uint(len(ranges)))
+            parts.append(write_var_uint(client))
+            parts.append(write_var_uint(len(ranges)))
             for clock, length in ranges:
-                parts.append(_uint(clock))
-                parts.append(_uint(length))
+                parts.append(write_var_uint(clock))
+                parts.append(write_var_uint(length))
         return b"".join(parts)
 
 
@@ -297,10 +284,10 @@ class _Splitter:
             run = cur.runs.get(client)
             if run is None:
                 n = len(cur.runs)
-                cost = _ulen(n + 1) - _ulen(n) + 1 + _ulen(client) + _ulen(unit[0]) + unit[2]
+                cost = ulen(n + 1) - ulen(n) + 1 + ulen(client) + ulen(unit[0]) + unit[2]
             else:
                 count = len(run[1])
-                cost = _ulen(count + 1) - _ulen(count) + unit[2]
+                cost = ulen(count + 1) - ulen(count) + unit[2]
             if cur.size + cur.ds_size + cost <= self.max_bytes:
                 if run is None:
                     cur.runs[client] = (unit[0], [unit])
@@ -369,13 +356,13 @@ class _Splitter:
             for clock, length in ranges:
                 cur = self.cur
                 while True:
-                    rcost = _ulen(clock) + _ulen(length)
+                    rcost = ulen(clock) + ulen(length)
                     if open_ranges is None:
                         n = len(cur.ds)
-                        cost = _ulen(n + 1) - _ulen(n) + _ulen(client) + 1 + rcost
+                        cost = ulen(n + 1) - ulen(n) + ulen(client) + 1 + rcost
                     else:
                         k = len(open_ranges)
-                        cost = _ulen(k + 1) - _ulen(k) + rcost
+                        cost = ulen(k + 1) - ulen(k) + rcost
                     if cur.total + cost <= max_bytes:
                         break
                     if cur.empty():
@@ -398,13 +385,13 @@ class _Splitter:
         append = units.append
         # overhead of a fresh chunk holding just one struct:
         # numClients(1) + numStructs(1) + client + clock + empty delete set(1)
-        limit_base = self.max_bytes - 3 - _ulen(client)
+        limit_base = self.max_bytes - 3 - ulen(client)
         quick_limit = limit_base - 8  # a clock takes at most 8 bytes
         for s in structs:
             clock, length, ref, _info, start, _cs, end, origin, right, parent = s
             size = end - start
-            if size > quick_limit and size > limit_base - _ulen(clock + length):
-                units.extend(self._split_struct(client, s, limit_base - _ulen(clock + length)))
+            if size > quick_limit and size > limit_base - ulen(clock + length):
+                units.extend(self._split_struct(client, s, limit_base - ulen(clock + length)))
                 continue
             if (
                 (origin is None or origin[0] == client)
@@ -421,10 +408,10 @@ class _Splitter:
         if offset == 0:
             return self.data[s.start : s.content_start]
         info = (s.info & (0x1F | BIT_PARENT_SUB)) | BIT_ORIGIN
-        header = [_uint(client), _uint(s.clock + offset - 1)]
+        header = [write_var_uint(client), write_var_uint(s.clock + offset - 1)]
         if s.right_origin is not None:
             info |= BIT_RIGHT_ORIGIN
-            header += [_uint(s.right_origin[0]), _uint(s.right_origin[1])]
+            header += [write_var_uint(s.right_origin[0]), write_var_uint(s.right_origin[1])]
         return bytes([info]) + b"".join(header)
 
     def _piece_deps(self, client: int, s: Struct, offset: int) -> tuple[tuple[int, int], ...]:
@@ -451,13 +438,11 @@ class _Splitter:
 
     def _split_string(self, client: int, s: Struct, limit: int) -> list[_Unit]:
         data = self.data
-        r = _Reader(data)
-        r.pos = s.content_start
-        start, end = r.skip_bytes()
+        start, end = Decoder(data, s.content_start).skip_var_uint8_array()
         units: list[_Unit] = []
         offset = 0
         b = start
-        len_budget = _ulen(limit)
+        len_budget = ulen(limit)
         while b < end:
             header = self._piece_header(client, s, offset)
             room = limit - len(header) - len_budget
@@ -471,7 +456,7 @@ class _Splitter:
                 length = utf16_length(piece.decode("utf-8"))
             except UnicodeDecodeError as err:  # pragma: no cover - validated by decode_update
                 raise ProtocolError("bad-utf8", str(err)) from None
-            segment = header + _uint(len(piece)) + piece
+            segment = header + write_var_uint(len(piece)) + piece
             deps = self._piece_deps(client, s, offset)
             units.append((s.clock + offset, length, len(segment), deps, False, -1, -1, segment))
             offset += length
@@ -482,16 +467,15 @@ class _Splitter:
 
     def _split_list(self, client: int, s: Struct, limit: int) -> list[_Unit]:
         data = self.data
-        r = _Reader(data)
-        r.pos = s.content_start
-        count = r.uint()
+        r = Decoder(data, s.content_start)
+        count = r.read_var_uint()
         bounds = []
         for _ in range(count):
             lo = r.pos
             if s.ref == REF_ANY:
-                r.skip_any()
+                r.read_any()
             else:
-                r.skip_string()
+                r.read_var_string()
             bounds.append((lo, r.pos))
         units: list[_Unit] = []
         i = 0
@@ -502,13 +486,13 @@ class _Splitter:
             used = 0
             while j < count:
                 size = bounds[j][1] - bounds[j][0]
-                if used + size + _ulen(j + 1 - i) > room:
+                if used + size + ulen(j + 1 - i) > room:
                     break
                 used += size
                 j += 1
             if j == i:
                 raise self._too_large(client, s, limit, f"value #{i} with its header")
-            segment = header + _uint(j - i) + data[bounds[i][0] : bounds[j - 1][1]]
+            segment = header + write_var_uint(j - i) + data[bounds[i][0] : bounds[j - 1][1]]
             deps = self._piece_deps(client, s, i)
             units.append((s.clock + i, j - i, len(segment), deps, False, -1, -1, segment))
             i = j
