@@ -31,6 +31,7 @@ from typing import Any, Final
 
 from collab.errors import ProtocolError
 from collab.lib0 import Decoder, Encoder
+from collab.yupdate import read_state_vector
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_SIZE",
@@ -172,13 +173,7 @@ def decode_state_vector(data: bytes) -> dict[int, int]:
         {7: 3}
     """
     decoder = Decoder(data)
-    n = decoder.read_var_uint()
-    if n * 2 > decoder.remaining:
-        raise ProtocolError("truncated", f"state vector claims {n} entries")
-    sv: dict[int, int] = {}
-    for _ in range(n):
-        client = decoder.read_var_uint()
-        sv[client] = decoder.read_var_uint()
+    sv = read_state_vector(decoder)
     decoder.expect_done()
     return sv
 

@@ -64,6 +64,7 @@ from collab.yupdate import (
     ParsedUpdate,
     Struct,
     decode_update,
+    encode_delete_set,
     utf16_length,
 )
 
@@ -237,13 +238,7 @@ class _Chunk:
             if range_end >= 0:
                 parts.append(view[range_start:range_end])
         parts.insert(0, write_var_uint(sections))
-        parts.append(write_var_uint(len(self.ds)))
-        for client, ranges in self.ds:
-            parts.append(write_var_uint(client))
-            parts.append(write_var_uint(len(ranges)))
-            for clock, length in ranges:
-                parts.append(write_var_uint(clock))
-                parts.append(write_var_uint(length))
+        parts.append(encode_delete_set(self.ds))
         return b"".join(parts)
 
 

@@ -65,6 +65,7 @@ __all__ = [
     "decode_update",
     "encode_delete_set",
     "infer_root_kinds",
+    "read_state_vector",
     "update_state_vector",
     "utf16_length",
 ]
@@ -388,6 +389,22 @@ def decode_snapshot(data: bytes) -> tuple[DeleteSet, dict[int, int]]:
     """
     r = Decoder(bytes(data))
     delete_set = _read_delete_set(r)
+    sv = read_state_vector(r)
+    if not r.done:
+        raise ProtocolError("trailing-bytes", f"{r.remaining} bytes after the snapshot")
+    return delete_set, sv
+
+
+def read_state_vector(r: Decoder) -> dict[int, int]:
+    """Read a V1 state vector (``count, (client, clock)*``) at the decoder's position.
+
+    Raises:
+        ProtocolError: truncated or malformed.
+
+    Example:
+        >>> read_state_vector(Decoder(bytes([1, 7, 3])))
+        {7: 3}
+    """
     count = r.read_var_uint()
     if count * 2 > r.remaining:
         raise ProtocolError("truncated", f"state vector claims {count} entries")
@@ -395,9 +412,7 @@ def decode_snapshot(data: bytes) -> tuple[DeleteSet, dict[int, int]]:
     for _ in range(count):
         client = r.read_var_uint()
         sv[client] = r.read_var_uint()
-    if not r.done:
-        raise ProtocolError("trailing-bytes", f"{r.remaining} bytes after the snapshot")
-    return delete_set, sv
+    return sv
 
 
 def encode_delete_set(delete_set: DeleteSet) -> bytes:
