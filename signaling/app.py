@@ -24,7 +24,7 @@ import itertools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Set
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 from anyio import CancelScope
@@ -48,9 +48,11 @@ from signaling.messages import (
 )
 from signaling.metrics import SignalingMetrics
 from signaling.named import NamedPeer, NamedRegistry
-from signaling.redis_bus import RedisBus
 from signaling.settings import SignalingSettings
 from signaling.topics import TopicRegistry
+
+if TYPE_CHECKING:  # imported when a Redis URL is set: redis is the optional 'redis' extra
+    from signaling.redis_bus import RedisBus
 
 log = logging.getLogger("signaling")
 
@@ -215,6 +217,8 @@ class SignalingService:
             return
         self._started = True
         if self.settings.redis_url:
+            from signaling.redis_bus import RedisBus
+
             self.bus = RedisBus(
                 self.settings.redis_url,
                 self.settings.redis_prefix,

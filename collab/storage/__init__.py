@@ -19,6 +19,8 @@ Example:
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from collab.storage._engine import BufferedStore
@@ -32,8 +34,10 @@ from collab.storage.base import (
     rebuild,
 )
 from collab.storage.memory import MemoryStore
-from collab.storage.postgres import PostgresStore
 from collab.storage.sqlite import SQLiteStore
+
+if TYPE_CHECKING:  # loaded on first use: psycopg is the optional 'postgres' extra
+    from collab.storage.postgres import PostgresStore
 
 __all__ = [
     "BufferedStore",
@@ -86,5 +90,15 @@ def open_store(url: str, options: StoreOptions | None = None) -> BufferedStore:
             raise ValueError("sqlite URL names no file: use sqlite:///abs/path.db")
         return SQLiteStore(path, options)
     if scheme in ("postgresql", "postgres"):
+        from collab.storage.postgres import PostgresStore
+
         return PostgresStore(url, options)
     raise ValueError(f"unknown store URL scheme {parts.scheme!r} (memory, sqlite, postgresql)")
+
+
+def __getattr__(name: str) -> Any:
+    if name == "PostgresStore":  # PEP 562: `from collab.storage import PostgresStore` works
+        value = importlib.import_module("collab.storage.postgres").PostgresStore
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'collab.storage' has no attribute {name!r}")
