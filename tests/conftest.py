@@ -1,16 +1,12 @@
-"""Shared pytest configuration: anyio on asyncio, Hypothesis profiles, shared paths."""
+"""Shared pytest configuration: anyio on asyncio, Hypothesis profiles (helpers shared by
+several folders live in ``tests/support``)."""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
-
-ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = ROOT.parent / "shared" / "data"
-NODE_MODULES = ROOT / "node_modules"
 
 settings.register_profile(
     "ci",

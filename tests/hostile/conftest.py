@@ -1,24 +1,17 @@
 """Fixtures of the adversarial suite: a real ``collab serve`` per test (attacks are
-destructive), Chromium with the stock y-webrtc page, paths to the shared test helpers."""
+destructive), Chromium with the stock y-webrtc page."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
-TESTS = HERE.parent
-for folder in (HERE, TESTS / "replica", TESTS / "peer", TESTS):
-    if str(folder) not in sys.path:
-        sys.path.insert(0, str(folder))
-
-import replica_helpers  # noqa: E402, F401 - puts tests/ and tests/peer on sys.path
-from peer_browser import chromium, page_url  # noqa: E402, F401 - shared fixtures
-from servers import ROOT, CollabServer  # noqa: E402
-from victim import ServerFactory  # noqa: E402
+from tests.hostile.victim import ServerFactory
+from tests.support.browser import chromium, page_url  # noqa: F401 - shared fixtures
+from tests.support.paths import ROOT
+from tests.support.servers import CollabServer
 
 
 @pytest.fixture

@@ -12,7 +12,13 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from yjs_bytes import StringItem, awareness_message, string_update, update_message, var_uint
+from tests.hostile.yjs_bytes import (
+    StringItem,
+    awareness_message,
+    string_update,
+    update_message,
+    var_uint,
+)
 
 SDP_TOKENS = [
     "",

@@ -17,10 +17,9 @@ from contextlib import AsyncExitStack
 
 import anyio
 import pytest
-from attacker import Hammer, RawSignaling, new_peer_id, replica_peer_id
-from peer_browser import Chromium
-from replica_helpers import needs_chromium, needs_netns
-from victim import (
+
+from tests.hostile.attacker import Hammer, RawSignaling, new_peer_id, replica_peer_id
+from tests.hostile.victim import (
     ResourceWatch,
     ServerFactory,
     assert_alive,
@@ -28,7 +27,9 @@ from victim import (
     check_sentinel,
     write_and_archive,
 )
-from yjs_bytes import awareness_message
+from tests.hostile.yjs_bytes import awareness_message
+from tests.support.browser import Chromium
+from tests.support.marks import needs_chromium, needs_netns
 
 pytestmark = [
     pytest.mark.anyio,

@@ -22,10 +22,15 @@ from contextlib import AsyncExitStack
 
 import anyio
 import pytest
-from attacker import Hammer, RawSignaling, new_peer_id, open_replica_channel, replica_peer_id
-from peer_browser import Chromium
-from replica_helpers import needs_chromium, needs_netns
-from victim import (
+
+from tests.hostile.attacker import (
+    Hammer,
+    RawSignaling,
+    new_peer_id,
+    open_replica_channel,
+    replica_peer_id,
+)
+from tests.hostile.victim import (
     ResourceWatch,
     ServerFactory,
     assert_alive,
@@ -33,7 +38,9 @@ from victim import (
     check_sentinel,
     write_and_archive,
 )
-from yjs_bytes import StringItem, string_update, update_message
+from tests.hostile.yjs_bytes import StringItem, string_update, update_message
+from tests.support.browser import Chromium
+from tests.support.marks import needs_chromium, needs_netns
 
 pytestmark = [
     pytest.mark.anyio,

@@ -9,9 +9,8 @@ those checks, the noise floor of every bound in this suite.
 from __future__ import annotations
 
 import pytest
-from peer_browser import Chromium
-from replica_helpers import needs_chromium, needs_netns
-from victim import (
+
+from tests.hostile.victim import (
     ResourceWatch,
     ServerFactory,
     assert_alive,
@@ -19,6 +18,8 @@ from victim import (
     check_sentinel,
     write_and_archive,
 )
+from tests.support.browser import Chromium
+from tests.support.marks import needs_chromium, needs_netns
 
 pytestmark = [
     pytest.mark.anyio,

@@ -21,7 +21,8 @@ from contextlib import AsyncExitStack
 
 import anyio
 import pytest
-from attacker import (
+
+from tests.hostile.attacker import (
     Hammer,
     RawSignaling,
     new_peer_id,
@@ -30,10 +31,8 @@ from attacker import (
     replica_peer_id,
     strip_candidates,
 )
-from fuzz_inputs import mutate_sdp, random_candidate, random_message, random_signal
-from peer_browser import Chromium
-from replica_helpers import needs_chromium, needs_netns
-from victim import (
+from tests.hostile.fuzz_inputs import mutate_sdp, random_candidate, random_message, random_signal
+from tests.hostile.victim import (
     ResourceWatch,
     ServerFactory,
     assert_alive,
@@ -41,6 +40,8 @@ from victim import (
     check_sentinel,
     write_and_archive,
 )
+from tests.support.browser import Chromium
+from tests.support.marks import needs_chromium, needs_netns
 
 pytestmark = [
     pytest.mark.anyio,

@@ -38,9 +38,9 @@ from contextlib import AsyncExitStack
 
 import anyio
 import pytest
-from attacker import Hammer, RawSignaling, new_peer_id, replica_peer_id
-from replica_helpers import needs_netns
-from victim import (
+
+from tests.hostile.attacker import Hammer, RawSignaling, new_peer_id, replica_peer_id
+from tests.hostile.victim import (
     ServerFactory,
     StallProbe,
     Stalls,
@@ -48,7 +48,8 @@ from victim import (
     check_sentinel,
     metric,
 )
-from yjs_bytes import StringItem, string_update, update_message
+from tests.hostile.yjs_bytes import StringItem, string_update, update_message
+from tests.support.marks import needs_netns
 
 pytestmark = [pytest.mark.anyio, pytest.mark.netns, pytest.mark.slow, needs_netns]
 

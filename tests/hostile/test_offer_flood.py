@@ -18,15 +18,23 @@ from contextlib import AsyncExitStack
 
 import anyio
 import pytest
-from attacker import RawSignaling, new_peer_id, offer_sdp, replica_peer_id, strip_candidates
-from replica_helpers import needs_netns, peer
-from victim import (
+
+from tests.hostile.attacker import (
+    RawSignaling,
+    new_peer_id,
+    offer_sdp,
+    replica_peer_id,
+    strip_candidates,
+)
+from tests.hostile.victim import (
     ResourceWatch,
     ServerFactory,
     assert_alive,
     check_sentinel,
     wait_archived,
 )
+from tests.support.marks import needs_netns
+from tests.support.peers import peer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.netns, pytest.mark.slow, needs_netns]
 

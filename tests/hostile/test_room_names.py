@@ -21,17 +21,11 @@ from contextlib import AsyncExitStack
 
 import anyio
 import pytest
-from attacker import RawSignaling
-from replica_helpers import needs_netns
-from servers import CollabServer
-from victim import (
-    POLL,
-    ServerFactory,
-    assert_alive,
-    check_sentinel,
-    metric,
-    rss_mb,
-)
+
+from tests.hostile.attacker import RawSignaling
+from tests.hostile.victim import POLL, ServerFactory, assert_alive, check_sentinel, metric, rss_mb
+from tests.support.marks import needs_netns
+from tests.support.servers import CollabServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.netns, pytest.mark.slow, needs_netns]
 

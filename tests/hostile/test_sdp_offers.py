@@ -19,7 +19,8 @@ from typing import Any
 
 import anyio
 import pytest
-from attacker import (
+
+from tests.hostile.attacker import (
     RawSignaling,
     new_peer_id,
     offer_sdp,
@@ -27,9 +28,7 @@ from attacker import (
     replica_peer_id,
     strip_candidates,
 )
-from peer_browser import Chromium
-from replica_helpers import needs_chromium, needs_netns, peer
-from victim import (
+from tests.hostile.victim import (
     ResourceWatch,
     ServerFactory,
     assert_alive,
@@ -37,6 +36,9 @@ from victim import (
     check_sentinel,
     wait_archived,
 )
+from tests.support.browser import Chromium
+from tests.support.marks import needs_chromium, needs_netns
+from tests.support.peers import peer
 
 pytestmark = [
     pytest.mark.anyio,

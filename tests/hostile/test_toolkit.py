@@ -8,10 +8,11 @@ from typing import Any
 
 import pycrdt
 import pytest
-from attacker import offer_sdp, replace_line, strip_candidates
-from replica_helpers import needs_netns
-from victim import stall_events
-from yjs_bytes import StringItem, string_update, var_uint
+
+from tests.hostile.attacker import offer_sdp, replace_line, strip_candidates
+from tests.hostile.victim import stall_events
+from tests.hostile.yjs_bytes import StringItem, string_update, var_uint
+from tests.support.marks import needs_netns
 
 Doc = pycrdt.Doc[Any]
 

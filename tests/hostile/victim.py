@@ -29,9 +29,10 @@ import anyio
 import httpx
 from anyio.abc import Process
 from anyio.streams.buffered import BufferedByteReceiveStream
-from peer_browser import Chromium
-from replica_helpers import peer, wait_text
-from servers import CollabServer
+
+from tests.support.browser import Chromium
+from tests.support.peers import peer, wait_text
+from tests.support.servers import CollabServer
 
 SENTINEL_DEADLINE = 15.0
 """Seconds a fresh room may take to archive a fresh peer's text (normally ~1-3 s)."""

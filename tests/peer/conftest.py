@@ -7,8 +7,9 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from peer_browser import chromium, page_url  # noqa: F401 - shared fixtures
-from peer_servers import our_signaling_server, ywebrtc_server
+
+from tests.support.browser import chromium, page_url  # noqa: F401 - shared fixtures
+from tests.support.servers import collab_signaling, ywebrtc_server
 
 IN_NETNS = os.environ.get("COLLAB_NETNS") == "1"
 
@@ -28,20 +29,24 @@ def _ice_host_addresses(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="module")
-def ywebrtc_url() -> Iterator[str]:
+def ywebrtc_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """y-webrtc's own bin/server.js."""
-    with ywebrtc_server() as url:
+    with ywebrtc_server(tmp_path_factory.mktemp("ywebrtc") / "server.log") as url:
         yield url
 
 
 @pytest.fixture(scope="module", params=["ours", "y-webrtc"])
-def signaling_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    """Both signaling servers, one after the other."""
+def signaling_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """Both signaling servers, one after the other: ``collab signaling`` (our FastAPI app on
+    uvicorn) and y-webrtc's bin/server.js."""
+    log = tmp_path_factory.mktemp("signaling") / f"{request.param}.log"
     if request.param == "ours":
         if importlib.util.find_spec("signaling.app") is None:
             pytest.skip("signaling.app is not there yet")
-        with our_signaling_server() as url:
-            yield url
+        with collab_signaling(log) as server:
+            yield server.url
     else:
-        with ywebrtc_server() as url:
+        with ywebrtc_server(log) as url:
             yield url

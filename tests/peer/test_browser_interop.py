@@ -11,11 +11,11 @@ from collections.abc import Callable
 
 import anyio
 import pytest
-from browser_launch import CHROMIUM
-from peer_browser import Chromium
 from playwright.async_api import Page
 
 from collab.peer import PeerConfig, WebrtcPeer
+from tests.support.browser import Chromium
+from tests.support.paths import CHROMIUM
 
 pytestmark = [pytest.mark.anyio, pytest.mark.netns, pytest.mark.browser]
 

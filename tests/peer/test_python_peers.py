@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable
+from pathlib import Path
 
 import anyio
 import pytest
@@ -14,6 +15,7 @@ from collab.document import Document
 from collab.peer import PeerConfig, SignalingClient, WebrtcPeer, WebrtcRoom
 from collab.protocol import AwarenessEntry, encode_awareness
 from collab.types import Channel
+from tests.support.servers import YWebrtcServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.netns]
 
@@ -154,14 +156,13 @@ async def test_glare_resolves_to_one_connection(ywebrtc_url: str) -> None:
         assert {sa.initiator, sb.initiator} == {True, False}  # one offer won
 
 
-async def test_signaling_loss_reconnects_and_reannounces() -> None:
-    from peer_servers import free_port, ywebrtc_server
-
-    port = free_port()
+async def test_signaling_loss_reconnects_and_reannounces(tmp_path: Path) -> None:
     cfg = PeerConfig(ice_servers=[], reconnect_min=0.05, reconnect_max=0.2)
     room = f"reconnect-{random.getrandbits(32)}"
-    with ywebrtc_server(port) as url:
-        a = WebrtcPeer(room, url, config=cfg)
+    server = YWebrtcServer(tmp_path / "ywebrtc.log")
+    server.start()
+    try:
+        a = WebrtcPeer(room, server.url, config=cfg)
         await a.start()
         try:
             with anyio.fail_after(TIMEOUT):
@@ -169,16 +170,21 @@ async def test_signaling_loss_reconnects_and_reannounces() -> None:
         except BaseException:
             await a.close()
             raise
+    finally:
+        server.stop()
     # the server is gone; a reconnects once it is back (same port), re-subscribes and
     # re-announces, so a newcomer finds it
     try:
-        with ywebrtc_server(port) as url:
-            async with WebrtcPeer(room, url, config=cfg) as b:
+        server.start()
+        try:
+            async with WebrtcPeer(room, server.url, config=cfg) as b:
                 b.document.text().insert(0, "after the outage")
                 with anyio.fail_after(TIMEOUT):
                     await a.wait_for_peers(1)
                     await until(a, lambda: text(a) == "after the outage")
             assert a.room.signaling.counters.connects >= 2
+        finally:
+            server.stop()
     finally:
         await a.close()
 

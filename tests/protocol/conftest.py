@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from wire_helpers import YjsWorker
+
+from tests.protocol.wire_helpers import SplitCheckWorker
 
 
 @pytest.fixture(scope="session")
-def yjs() -> Iterator[YjsWorker]:
+def yjs() -> Iterator[SplitCheckWorker]:
     """The session's real-Yjs worker."""
-    worker = YjsWorker()
+    worker = SplitCheckWorker()
     try:
         yield worker
     finally:

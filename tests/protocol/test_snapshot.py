@@ -5,12 +5,13 @@ the same snapshot, and containment answers like a human would."""
 from __future__ import annotations
 
 import pytest
-from wire_helpers import YjsWorker, b64, unb64
 
 from collab.document import Document
 from collab.errors import ProtocolError
 from collab.snapshot import snapshot_covers, snapshot_of
 from collab.yupdate import decode_snapshot
+from tests.protocol.wire_helpers import SplitCheckWorker
+from tests.support.node import b64, unb64
 
 
 def _canonical(snapshot: bytes) -> tuple[dict[int, list[tuple[int, int]]], dict[int, int]]:
@@ -22,7 +23,7 @@ def _canonical(snapshot: bytes) -> tuple[dict[int, list[tuple[int, int]]], dict[
 
 
 @pytest.mark.parametrize(("scenario", "size"), [("rich", 40), ("trace", 2000), ("typing", 300)])
-def test_our_snapshot_equals_yjs_snapshot(yjs: YjsWorker, scenario: str, size: int) -> None:
+def test_our_snapshot_equals_yjs_snapshot(yjs: SplitCheckWorker, scenario: str, size: int) -> None:
     built = yjs.call(op="build", scenario=scenario, seed=3, size=size)
     js = unb64(yjs.call(op="snapshot", updates=[built["update"]])["snapshot"])
     doc = Document()
@@ -32,7 +33,7 @@ def test_our_snapshot_equals_yjs_snapshot(yjs: YjsWorker, scenario: str, size: i
     assert snapshot_covers(ours, js) and snapshot_covers(js, ours)
 
 
-def test_containment_sees_deletions_the_state_vector_does_not(yjs: YjsWorker) -> None:
+def test_containment_sees_deletions_the_state_vector_does_not(yjs: SplitCheckWorker) -> None:
     archive = Document(client_id=1)
     archive.text().insert(0, "hello world")
     page = Document(client_id=2)

@@ -15,7 +15,6 @@ import pycrdt
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from wire_helpers import ROOT, YjsWorker, b64, unb64
 
 from collab.errors import ProtocolError
 from collab.protocol import (
@@ -26,6 +25,9 @@ from collab.protocol import (
 )
 from collab.update_split import split_update, split_update_messages, step2_messages
 from collab.yupdate import REF_SKIP, decode_update, update_state_vector
+from tests.protocol.wire_helpers import SplitCheckWorker
+from tests.support.node import b64, unb64
+from tests.support.paths import ROOT
 
 # (scenario, size parameter, max_bytes values)
 SCENARIOS: list[tuple[str, int, tuple[int, ...]]] = [
@@ -40,13 +42,13 @@ SCENARIOS: list[tuple[str, int, tuple[int, ...]]] = [
 MAX_OUT_OF_ORDER_CHUNKS = 150
 
 
-def _build(yjs: YjsWorker, scenario: str, size: int, seed: int = 1) -> dict[str, Any]:
+def _build(yjs: SplitCheckWorker, scenario: str, size: int, seed: int = 1) -> dict[str, Any]:
     built = yjs.call(op="build", scenario=scenario, seed=seed, size=size)
     built["update_bytes"] = unb64(built["update"])
     return built
 
 
-def _apply(yjs: YjsWorker, chunks: list[bytes], kinds: dict[str, str]) -> dict[str, Any]:
+def _apply(yjs: SplitCheckWorker, chunks: list[bytes], kinds: dict[str, str]) -> dict[str, Any]:
     return yjs.call(op="apply", updates=[b64(c) for c in chunks], roots=kinds)
 
 
@@ -60,7 +62,7 @@ def _assert_same(result: dict[str, Any], built: dict[str, Any]) -> None:
     ("scenario", "size", "limits"), SCENARIOS, ids=[f"{s[0]}-{s[1]}" for s in SCENARIOS]
 )
 def test_yjs_docs_split_and_reassemble_in_yjs(
-    yjs: YjsWorker, scenario: str, size: int, limits: tuple[int, ...]
+    yjs: SplitCheckWorker, scenario: str, size: int, limits: tuple[int, ...]
 ) -> None:
     built = _build(yjs, scenario, size)
     update = built["update_bytes"]
@@ -83,7 +85,7 @@ def test_yjs_docs_split_and_reassemble_in_yjs(
             _assert_same(_apply(yjs, chunks[::-1], built["kinds"]), built)
 
 
-def test_big_paste_with_astral_chars_is_cut_between_code_points(yjs: YjsWorker) -> None:
+def test_big_paste_with_astral_chars_is_cut_between_code_points(yjs: SplitCheckWorker) -> None:
     built = _build(yjs, "paste", 20_000, seed=7)
     text = built["roots"]["t"]["text"]
     assert "\ufffd" not in text and any(ord(ch) > 0xFFFF for ch in text)
@@ -95,7 +97,7 @@ def test_big_paste_with_astral_chars_is_cut_between_code_points(yjs: YjsWorker) 
         _assert_same(result, built)
 
 
-def test_chunks_apply_in_pycrdt_in_order(yjs: YjsWorker) -> None:
+def test_chunks_apply_in_pycrdt_in_order(yjs: SplitCheckWorker) -> None:
     for scenario, size in (("keystrokes", 800), ("paste", 100_000), ("trace", 3000)):
         built = _build(yjs, scenario, size)
         for max_bytes in (150, 4096):
@@ -107,7 +109,7 @@ def test_chunks_apply_in_pycrdt_in_order(yjs: YjsWorker) -> None:
             assert decode_state_vector(doc.get_state()) == decode_state_vector(unb64(built["sv"]))
 
 
-def test_rich_doc_structs_survive_pycrdt(yjs: YjsWorker) -> None:
+def test_rich_doc_structs_survive_pycrdt(yjs: SplitCheckWorker) -> None:
     built = _build(yjs, "rich", 30, seed=3)
     doc = pycrdt.Doc()
     for chunk in split_update(built["update_bytes"], 256):
@@ -117,7 +119,7 @@ def test_rich_doc_structs_survive_pycrdt(yjs: YjsWorker) -> None:
     assert str(text) == built["roots"]["t"]["text"]
 
 
-def test_unsplittable_struct_over_the_limit_raises_too_large(yjs: YjsWorker) -> None:
+def test_unsplittable_struct_over_the_limit_raises_too_large(yjs: SplitCheckWorker) -> None:
     built = _build(yjs, "unsplittable", 5000)
     with pytest.raises(ProtocolError) as info:
         split_update(built["update_bytes"], 4096)
@@ -161,7 +163,7 @@ def test_malformed_update_raises_protocol_error() -> None:
             split_update(bad, 40)
 
 
-def test_split_update_messages_frames_and_marks_last_as_step2(yjs: YjsWorker) -> None:
+def test_split_update_messages_frames_and_marks_last_as_step2(yjs: SplitCheckWorker) -> None:
     built = _build(yjs, "keystrokes", 1000, seed=5)
     limit = 2048
     messages = split_update_messages(built["update_bytes"], limit, as_step2=True)
@@ -183,7 +185,7 @@ def test_split_update_messages_frames_and_marks_last_as_step2(yjs: YjsWorker) ->
 
 @settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 2**31 - 1), rounds=st.integers(1, 40), max_bytes=st.integers(90, 3000))
-def test_random_yjs_docs(yjs: YjsWorker, seed: int, rounds: int, max_bytes: int) -> None:
+def test_random_yjs_docs(yjs: SplitCheckWorker, seed: int, rounds: int, max_bytes: int) -> None:
     built = _build(yjs, "rich", rounds, seed=seed)
     chunks = split_update(built["update_bytes"], max_bytes)
     assert all(len(c) <= max_bytes for c in chunks)
@@ -231,7 +233,7 @@ def _pycrdt_doc(client_id: int) -> tuple[pycrdt.Doc, pycrdt.Text, pycrdt.Map, py
 @settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(base=st.text(min_size=50, max_size=1500), ops=_OPS, max_bytes=st.integers(80, 700))
 def test_random_pycrdt_docs(
-    yjs: YjsWorker, base: str, ops: list[tuple[Any, ...]], max_bytes: int
+    yjs: SplitCheckWorker, base: str, ops: list[tuple[Any, ...]], max_bytes: int
 ) -> None:
     docs = [_pycrdt_doc(1), _pycrdt_doc(2**40 + 3)]
     docs[1][1].insert(0, "base:")
@@ -287,7 +289,7 @@ def test_random_pycrdt_docs(
         decode_update(chunk)
 
 
-def test_step2_messages_answer_a_step1_in_pieces(yjs: YjsWorker) -> None:
+def test_step2_messages_answer_a_step1_in_pieces(yjs: SplitCheckWorker) -> None:
     doc = pycrdt.Doc(client_id=77)
     doc["t"] = text = pycrdt.Text()
     text += "old "
@@ -305,7 +307,7 @@ def test_step2_messages_answer_a_step1_in_pieces(yjs: YjsWorker) -> None:
     assert not any(result["pendingEach"])
 
 
-def test_updates_with_skip_structs_split_like_the_original(yjs: YjsWorker) -> None:
+def test_updates_with_skip_structs_split_like_the_original(yjs: SplitCheckWorker) -> None:
     golden = json.loads((ROOT / "tests" / "data" / "golden.json").read_text(encoding="utf-8"))
     update = bytes.fromhex(next(u for u in golden["updates"] if "Skip" in u["name"])["hex"])
     kinds = {"t": "text"}

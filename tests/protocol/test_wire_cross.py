@@ -12,10 +12,11 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from wire_helpers import YjsWorker, b64, unb64
 
 from collab import crypto
 from collab.lib0 import UNDEFINED, decode_any, encode_any
+from tests.protocol.wire_helpers import SplitCheckWorker
+from tests.support.node import b64, unb64
 
 _INT64 = st.integers(-(2**63), 2**63 - 1)
 _SCALARS = (
@@ -55,7 +56,7 @@ def _same(a: Any, b: Any) -> bool:
     return a == b
 
 
-def _js_round_trip(yjs: YjsWorker, encoded: list[bytes]) -> list[bytes]:
+def _js_round_trip(yjs: SplitCheckWorker, encoded: list[bytes]) -> list[bytes]:
     response = yjs.call(op="any_roundtrip", values=[b64(e) for e in encoded])
     return [unb64(x) for x in response["values"]]
 
@@ -86,7 +87,7 @@ def _normal(value: Any) -> Any:
 
 @settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(values=st.lists(_VALUES, min_size=1, max_size=10))
-def test_write_any_round_trips_through_lib0(yjs: YjsWorker, values: list[Any]) -> None:
+def test_write_any_round_trips_through_lib0(yjs: SplitCheckWorker, values: list[Any]) -> None:
     encoded = [encode_any(v) for v in values]
     back = _js_round_trip(yjs, encoded)
     for value, ours, theirs in zip(values, encoded, back, strict=True):
@@ -112,7 +113,7 @@ _ROOMS = st.text(min_size=1, max_size=12)
 @settings(max_examples=8, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(password=_PASSWORDS, room=_ROOMS, values=st.lists(_VALUES, min_size=1, max_size=4))
 def test_encryption_interoperates_with_y_webrtc(
-    yjs: YjsWorker, password: str, room: str, values: list[Any]
+    yjs: SplitCheckWorker, password: str, room: str, values: list[Any]
 ) -> None:
     key = crypto.derive_key(password, room)
     ours = [crypto.encrypt_json(v, key) for v in values]
@@ -133,7 +134,7 @@ def test_encryption_interoperates_with_y_webrtc(
         assert _same(crypto.open_payload(envelope, key), _normal(value))
 
 
-def test_non_ascii_password_and_room(yjs: YjsWorker) -> None:
+def test_non_ascii_password_and_room(yjs: SplitCheckWorker) -> None:
     password, room = "pässwörd 🔑 中文", "комната/ü 😀"
     key = crypto.derive_key(password, room)
     value = {"type": "announce", "from": "peer-ü"}
@@ -148,7 +149,7 @@ def test_non_ascii_password_and_room(yjs: YjsWorker) -> None:
     assert wrong != key
 
 
-def test_lone_surrogates_are_encoded_like_text_encoder(yjs: YjsWorker) -> None:
+def test_lone_surrogates_are_encoded_like_text_encoder(yjs: SplitCheckWorker) -> None:
     values = ["a\ud800b", {"\udc00": "\ud83d\ude00"}]
     encoded = [encode_any(v) for v in values]
     back = _js_round_trip(yjs, encoded)

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from wire_helpers import ROOT
 
 from collab import crypto
 from collab.errors import ProtocolError
@@ -21,6 +20,7 @@ from collab.lib0 import decode_any
 from collab.protocol import decode_awareness_update, decode_message, decode_state_vector
 from collab.update_split import split_update
 from collab.yupdate import decode_update
+from tests.support.paths import ROOT
 
 GOLDEN = json.loads((ROOT / "tests" / "data" / "golden.json").read_text(encoding="utf-8"))
 KEY = crypto.derive_key("secret", "room")

@@ -13,7 +13,6 @@ import subprocess
 from typing import Any
 
 import pytest
-from wire_helpers import NODE, ROOT
 
 from collab import crypto
 from collab.errors import ProtocolError
@@ -36,6 +35,7 @@ from collab.protocol import (
     encode_update,
 )
 from collab.yupdate import decode_update, update_state_vector
+from tests.support.paths import NODE, ROOT
 
 GOLDEN_PATH = ROOT / "tests" / "data" / "golden.json"
 GOLDEN: dict[str, Any] = json.loads(GOLDEN_PATH.read_text(encoding="utf-8"))

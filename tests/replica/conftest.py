@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-import replica_helpers  # noqa: F401 - puts tests/ and tests/peer on sys.path
-from peer_browser import chromium, page_url  # noqa: F401 - shared fixtures
-from servers import CollabServer
+from tests.support.browser import chromium, page_url  # noqa: F401 - shared fixtures
+from tests.support.servers import CollabServer
 
 
 @pytest.fixture

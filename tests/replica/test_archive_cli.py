@@ -8,9 +8,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from servers import COLLAB, ROOT
 
 from collab.storage import open_store
+from tests.support.paths import COLLAB, ROOT
 
 pytestmark = pytest.mark.anyio
 

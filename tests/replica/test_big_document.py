@@ -8,10 +8,11 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from bigdoc import archive_document, build_document
-from peer_browser import Chromium
-from replica_helpers import needs_chromium, needs_netns
-from servers import CollabServer
+
+from tests.replica.bigdoc import archive_document, build_document
+from tests.support.browser import Chromium
+from tests.support.marks import needs_chromium, needs_netns
+from tests.support.servers import CollabServer
 
 pytestmark = [
     pytest.mark.anyio,

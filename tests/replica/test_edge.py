@@ -18,10 +18,13 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
-from replica_helpers import needs_netns, peer, wait_saved
-from servers import CollabServer, wait_until
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from tests.support.marks import needs_netns
+from tests.support.peers import peer, wait_saved
+from tests.support.processes import wait_until
+from tests.support.servers import CollabServer
 
 pytestmark = [pytest.mark.anyio, needs_netns]
 

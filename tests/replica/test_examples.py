@@ -9,8 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from replica_helpers import needs_netns
-from servers import COLLAB, ROOT, CollabServer, Process, wait_until, ywebrtc_server
+
+from tests.support.marks import needs_netns
+from tests.support.paths import COLLAB, ROOT
+from tests.support.processes import Process, wait_until
+from tests.support.servers import CollabServer, ywebrtc_server
 
 pytestmark = [pytest.mark.anyio, needs_netns]
 

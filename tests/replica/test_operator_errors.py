@@ -18,10 +18,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from servers import COLLAB, ROOT, CollabServer, fill, self_signed, tmpfs
 
 from collab.errors import StorageError
 from collabd.startup import explain_storage
+from tests.replica.certs import self_signed
+from tests.support.filesystems import fill, tmpfs
+from tests.support.paths import COLLAB, ROOT
+from tests.support.servers import CollabServer
 
 SECRET_PASSWORD = "pw-must-not-leak-7c1e"
 
@@ -262,8 +265,9 @@ def test_readyz_turns_503_while_storage_fails_and_back(tiny_fs: Path, tmp_path: 
     """Readiness follows the store: a full disk takes the instance out of rotation (503 with
     the reason), freed space brings it back; liveness stays ``okay`` throughout."""
     import anyio
-    from replica_helpers import peer
-    from servers import wait_until
+
+    from tests.support.peers import peer
+    from tests.support.processes import wait_until
 
     srv = CollabServer(tiny_fs / "data", tmp_path / "serve.log")
     srv.start()

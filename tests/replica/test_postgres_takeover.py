@@ -5,7 +5,6 @@ update is lost (the archive equals the peer's final text)."""
 from __future__ import annotations
 
 import signal
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,14 +13,14 @@ import anyio
 import anyio.lowlevel
 import pytest
 from pycrdt import Text
-from replica_helpers import needs_netns, peer, wait_saved
-from servers import COLLAB, ROOT, Process, free_port
 
 from collab.storage import open_store, rebuild
-
-sys.path.insert(0, str(ROOT / "tests" / "storage"))
-
-from pg import PostgresServer, pg_available
+from tests.support.marks import needs_netns
+from tests.support.paths import COLLAB
+from tests.support.peers import peer, wait_saved
+from tests.support.postgres import PostgresServer, pg_available
+from tests.support.processes import Process
+from tests.support.servers import SignalingServer
 
 pytestmark = [pytest.mark.anyio, needs_netns, pytest.mark.postgres]
 
@@ -63,13 +62,11 @@ def replica(name: str, signaling: str, dsn: str, log: Path) -> Process:
 
 async def test_standby_takes_over_and_nothing_is_lost(pg: PostgresServer, tmp_path: Path) -> None:
     dsn = pg.create_database("takeover")
-    port = free_port()
-    sig = Process([COLLAB, "signaling", "--port", str(port)], tmp_path / "signaling.log")
+    sig = SignalingServer(tmp_path / "signaling.log")
     sig.start()
-    url = f"ws://127.0.0.1:{port}/signaling"
+    url = sig.url
     first = second = None
     try:
-        sig.wait_for_line("collab signaling is serving on", 30)
         first = replica("first", url, dsn, tmp_path / "first.log")
         first.wait_for_line(r"archiving room 'shared'", 30)
         second = replica("second", url, dsn, tmp_path / "second.log")

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import anyio
 import pytest
-from replica_helpers import needs_netns, wait_doc, wait_text
-from servers import CollabServer
 
 from collab.peer import PeerConfig, WebrtcPeer
+from tests.support.marks import needs_netns
+from tests.support.peers import wait_doc, wait_text
+from tests.support.servers import CollabServer
 
 pytestmark = [pytest.mark.anyio, needs_netns]
 

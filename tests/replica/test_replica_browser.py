@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import anyio
 import pytest
-from peer_browser import Chromium
-from replica_helpers import needs_chromium, needs_netns, peer, wait_doc, wait_saved
-from servers import CollabServer
 
 from collab.peer import WebrtcPeer
+from tests.support.browser import Chromium
+from tests.support.marks import needs_chromium, needs_netns
+from tests.support.peers import peer, wait_doc, wait_saved
+from tests.support.servers import CollabServer
 
 pytestmark = [
     pytest.mark.anyio,

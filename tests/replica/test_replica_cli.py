@@ -8,10 +8,13 @@ from pathlib import Path
 import anyio
 import pytest
 from pycrdt import Text
-from replica_helpers import needs_netns, peer, wait_saved, wait_text
-from servers import COLLAB, Process, ywebrtc_server
 
 from collab.storage import open_store, rebuild
+from tests.support.marks import needs_netns
+from tests.support.paths import COLLAB
+from tests.support.peers import peer, wait_saved, wait_text
+from tests.support.processes import Process
+from tests.support.servers import ywebrtc_server
 
 pytestmark = [pytest.mark.anyio, needs_netns]
 

@@ -20,11 +20,14 @@ import anyio
 import anyio.lowlevel
 import pytest
 from pycrdt import Text
-from replica_helpers import needs_netns, peer, wait_doc, wait_saved, wait_text
-from servers import ROOT, CollabServer, wait_until
 
 from collab.peer import WebrtcPeer
 from collab.storage import open_store, rebuild
+from tests.support.marks import needs_netns
+from tests.support.paths import ROOT
+from tests.support.peers import peer, wait_doc, wait_saved, wait_text
+from tests.support.processes import wait_until
+from tests.support.servers import CollabServer
 
 pytestmark = [pytest.mark.anyio, needs_netns]
 

@@ -5,20 +5,21 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
 import pytest
 from pycrdt import Text
-from replica_helpers import needs_netns, peer, wait_saved
-from servers import Process, fill, free_port, tmpfs, wait_until
 
 from collab.peer import PeerConfig
 from collab.replica import ArchivalReplica, ReplicaOptions
 from collab.storage import open_store, rebuild
+from tests.support.filesystems import fill, tmpfs
+from tests.support.marks import needs_netns
+from tests.support.peers import peer, wait_saved
+from tests.support.processes import wait_until
+from tests.support.servers import SignalingServer
 
 pytestmark = [pytest.mark.anyio, needs_netns]
 
@@ -34,16 +35,11 @@ async def test_disk_full_is_reported_and_nothing_is_lost(
     tmp_path: Path, tiny_fs: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="collab.storage")
-    port = free_port()
-    sig = Process(
-        [sys.executable, "-m", "collabd.cli", "signaling", "--port", str(port)],
-        tmp_path / "signaling.log",
-    )
-    sig.start()
-    url = f"ws://127.0.0.1:{port}/signaling"
+    sig = SignalingServer(tmp_path / "signaling.log")
     db = tiny_fs / "archive.db"
     try:
-        sig.wait_for_line("collab signaling is serving on", 30)
+        sig.start()
+        url = sig.url
         store = open_store(f"sqlite:///{db}")
         options = ReplicaOptions()
         async with (
@@ -71,7 +67,7 @@ async def test_disk_full_is_reported_and_nothing_is_lost(
                 await wait_saved(writer, timeout=60)
                 final = str(text)
     finally:
-        sig.kill(signal.SIGTERM)
+        sig.stop()
 
     # the operator reads one line when storage starts failing and one when it recovers (a
     # reminder at most once a minute in between), not one per failed commit

@@ -10,23 +10,27 @@ from pathlib import Path
 
 import httpx
 import pytest
-from servers import COLLAB, Process, free_port, self_signed, wait_until
 from websockets.asyncio.client import connect
+
+from tests.replica.certs import self_signed
+from tests.support.paths import COLLAB
+from tests.support.processes import Process, wait_until
+from tests.support.servers import banner_port
 
 pytestmark = pytest.mark.anyio
 
 
 async def test_serve_with_tls(tmp_path: Path) -> None:
     cert, key = self_signed(tmp_path)
-    port = free_port()
     srv = Process(
-        [COLLAB, "serve", "--port", str(port), "--data", str(tmp_path / "data"),
+        [COLLAB, "serve", "--port", "0", "--data", str(tmp_path / "data"),
          "--tls-cert", str(cert), "--tls-key", str(key)],
         tmp_path / "serve.log",
     )  # fmt: skip
     srv.start()
     try:
         line = srv.wait_for_line(r"collab is serving on", 60)
+        port = banner_port(line)
         assert f"https://127.0.0.1:{port}/" in line
         base = f"https://localhost:{port}"
         context = ssl.create_default_context(cafile=str(cert))

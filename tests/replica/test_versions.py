@@ -10,8 +10,11 @@ from typing import Any
 
 import anyio
 import pytest
-from replica_helpers import needs_netns, peer, wait_doc, wait_saved, wait_text
-from servers import CollabServer, wait_until
+
+from tests.support.marks import needs_netns
+from tests.support.peers import peer, wait_doc, wait_saved, wait_text
+from tests.support.processes import wait_until
+from tests.support.servers import CollabServer
 
 pytestmark = [pytest.mark.anyio, needs_netns]
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
-from sig_helpers import ENGINES, Server, run_ours, run_reference
+
+from tests.signaling.sig_helpers import ENGINES, Server, run_ours, run_reference
 
 
 @pytest.fixture(params=ENGINES)
@@ -21,10 +23,10 @@ async def ours(engine: str) -> AsyncIterator[Server]:
 
 
 @pytest.fixture(params=["ours-asgi", "ours-fast", "reference"])
-async def any_server(request: pytest.FixtureRequest) -> AsyncIterator[Server]:
+async def any_server(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Server]:
     """The same test against our server (both engines) and y-webrtc's reference server."""
     if request.param == "reference":
-        with run_reference() as server:
+        with run_reference(tmp_path / "ywebrtc.log") as server:
             yield server
     else:
         async with run_ours(engine=request.param.removeprefix("ours-")) as server:

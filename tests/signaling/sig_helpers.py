@@ -1,13 +1,11 @@
-"""Fixtures for the signaling tests: our server (real uvicorn, in-process), y-webrtc's reference
-server (``node node_modules/y-webrtc/bin/server.js``), redis-server, and a small JSON ws client."""
+"""Helpers of the signaling tests: our server in-process (real uvicorn, or the fast engine) on a
+socket bound before it serves, y-webrtc's reference server, redis-server, a small JSON ws
+client."""
 
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
-import socket
-import subprocess
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,25 +22,11 @@ from signaling.app import SignalingService, create_app
 from signaling.fastserver import serve_signaling
 from signaling.hooks import SignalingHooks
 from signaling.settings import SignalingSettings
+from tests.support.ports import PortTaken, bound_socket, on_free_port
+from tests.support.processes import Process
+from tests.support.servers import YWebrtcServer
 
-ROOT = Path(__file__).resolve().parents[2]
-NODE_MODULES = ROOT / "node_modules"
 WAIT = 15.0  # generous upper bound for any single wait on this shared 2-core box
-
-
-def bound_socket() -> socket.socket:
-    """A listening TCP socket on 127.0.0.1 with a free port (connections queue before serve)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(512)
-    return sock
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -112,27 +96,14 @@ async def run_fast_engine(
 
 
 @contextlib.contextmanager
-def run_reference() -> Iterator[Server]:
-    """Start y-webrtc's own bin/server.js (PORT env), wait for its banner, kill it by PID."""
-    node = shutil.which("node") or "/usr/bin/node"
-    port = free_port()
-    proc = subprocess.Popen(
-        [node, str(NODE_MODULES / "y-webrtc" / "bin" / "server.js")],
-        cwd=ROOT,
-        env={**os.environ, "PORT": str(port)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+def run_reference(log_path: Path | None = None) -> Iterator[Server]:
+    """y-webrtc's own bin/server.js, ended by PID at the end."""
+    server = YWebrtcServer(log_path)
+    server.start()
     try:
-        assert proc.stdout is not None
-        banner = proc.stdout.readline().decode()  # printed right after server.listen()
-        assert "Signaling server running" in banner, banner
-        yield Server(f"ws://127.0.0.1:{port}", f"http://127.0.0.1:{port}")
+        yield Server(server.url, server.url.replace("ws://", "http://", 1))
     finally:
-        proc.kill()
-        proc.wait(timeout=10)
-        if proc.stdout is not None:
-            proc.stdout.close()
+        server.kill()
 
 
 class Client:
@@ -207,7 +178,7 @@ async def assert_serving(url: str) -> None:
 @dataclass
 class RedisProc:
     port: int
-    proc: subprocess.Popen[bytes]
+    process: Process
 
     @property
     def url(self) -> str:
@@ -215,27 +186,27 @@ class RedisProc:
 
 
 def start_redis(port: int | None = None) -> RedisProc:
-    """redis-server on a free port, no persistence; ready when it logs 'Ready to accept'."""
+    """redis-server without persistence, ready once it logs 'Ready to accept'. On ``port``
+    (a restart), else on a free one: redis-server cannot take a socket or report a port it
+    picked, so a port taken meanwhile means starting again on another one."""
     exe = shutil.which("redis-server")
     if exe is None:
         pytest.skip("redis-server not installed")
-    port = port or free_port()
-    proc = subprocess.Popen(
-        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if b"Ready to accept connections" in line:
-            break
-    else:
-        raise RuntimeError("redis-server did not start")
-    return RedisProc(port, proc)
+
+    def start(port: int) -> RedisProc:
+        args = [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        process = Process(args)
+        process.start()
+        try:
+            process.wait_ready("Ready to accept connections", 30)
+        except RuntimeError:
+            if "Address already in use" in process.output():
+                raise PortTaken(port) from None
+            raise
+        return RedisProc(port, process)
+
+    return start(port) if port is not None else on_free_port(start)
 
 
 def stop_redis(r: RedisProc) -> None:
-    r.proc.kill()
-    r.proc.wait(timeout=10)
-    if r.proc.stdout is not None:
-        r.proc.stdout.close()
+    r.process.kill()

@@ -10,7 +10,6 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
-from sig_helpers import WAIT, assert_serving, bound_socket, client, run_ours
 from typer.testing import CliRunner
 
 from collabd.cli import app as cli_app
@@ -19,6 +18,8 @@ from signaling.auth import TokenError, mint_token, verify_token
 from signaling.close_codes import CloseCode
 from signaling.hooks import SignalingHooks, SubscriberInfo
 from signaling.settings import SignalingSettings, production_settings
+from tests.signaling.sig_helpers import WAIT, assert_serving, client, run_ours
+from tests.support.ports import bound_socket
 
 pytestmark = pytest.mark.anyio
 

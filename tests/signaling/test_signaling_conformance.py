@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import anyio
 import pytest
-from sig_helpers import WAIT, Client, Server, client, clients
+
+from tests.signaling.sig_helpers import WAIT, Client, Server, client, clients
 
 pytestmark = pytest.mark.anyio
 

@@ -10,12 +10,12 @@ import time
 import anyio
 import httpx
 import pytest
-from sig_helpers import WAIT, Server, assert_serving, client, clients, run_ours
 from websockets.exceptions import ConnectionClosed
 
 from signaling.close_codes import CloseCode
 from signaling.hooks import SignalingHooks
 from signaling.settings import SignalingSettings
+from tests.signaling.sig_helpers import WAIT, Server, assert_serving, client, clients, run_ours
 
 pytestmark = pytest.mark.anyio
 

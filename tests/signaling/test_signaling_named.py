@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from sig_helpers import Client, Server, assert_serving, client, run_ours
 
 from signaling.auth import mint_token
 from signaling.close_codes import CloseCode
 from signaling.settings import SignalingSettings
+from tests.signaling.sig_helpers import Client, Server, assert_serving, client, run_ours
 
 pytestmark = pytest.mark.anyio
 

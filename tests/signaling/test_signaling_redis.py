@@ -8,7 +8,9 @@ from collections.abc import AsyncIterator
 
 import anyio
 import pytest
-from sig_helpers import (
+
+from signaling.settings import SignalingSettings
+from tests.signaling.sig_helpers import (
     WAIT,
     Client,
     RedisProc,
@@ -18,8 +20,6 @@ from sig_helpers import (
     start_redis,
     stop_redis,
 )
-
-from signaling.settings import SignalingSettings
 
 pytestmark = [pytest.mark.anyio, pytest.mark.redis]
 

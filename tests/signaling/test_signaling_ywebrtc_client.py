@@ -17,9 +17,10 @@ import anyio
 import orjson
 import pytest
 from anyio.abc import Process, TaskGroup
-from sig_helpers import ROOT, WAIT, Server
 
 from collab.crypto import derive_key, open_payload
+from tests.signaling.sig_helpers import WAIT, Server
+from tests.support.paths import ROOT
 
 pytestmark = pytest.mark.anyio
 

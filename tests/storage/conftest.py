@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
-from pg import PostgresServer, pg_available
 
 from collab.storage import BufferedStore, MemoryStore, PostgresStore, SQLiteStore, StoreOptions
+from tests.support.postgres import PostgresServer, pg_available
 
 StoreFactory = Callable[..., BufferedStore]
 """``make(**option_overrides) -> store`` (not started); same database on every call."""

@@ -12,8 +12,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from tests.support.paths import ROOT
+
 CHILD = Path(__file__).with_name("store_child.py")
-ROOT = Path(__file__).resolve().parents[2]
 
 
 class Child:

@@ -16,10 +16,10 @@ from typing import Any
 
 import anyio
 import pytest
-from procs import Child, next_event
 from pycrdt import Text
 
 from collab.storage import SQLiteStore, rebuild
+from tests.storage.procs import Child, next_event
 
 
 def expected_text(length: int) -> str:

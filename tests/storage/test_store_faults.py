@@ -16,10 +16,11 @@ from pathlib import Path
 import anyio
 import psycopg
 import pytest
-from pg import PostgresServer
 
 from collab.errors import NotFoundError, StorageError
 from collab.storage import MemoryStore, PostgresStore, SQLiteStore, StoreOptions
+from tests.support.filesystems import tmpfs as mount_tmpfs
+from tests.support.postgres import PostgresServer
 
 pytestmark = pytest.mark.anyio
 
@@ -27,21 +28,8 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture
 def tmpfs(tmp_path: Path) -> Iterator[Path]:
     """A 1 MiB tmpfs mounted inside the test's temp dir (root only), unmounted at the end."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    mnt = tmp_path / "mnt"
-    mnt.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", str(mnt)],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount tmpfs here: {done.stderr.strip()}")
-    try:
+    with mount_tmpfs(tmp_path / "mnt", "1m") as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=True)
 
 
 def remount(mnt: Path, opts: str) -> None:

@@ -9,10 +9,10 @@ from typing import Any
 import anyio
 import psycopg
 import pytest
-from procs import Child, next_event
 
 from collab.errors import StorageError
 from collab.storage import PostgresStore, StoreOptions
+from tests.storage.procs import Child, next_event
 
 pytestmark = pytest.mark.postgres
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from yjs_helpers import YjsWorker
+
+from tests.sync.yjs_helpers import YjsWorker
 
 
 @pytest.fixture(scope="session")

@@ -29,11 +29,11 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from sync_harness import Mesh, Topology
 
 from collab.document import delete_text, format_text, insert_text
 from collab.memnet import Faults
 from collab.sync import SyncOptions
+from tests.sync.sync_harness import Mesh, Topology
 
 ALPHABET = st.sampled_from(["a", "b", "Z", " ", "\n", "é", "ß", "中", "😀", "🐍", "𝄞"])
 TEXT = st.text(alphabet=ALPHABET, min_size=1, max_size=6)

@@ -14,7 +14,6 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from yjs_helpers import YjsWorker, b64, unb64
 
 from collab.awareness import Awareness
 from collab.document import Document, delete_text, format_text, insert_text
@@ -24,6 +23,8 @@ from collab.protocol import (
     decode_state_vector,
     encode_awareness_update,
 )
+from tests.support.node import b64, unb64
+from tests.sync.yjs_helpers import YjsWorker
 
 ROOTS: Any = {"t": "text", "m": "map", "a": "array"}
 CHARS = st.sampled_from(["a", "b", " ", "é", "中", "😀", "🐍", "𝄞", "\u200d"])

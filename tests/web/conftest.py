@@ -12,8 +12,9 @@ import shutil
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from browser_launch import CHROMIUM
-from web_helpers import (
+
+from tests.support.paths import CHROMIUM
+from tests.web.web_helpers import (
     ARTIFACTS,
     BrowserLauncher,
     WebServer,

@@ -10,7 +10,9 @@ from urllib.parse import quote
 import anyio
 import httpx
 import pytest
-from web_helpers import (
+
+from collab.peer import PeerConfig, WebrtcPeer
+from tests.web.web_helpers import (
     BrowserLauncher,
     WebServer,
     api_json,
@@ -21,8 +23,6 @@ from web_helpers import (
     wait_signaling,
     wait_text_contains,
 )
-
-from collab.peer import PeerConfig, WebrtcPeer
 
 pytestmark = pytest.mark.anyio
 

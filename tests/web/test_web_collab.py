@@ -8,7 +8,8 @@ import anyio
 import httpx
 import pytest
 from playwright.async_api import WebSocketRoute
-from web_helpers import (
+
+from tests.web.web_helpers import (
     BrowserLauncher,
     WebServer,
     api_json,

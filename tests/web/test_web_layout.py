@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from web_helpers import (
+
+from tests.web.web_helpers import (
     BrowserLauncher,
     WebServer,
     build_page,

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 import anyio
 import pytest
 from playwright.async_api import WebSocket
-from web_helpers import (
+
+from tests.web.web_helpers import (
     TIMEOUT_MS,
     VENV_BIN,
     BrowserLauncher,

@@ -9,7 +9,8 @@ import shutil
 import subprocess
 
 import pytest
-from web_helpers import ROOT
+
+from tests.support.paths import ROOT
 
 
 def test_page_units_pass_under_node() -> None:

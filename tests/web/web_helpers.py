@@ -7,36 +7,27 @@ one line: ``server_mode()`` (or ``COLLAB_WEB_SERVER=collab|fixture``).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import shutil
-import signal
-import socket
 import subprocess
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
-import anyio
 import httpx
 import pytest
-from browser_launch import launch_chromium
-from playwright.async_api import (
-    Browser,
-    BrowserContext,
-    Page,
-    Playwright,
-)
+from playwright.async_api import BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.browser import Chromium
+from tests.support.paths import ROOT, VENV_BIN
+from tests.support.ports import bound_socket
+from tests.support.processes import Process, poll_until
+from tests.support.servers import CollabServer, YWebrtcServer
+
 ARTIFACTS = ROOT / "test-artifacts"
-VENV_BIN = ROOT / ".venv" / "bin"
 #: generous: the machine is shared by several engineers running tests
 TIMEOUT_MS = 30_000
 
@@ -61,58 +52,12 @@ def build_page() -> None:
     subprocess.run(["node", "web/build.mjs", "--if-stale"], cwd=ROOT, check=True, timeout=120)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll an external process's condition (readiness, exit) until true or ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 def http_ok(url: str) -> bool:
     """True when ``url`` answers 200 (False on any HTTP/connection error)."""
     try:
         return httpx.get(url, timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def stop_process_group(proc: subprocess.Popen[Any], timeout: float = 10) -> None:
-    """End a process we started (own session) and everything it spawned, by its PID."""
-    pgid = proc.pid
-    if proc.poll() is None or _group_alive(pgid):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pgid, signal.SIGKILL)
-            proc.wait(timeout=timeout)
-    try:
-        wait_until(lambda: not _group_alive(pgid), 5, f"process group {pgid} to exit")
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGKILL)
-        wait_until(lambda: not _group_alive(pgid), 5, f"process group {pgid} to die")
 
 
 @dataclass
@@ -123,8 +68,7 @@ class WebServer:
     base_url: str
     page_query: dict[str, str]
     has_replica: bool
-    processes: list[subprocess.Popen[Any]] = field(default_factory=list)
-    logs: list[Path] = field(default_factory=list)
+    processes: list[Process] = field(default_factory=list)
 
     def room_url(
         self, room: str, *, locked: bool = False, query: dict[str, str] | None = None
@@ -140,21 +84,13 @@ class WebServer:
         search = f"?{urlencode(self.page_query)}" if self.page_query else ""
         return f"{self.base_url}/{search}#/"
 
+    @property
+    def logs(self) -> list[Path]:
+        return [p.log_path for p in self.processes if p.log_path is not None]
+
     def stop(self) -> None:
         for proc in reversed(self.processes):
-            stop_process_group(proc)
-
-
-def _spawn(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[Any]:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            cmd,
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, **(env or {})},
-        )
+            proc.stop()
 
 
 def start_server(mode: str, tmp: Path, env: dict[str, str] | None = None) -> WebServer:
@@ -162,89 +98,54 @@ def start_server(mode: str, tmp: Path, env: dict[str, str] | None = None) -> Web
 
     ``env`` adds environment variables for ``collab serve`` (e.g. ``COLLAB_AUTH_REQUIRED``).
     """
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     if mode == "collab":
-        log = tmp / "collab-serve.log"
-        proc = _spawn(
-            [
-                str(VENV_BIN / "collab"),
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--data",
-                str(tmp / "data"),
-            ],
-            log,
-            env,
-        )
-        server = WebServer(mode, base, {}, has_replica=True, processes=[proc], logs=[log])
-    else:
-        sig_port = free_port()
-        sig_log, web_log = tmp / "signaling.log", tmp / "fixture.log"
-        sig = _spawn(
-            ["node", "node_modules/y-webrtc/bin/server.js"], sig_log, {"PORT": str(sig_port)}
-        )
-        web = _spawn(
-            [
-                str(VENV_BIN / "python"),
-                "tests/web/fixture_server.py",
-                "--port",
-                str(port),
-                "--dist",
-                "web/dist",
-            ],
-            web_log,
-        )
-        server = WebServer(
-            mode,
-            base,
-            {"signaling": f"ws://127.0.0.1:{sig_port}"},
-            has_replica=False,
-            processes=[sig, web],
-            logs=[sig_log, web_log],
-        )
-        try:
-            wait_until(lambda: http_ok(f"http://127.0.0.1:{sig_port}/"), 30, "y-webrtc signaling")
-        except TimeoutError:
-            server.stop()
-            raise
+        serve = CollabServer(tmp / "data", tmp / "collab-serve.log", env=env)
+        serve.start()  # returns once it serves (its banner)
+        return WebServer(mode, serve.http, {}, has_replica=True, processes=[serve])
+    signaling = YWebrtcServer(tmp / "signaling.log")
+    signaling.start()
+    sock = bound_socket()  # the stand-in serves on this socket: bound here, inherited
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    web = Process(
+        [str(VENV_BIN / "python"), "tests/web/fixture_server.py",
+         "--fd", str(sock.fileno()), "--dist", "web/dist"],
+        tmp / "fixture.log",
+        pass_fds=(sock.fileno(),),
+    )  # fmt: skip
+    server = WebServer(
+        mode, base, {"signaling": signaling.url}, has_replica=False, processes=[signaling, web]
+    )
     try:
-        wait_until(lambda: http_ok(f"{base}/"), 60, f"{mode} server at {base}")
-    except TimeoutError:
+        web.start()
+        # connections queue on the inherited socket until the stand-in serves them
+        poll_until(lambda: http_ok(f"{base}/"), 60, f"the stand-in server at {base}")
+    except BaseException:
         server.stop()
         raise
+    finally:
+        sock.close()  # the child holds its own copy
     return server
 
 
-class BrowserProcess:
-    """One headless Chromium process with its own profile, driven by Playwright over CDP.
-
-    Spawned by us (not ``playwright.launch``) so that our ``--disable-features`` is the only one
-    (see browser-testing.md) and so that we end it by PID.
-    """
+class BrowserProcess(Chromium):
+    """A :class:`~tests.support.browser.Chromium` for the page: a window size, dialogs
+    dismissed and recorded, console errors collected."""
 
     def __init__(self, label: str, profile: Path) -> None:
+        super().__init__(
+            profile,
+            profile.parent / f"{profile.name}.log",
+            ("--window-size=1280,800",),
+            name=f"chromium-{label}",
+        )
         self.label = label
-        self.profile = profile
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.playwright: Playwright | None = None
-        self.browser: Browser | None = None
         self.dialogs: list[str] = []
         self.console_errors: list[str] = []
-        self._log = profile.parent / f"{profile.name}.log"
 
     @property
     def context(self) -> BrowserContext:
         assert self.browser is not None, "start() first"
         return self.browser.contexts[0]
-
-    async def start(self) -> None:
-        self.proc, self.playwright, self.browser = await launch_chromium(
-            self.profile, self._log, ("--window-size=1280,800",), name=f"chromium-{self.label}"
-        )
 
     async def new_page(self, width: int = 1280, height: int = 800) -> Page:
         page = await self.context.new_page()
@@ -264,18 +165,7 @@ class BrowserProcess:
         return page
 
     async def stop(self) -> None:
-        try:
-            if self.browser is not None:
-                with contextlib.suppress(Exception):  # the process may already be gone
-                    await self.browser.close()
-            if self.playwright is not None:
-                await self.playwright.stop()
-        finally:
-            if self.proc is not None:
-                proc = self.proc
-                await anyio.to_thread.run_sync(stop_process_group, proc)
-                shutil.rmtree(self.profile, ignore_errors=True)
-                self.proc = None
+        await self.close()
 
 
 class BrowserLauncher:

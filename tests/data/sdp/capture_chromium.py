@@ -3,7 +3,7 @@
 Run once, inside the test network namespace (Chromium gathers nothing on a loopback-only
 namespace)::
 
-    PYTHONPATH=$PWD:$PWD/tests scripts/netns-run .venv/bin/python tests/data/sdp/capture_chromium.py
+    PYTHONPATH=$PWD scripts/netns-run .venv/bin/python tests/data/sdp/capture_chromium.py
 
 What it records, for two Chromium modes (``plain`` = the project's flags, host candidates are
 IP addresses; ``mdns`` = without ``--disable-features=WebRtcHideLocalIpsWithMdns``, host
@@ -28,9 +28,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import browser_launch
 from aiortc import RTCConfiguration, RTCPeerConnection
-from peer.peer_browser import StaticServer
+
+from tests.support.browser import CHROMIUM_FLAGS, StaticServer, launch_chromium
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
@@ -81,14 +81,14 @@ def make_site(site: Path) -> Path:
 
 
 async def capture(mode: str, offer: str) -> None:
-    flags = browser_launch.CHROMIUM_FLAGS
+    flags = CHROMIUM_FLAGS  # changed in place for the mdns mode, restored after the launch
     saved = list(flags)
     if mode == "mdns":
         flags[:] = [f for f in flags if "WebRtcHideLocalIpsWithMdns" not in f]
     with tempfile.TemporaryDirectory() as tmp:
         site = make_site(Path(tmp, "site"))
         server = StaticServer(site)
-        proc, playwright, browser = await browser_launch.launch_chromium(
+        proc, playwright, browser = await launch_chromium(
             Path(tmp, "profile"), Path(tmp, "chromium.log")
         )
         flags[:] = saved

@@ -1,0 +1,1 @@
+"""Attacks on a real ``collab serve``, judged from the victim's view."""

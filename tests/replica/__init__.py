@@ -1,0 +1,1 @@
+"""The archival replica and ``collab serve`` as real processes."""

@@ -1,0 +1,1 @@
+"""The signaling service: our two engines against y-webrtc's reference server."""

@@ -1,0 +1,1 @@
+"""The stores (memory, SQLite, PostgreSQL): one suite, faults, crashes."""

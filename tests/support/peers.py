@@ -1,0 +1,80 @@
+"""Python WebRTC peers (aiortc) for tests, and waits on what a peer sees: its document, and
+the durable state vector the archival replica advertises in awareness."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+
+from collab.peer import PeerConfig, WebrtcPeer
+from collab.protocol import decode_state_vector
+
+
+@asynccontextmanager
+async def peer(room: str, url: str, **kwargs: Any) -> AsyncIterator[WebrtcPeer]:
+    """A Python WebRTC peer in ``room`` (no STUN: host candidates only)."""
+    async with WebrtcPeer(room, url, config=PeerConfig(ice_servers=[]), **kwargs) as p:
+        yield p
+
+
+def replica_svs(p: WebrtcPeer) -> list[dict[int, int]]:
+    """The durable state vectors every replica in the peer's awareness advertises (after a
+    restart or takeover the dead replica's state lingers until it times out)."""
+    out = []
+    for state in p.awareness.states.values():
+        if isinstance(state, dict):
+            collab = state.get("collab")
+            if isinstance(collab, dict) and collab.get("role") == "replica":
+                out.append(decode_state_vector(base64.b64decode(collab["sv"])))
+    return out
+
+
+def is_saved(p: WebrtcPeer) -> bool:
+    """True when a replica has durably stored everything this peer's document holds."""
+    mine = decode_state_vector(p.document.state_vector())
+    return any(
+        all(sv.get(client, 0) >= clock for client, clock in mine.items()) for sv in replica_svs(p)
+    )
+
+
+async def wait_saved(p: WebrtcPeer, timeout: float = 30.0) -> None:
+    """Wait (on awareness changes) until the replica reports this peer's state as stored."""
+    changed = anyio.Event()
+
+    def on_change(_event: object) -> None:
+        changed.set()
+
+    handle = p.awareness.observe(on_change)
+    try:
+        with anyio.fail_after(timeout):
+            while not is_saved(p):
+                await changed.wait()
+                changed = anyio.Event()
+    finally:
+        p.awareness.unobserve(handle)
+
+
+async def wait_doc(p: WebrtcPeer, predicate: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Wait (on document updates) until ``predicate()`` holds."""
+    changed = anyio.Event()
+
+    def on_update(_update: bytes, _origin: object) -> None:
+        changed.set()
+
+    handle = p.document.observe(on_update)
+    try:
+        with anyio.fail_after(timeout):
+            while not predicate():
+                await changed.wait()
+                changed = anyio.Event()
+    finally:
+        p.document.unobserve(handle)
+
+
+async def wait_text(p: WebrtcPeer, expected: str, timeout: float = 30.0) -> None:
+    """Wait until the peer's shared text equals ``expected``."""
+    await wait_doc(p, lambda: str(p.document.text()) == expected, timeout)

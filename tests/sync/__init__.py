@@ -1,0 +1,1 @@
+"""Documents, awareness and the sync room, against real Yjs where it matters."""

@@ -1,0 +1,1 @@
+"""The page (web/) end to end in headless Chromium."""
