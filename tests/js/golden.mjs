@@ -85,12 +85,14 @@ emptyDoc.clientID = 7
 
 const addMessage = (name, kind, bytes, fields) => out.messages.push({ name, kind, hex: hex(bytes), fields })
 
-addMessage('step1 empty doc', 'sync_step1', build((e) => { encoding.writeVarUint(e, messageSync); syncProtocol.writeSyncStep1(e, emptyDoc) }), { state_vector: hex(Y.encodeStateVector(emptyDoc)) })
+// a state vector as Yjs encodes it, and as Yjs reads it back ([client, clock] in byte order)
+const svFields = (d) => { const sv = Y.encodeStateVector(d); return { state_vector: hex(sv), clocks: Array.from(Y.decodeStateVector(sv).entries()) } }
+addMessage('step1 empty doc', 'sync_step1', build((e) => { encoding.writeVarUint(e, messageSync); syncProtocol.writeSyncStep1(e, emptyDoc) }), svFields(emptyDoc))
 doc.getText('t').insert(0, 'hello Zoë 😀')
 doc.getMap('m').set('k', { nested: [1, 2.5, 'x'] })
 remote.getArray('a').insert(0, [1, 'two'])
 Y.applyUpdate(doc, Y.encodeStateAsUpdate(remote))
-addMessage('step1 two clients', 'sync_step1', build((e) => { encoding.writeVarUint(e, messageSync); syncProtocol.writeSyncStep1(e, doc) }), { state_vector: hex(Y.encodeStateVector(doc)) })
+addMessage('step1 two clients', 'sync_step1', build((e) => { encoding.writeVarUint(e, messageSync); syncProtocol.writeSyncStep1(e, doc) }), svFields(doc))
 const remoteSv = Y.encodeStateVector(remote)
 addMessage('step2 diff', 'sync_step2', build((e) => { encoding.writeVarUint(e, messageSync); syncProtocol.writeSyncStep2(e, doc, remoteSv) }), { update: hex(Y.encodeStateAsUpdate(doc, remoteSv)) })
 addMessage('step2 nothing new', 'sync_step2', build((e) => { encoding.writeVarUint(e, messageSync); syncProtocol.writeSyncStep2(e, doc, Y.encodeStateVector(doc)) }), { update: hex(Y.encodeStateAsUpdate(doc, Y.encodeStateVector(doc))) })
@@ -117,7 +119,7 @@ awarenessCases.push(['awareness null state (2^53-1)', bigAw, [remote.clientID]])
 for (const [name, awareness, clients] of awarenessCases) {
   const update = awarenessProtocol.encodeAwarenessUpdate(awareness, clients)
   const entries = clients.map((c) => ({ client_id: c, clock: awareness.meta.get(c).clock, state_json: JSON.stringify(awareness.getStates().get(c) || null) }))
-  addMessage(name, 'awareness', build((e) => { encoding.writeVarUint(e, messageAwareness); encoding.writeVarUint8Array(e, update) }), { entries })
+  addMessage(name, 'awareness', build((e) => { encoding.writeVarUint(e, messageAwareness); encoding.writeVarUint8Array(e, update) }), { entries, update: hex(update) })
 }
 for (const a of [aw, bigAw, emptyAw]) a.destroy()
 

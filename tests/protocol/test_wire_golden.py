@@ -25,14 +25,12 @@ from collab.protocol import (
     SyncStep1,
     SyncStep2,
     SyncUpdate,
+    decode_awareness_update,
     decode_message,
     decode_state_vector,
-    encode_awareness,
-    encode_bc_peer_id,
-    encode_query_awareness,
-    encode_sync_step1,
-    encode_sync_step2,
-    encode_update,
+    encode_awareness_update,
+    encode_message,
+    encode_state_vector,
 )
 from collab.yupdate import decode_update, update_state_vector
 from tests.support.paths import NODE, ROOT
@@ -154,6 +152,8 @@ def test_float_tags_follow_js_not_the_design_note() -> None:
 
 
 def _expected_message(case: dict[str, Any]) -> Any:
+    """The message golden.mjs built its bytes from, out of the values it recorded next to them
+    (state vectors, updates and awareness clocks as Yjs made them)."""
     fields = case["fields"]
     kind = case["kind"]
     if kind == "sync_step1":
@@ -175,26 +175,35 @@ def _expected_message(case: dict[str, Any]) -> Any:
     return BcPeerId(fields["add"], fields["peer_id"])
 
 
-def _encode_expected(message: Any) -> bytes:
-    if isinstance(message, SyncStep1):
-        return encode_sync_step1(message.state_vector)
-    if isinstance(message, SyncStep2):
-        return encode_sync_step2(message.update)
-    if isinstance(message, SyncUpdate):
-        return encode_update(message.update)
-    if isinstance(message, AwarenessMessage):
-        return encode_awareness(message.entries)
-    if isinstance(message, QueryAwareness):
-        return encode_query_awareness()
-    return encode_bc_peer_id(message.add, message.peer_id)
-
-
 @pytest.mark.parametrize("case", GOLDEN["messages"], ids=lambda c: c["name"])
 def test_message_bytes_match_yjs(case: dict[str, Any]) -> None:
+    """The message y-protocols / y-webrtc wrote from these fields, byte for byte."""
     data = bytes.fromhex(case["hex"])
     expected = _expected_message(case)
-    assert _encode_expected(expected) == data
+    assert encode_message(expected) == data
     assert decode_message(data) == expected
+
+
+SYNC_STEP1 = [c for c in GOLDEN["messages"] if c["kind"] == "sync_step1"]
+AWARENESS = [c for c in GOLDEN["messages"] if c["kind"] == "awareness"]
+
+
+@pytest.mark.parametrize("case", SYNC_STEP1, ids=lambda c: c["name"])
+def test_state_vector_matches_yjs(case: dict[str, Any]) -> None:
+    """Y.encodeStateVector's bytes, and the clocks Y.decodeStateVector reads from them."""
+    data = bytes.fromhex(case["fields"]["state_vector"])
+    clocks = {client: clock for client, clock in case["fields"]["clocks"]}
+    assert decode_state_vector(data) == clocks
+    assert encode_state_vector(clocks) == data
+
+
+@pytest.mark.parametrize("case", AWARENESS, ids=lambda c: c["name"])
+def test_awareness_update_matches_y_protocols(case: dict[str, Any]) -> None:
+    """awarenessProtocol.encodeAwarenessUpdate's bytes for these clients, clocks and states."""
+    data = bytes.fromhex(case["fields"]["update"])
+    entries = _expected_message(case).entries
+    assert encode_awareness_update(entries) == data
+    assert decode_awareness_update(data) == entries
 
 
 @pytest.mark.parametrize("case", GOLDEN["messages"], ids=lambda c: c["name"])
@@ -213,12 +222,8 @@ def test_message_size_limit() -> None:
     assert info.value.code == "too-large"
 
 
-def test_step1_state_vectors_decode() -> None:
-    for case in GOLDEN["messages"]:
-        if case["kind"] == "sync_step1":
-            sv = decode_state_vector(bytes.fromhex(case["fields"]["state_vector"]))
-            assert all(isinstance(k, int) and v >= 0 for k, v in sv.items())
-    two = next(c for c in GOLDEN["messages"] if c["name"] == "step1 two clients")
+def test_step1_state_vector_with_the_largest_client_id() -> None:
+    two = next(c for c in SYNC_STEP1 if c["name"] == "step1 two clients")
     assert set(decode_state_vector(bytes.fromhex(two["fields"]["state_vector"]))) == {42, MAX_SAFE}
 
 
