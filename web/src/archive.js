@@ -11,6 +11,8 @@
 import * as Y from 'yjs'
 import { fetchJson } from './util.js'
 
+/** @typedef {import('y-protocols/awareness').Awareness} Awareness */
+
 /**
  * True when an awareness state belongs to an archival replica.
  * @param {any} state
@@ -33,8 +35,8 @@ export const isReplica = state =>
  *   watch.state()  // 'saved' | 'unsaved' | 'absent'
  *   watch.destroy()
  *
- * @param {{room: string, doc: Y.Doc, awareness: any, password?: string|null,
- *          onChange: () => void, ask?: (body: Uint8Array) => Promise<boolean|null>}} options
+ * @param {{room: string, doc: Y.Doc, awareness: Awareness, password?: string|null,
+ *          onChange: () => void, ask?: (body: Uint8Array<ArrayBuffer>) => Promise<boolean|null>}} options
  *   `ask` posts a snapshot and resolves to the server's answer (null: no answer); injectable.
  */
 export const watchArchive = ({ room, doc, awareness, password = null, onChange, ask }) => {
@@ -47,6 +49,7 @@ export const watchArchive = ({ room, doc, awareness, password = null, onChange, 
   })
   let generation = 0
   let confirmed = -1
+  /** @type {ReturnType<typeof setTimeout> | null} */
   let timer = null
   let inflight = false
   let delay = 400
@@ -60,6 +63,7 @@ export const watchArchive = ({ room, doc, awareness, password = null, onChange, 
     return found
   }
   const state = () => confirmed === generation ? 'saved' : replicaPresent() ? 'unsaved' : 'absent'
+  /** @param {number} ms */
   const schedule = ms => {
     if (timer !== null || destroyed) return
     timer = setTimeout(check, ms)
@@ -70,9 +74,11 @@ export const watchArchive = ({ room, doc, awareness, password = null, onChange, 
     if (inflight) return schedule(delay)
     inflight = true
     const asked = generation
-    let saved = null
+    /** @type {boolean|null} */
+    let saved
     try {
-      saved = await post(Y.encodeSnapshot(Y.snapshot(doc)))
+      // lib0's encoder writes into a fresh ArrayBuffer (never a SharedArrayBuffer): a valid body
+      saved = await post(/** @type {Uint8Array<ArrayBuffer>} */ (Y.encodeSnapshot(Y.snapshot(doc))))
     } finally {
       inflight = false
     }

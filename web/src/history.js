@@ -2,12 +2,15 @@
 // Shown only when `GET /api/rooms/{room}/versions` answers 200; hidden otherwise.
 import { el, fetchJson, formatAgo, formatBytes, parseTime, replaceChildren } from './util.js'
 
+/** @param {string} room */
 const roomPath = room => `/api/rooms/${encodeURIComponent(room)}`
+
+/** @typedef {{id: string, when: Date|null, size: number|null, label: string|null, contributors: number|null}} Version */
 
 /**
  * Normalise one version entry from the API (tolerant about field names).
  * @param {any} raw
- * @returns {{id: string, when: Date|null, size: number|null, label: string|null, contributors: number|null}|null}
+ * @returns {Version|null}
  */
 export const normaliseVersion = raw => {
   if (raw === null || typeof raw !== 'object') {
@@ -29,9 +32,10 @@ export const normaliseVersion = raw => {
 export const fetchVersions = async room => {
   const res = await fetchJson(`${roomPath(room)}/versions`)
   if (res.status !== 200 || res.data === null) return null
+  /** @type {unknown[] | null} */
   const list = Array.isArray(res.data) ? res.data : Array.isArray(res.data.versions) ? res.data.versions : null
   if (!list) return null
-  return list.map(normaliseVersion).filter(v => v !== null)
+  return list.map(normaliseVersion).filter(/** @returns {v is Version} */ v => v !== null)
 }
 
 /**
@@ -47,13 +51,14 @@ export const fetchVersions = async room => {
 export const mountHistory = (section, room) => {
   let destroyed = false
   let available = false
+  /** @type {Version | null} */
   let selected = null
   const list = el('ol', { class: 'versions' })
   const preview = el('pre', { class: 'preview', hidden: true })
   const restore = el('button', { class: 'button button-small', type: 'button', hidden: true, text: 'Restore' })
   const note = el('p', { class: 'muted small', hidden: true })
   const save = el('button', { class: 'button button-quiet button-small', type: 'button', id: 'save-version', text: 'Save version', title: 'Record the current text as a version' })
-  replaceChildren(section.querySelector('.panel-body'), [list, preview, el('div', { class: 'history-actions' }, [restore, save]), note])
+  replaceChildren(section.querySelector('.panel-body') ?? section, [list, preview, el('div', { class: 'history-actions' }, [restore, save]), note])
 
   save.addEventListener('click', async () => {
     save.disabled = true
@@ -64,9 +69,10 @@ export const mountHistory = (section, room) => {
     refresh()
   })
 
+  /** @param {Version} version */
   const showPreview = async version => {
     selected = version
-    for (const item of list.children) item.classList.toggle('selected', item.dataset.id === version.id)
+    for (const item of list.querySelectorAll('li')) item.classList.toggle('selected', item.dataset.id === version.id)
     preview.dataset.versionId = version.id
     const res = await fetchJson(`${roomPath(room)}/text?at=${encodeURIComponent(version.id)}`)
     if (destroyed || selected !== version) return
@@ -110,7 +116,7 @@ export const mountHistory = (section, room) => {
       tabindex: '0',
       on: {
         click: () => showPreview(v),
-        keydown: e => { if (e.key === 'Enter') showPreview(v) }
+        keydown: (/** @type {KeyboardEvent} */ e) => { if (e.key === 'Enter') showPreview(v) }
       }
     }, [
       el('span', { class: 'version-when', text: v.when ? formatAgo(v.when) : `#${v.id}`, title: v.when ? v.when.toLocaleString() : undefined }),

@@ -14,9 +14,14 @@ export const PALETTE = [
 const ADJECTIVES = ['Quiet', 'Bright', 'Gentle', 'Swift', 'Curious', 'Patient', 'Bold', 'Calm']
 const ANIMALS = ['Heron', 'Otter', 'Fox', 'Wren', 'Lynx', 'Finch', 'Badger', 'Moth']
 
+/**
+ * @param {string[]} list
+ * @returns {string}
+ */
 const pick = list => list[Math.floor(Math.random() * list.length)]
 
 const storage = {
+  /** @param {string} key */
   get: key => {
     try {
       return localStorage.getItem(key)
@@ -25,6 +30,10 @@ const storage = {
       return null
     }
   },
+  /**
+   * @param {string} key
+   * @param {string} value
+   */
   set: (key, value) => {
     try {
       localStorage.setItem(key, value)
@@ -85,6 +94,7 @@ export const onIdentityChange = fn => {
  * @param {HTMLElement} dot
  */
 export const bindNameField = (input, dot) => {
+  /** @param {ReturnType<typeof loadIdentity>} me */
   const show = me => {
     input.value = me.name
     dot.style.backgroundColor = me.color

@@ -56,6 +56,7 @@ export const listPeers = (awareness, room, myClientID) => {
       unclaimedOpen--
     }
   }
+  /** @param {PeerInfo} p */
   const rank = p => (p.role === 'you' ? 0 : p.role === 'person' ? 1 : 2)
   return peers.sort((a, b) => rank(a) - rank(b) || a.name.localeCompare(b.name))
 }

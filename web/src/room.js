@@ -41,17 +41,19 @@ export const storageName = async (room, password) => {
  */
 export const askPassword = (room, { message, cancelLabel } = {}) => new Promise(resolve => {
   const input = el('input', { type: 'password', id: 'password-input', autocomplete: 'off', required: true, 'aria-label': 'Room password' })
+  const cancel = el('button', { type: 'button', class: 'button button-quiet', value: 'cancel', id: 'password-cancel', text: cancelLabel || 'Join without password' })
   const form = el('form', { method: 'dialog', class: 'dialog-form' }, [
     el('h2', { text: 'This room is protected' }),
     el('p', { class: 'muted' }, [message || 'Enter the password to join ', el('strong', { text: room }), '. It encrypts everything, including signaling; it never leaves this browser.']),
     input,
     el('div', { class: 'dialog-actions' }, [
-      el('button', { type: 'button', class: 'button button-quiet', value: 'cancel', id: 'password-cancel', text: cancelLabel || 'Join without password' }),
+      cancel,
       el('button', { type: 'submit', class: 'button', value: 'ok', id: 'password-ok', text: 'Join' })
     ])
   ])
   const dialog = el('dialog', { class: 'dialog', id: 'password-dialog' }, [form])
   document.body.append(dialog)
+  /** @param {string|null} value */
   const finish = value => {
     dialog.close()
     dialog.remove()
@@ -61,7 +63,7 @@ export const askPassword = (room, { message, cancelLabel } = {}) => new Promise(
     event.preventDefault()
     if (input.value !== '') finish(input.value)
   })
-  form.querySelector('#password-cancel').addEventListener('click', () => finish(null))
+  cancel.addEventListener('click', () => finish(null))
   dialog.addEventListener('cancel', event => {
     event.preventDefault()
     finish(null)
@@ -70,6 +72,10 @@ export const askPassword = (room, { message, cancelLabel } = {}) => new Promise(
   input.focus()
 })
 
+/**
+ * @param {string} key
+ * @param {string} label
+ */
 const statusRow = (key, label) => el('div', { class: 'status-row', dataset: { key } }, [
   el('dt', { text: label }),
   el('dd', { id: `status-${key}`, dataset: { state: 'pending' }, text: '…' })
@@ -84,7 +90,7 @@ const statusRow = (key, label) => el('div', { class: 'status-row', dataset: { ke
  *
  * @param {HTMLElement} container
  * @param {string} name room name (the y-webrtc room and the archive's room)
- * @param {{password: string|null, onPasswordChange: (password: string|null) => void}} options
+ * @param {{password: string|null, onPasswordChange: (password: string) => void}} options
  */
 export const openRoomView = async (container, name, { password, onPasswordChange }) => {
   const doc = new Y.Doc()
@@ -133,7 +139,7 @@ export const openRoomView = async (container, name, { password, onPasswordChange
   const idb = new IndexeddbPersistence(dbName, doc)
   const provider = new WebrtcProvider(name, doc, {
     signaling: [signalingUrl()],
-    password: password || null,
+    password: password || undefined,
     peerOpts: await peerOptions()
   })
   const awareness = provider.awareness
@@ -148,6 +154,11 @@ export const openRoomView = async (container, name, { password, onPasswordChange
   // ---- status
   let idbSynced = false
   idb.whenSynced.then(() => { idbSynced = true; refresh() })
+  /**
+   * @param {string} key
+   * @param {string} state
+   * @param {string} text
+   */
   const setStatus = (key, state, text) => {
     const node = document.getElementById(`status-${key}`)
     if (!node) return
@@ -168,6 +179,7 @@ export const openRoomView = async (container, name, { password, onPasswordChange
       ? 'The archive holds all your changes.'
       : state === 'unsaved' ? 'The archive has not stored your latest changes yet.' : 'No archival replica is in this room: the text lives only in the browsers.'
   }
+  /** @type {string|null} */
   let publishedPeerId = null
   const refresh = () => {
     const room = provider.room

@@ -7,6 +7,7 @@ const WORDS_B = ['notes', 'draft', 'plans', 'ideas', 'journal', 'outline', 'minu
 
 /** A friendly random room name, e.g. `cedar-notes-412`. */
 export const suggestRoomName = () => {
+  /** @param {string[]} list */
   const pick = list => list[Math.floor(Math.random() * list.length)]
   return `${pick(WORDS_A)}-${pick(WORDS_B)}-${Math.floor(100 + Math.random() * 900)}`
 }
@@ -14,9 +15,12 @@ export const suggestRoomName = () => {
 /** Longest room name accepted by the form. */
 export const MAX_ROOM_NAME = 100
 
+/** @typedef {{name: string, size: number|null, updated: Date|null, peers: number|null}} Room */
+
 /**
  * Normalise one `/api/rooms` entry: `{name, size, updated_at, peers}`; null when unusable.
  * @param {any} raw
+ * @returns {Room|null}
  */
 export const normaliseRoom = raw => {
   if (!raw || typeof raw !== 'object' || typeof raw.name !== 'string' || raw.name === '') return null
@@ -80,6 +84,7 @@ export const renderRoomList = (container, { onCreate }) => {
   const load = async () => {
     const res = await fetchJson('/api/rooms')
     if (destroyed) return
+    /** @type {unknown[] | null} */
     const raw = res.ok ? (Array.isArray(res.data) ? res.data : res.data && Array.isArray(res.data.rooms) ? res.data.rooms : null) : null
     if (raw === null) {
       list.dataset.state = 'no-archive'
@@ -89,7 +94,7 @@ export const renderRoomList = (container, { onCreate }) => {
       ])
       return
     }
-    const rooms = raw.map(normaliseRoom).filter(r => r !== null)
+    const rooms = raw.map(normaliseRoom).filter(/** @returns {r is Room} */ r => r !== null)
       .sort((a, b) => (b.updated ? b.updated.getTime() : 0) - (a.updated ? a.updated.getTime() : 0))
     if (rooms.length === 0) {
       list.dataset.state = 'empty'

@@ -14,16 +14,17 @@ import { el, formatBytes, replaceChildren } from './util.js'
  */
 const pairStats = async pc => {
   const report = await pc.getStats()
+  /** @type {RTCIceCandidatePairStats|null} */
   let pair = null
-  report.forEach(stat => {
+  for (const stat of report.values()) {
     if (stat.type === 'transport' && stat.selectedCandidatePairId) {
       pair = report.get(stat.selectedCandidatePairId) || pair
     }
-  })
+  }
   if (!pair) {
-    report.forEach(stat => {
+    for (const stat of report.values()) {
       if (stat.type === 'candidate-pair' && stat.state === 'succeeded' && (stat.nominated || !pair)) pair = stat
-    })
+    }
   }
   if (!pair) return { rttMs: null, bytesSent: null, bytesReceived: null }
   const rtt = typeof pair.currentRoundTripTime === 'number' ? pair.currentRoundTripTime * 1000 : null

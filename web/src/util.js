@@ -7,10 +7,11 @@
  * @example
  *   el('li', { class: 'peer', dataset: { state: 'direct' } }, [el('span', {}, ['Ada'])])
  *
- * @param {string} tag
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag
  * @param {Record<string, any>} [attrs] `class`, `dataset`, `style` (object), `on` (events) or attributes
  * @param {Array<Node|string|null|undefined|false>} [children] strings become text nodes
- * @returns {HTMLElement}
+ * @returns {HTMLElementTagNameMap[K]} the element of that tag (`el('input')` is an HTMLInputElement)
  */
 export const el = (tag, attrs = {}, children = []) => {
   const node = document.createElement(tag)
