@@ -45,6 +45,9 @@ def main(
     ] = False,
 ) -> None:
     """collab: y-webrtc signaling + archival replica + co-editing page."""
+    from collabd.extras import require_extras
+
+    require_extras(ctx.invoked_subcommand)  # a missing extra: one line and exit 1, no traceback
     ctx.obj = {"debug": debug}
 
 
