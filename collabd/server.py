@@ -54,6 +54,7 @@ from collabd.startup import (
     explain_storage,
     prepare_data_dir,
 )
+from collabd.webdir import default_web_dir
 from signaling.app import INTERNAL_HEADER, SignalingService, install_signaling
 from signaling.hooks import SignalingHooks
 from signaling.server import load_settings
@@ -62,9 +63,6 @@ from signaling.settings import SignalingSettings
 __all__ = ["Served", "build_app", "run_serve"]
 
 log = logging.getLogger("collabd")
-
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_WEB_DIR = ROOT / "web" / "dist"
 
 
 def _replica_signaling(port: int, sig: SignalingSettings) -> tuple[str, dict[str, str]]:
@@ -142,7 +140,7 @@ def build_app(
     service.metrics.registry.register(ReplicaCollector(replica))
     app.state.loop_monitor = monitor
     _install_readyz(app, store, replica)
-    _mount_web(app, settings.web_dir or DEFAULT_WEB_DIR)
+    _mount_web(app, settings.web_dir or default_web_dir())
     return Served(app, store, settings.store_url, service, replica, monitor)
 
 
