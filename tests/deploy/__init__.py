@@ -1,0 +1,1 @@
+"""The deploy kit (``deploy/``): its files checked, and its topology run with local processes."""
