@@ -279,19 +279,21 @@ async def test_signaling_loss_is_reported_once_then_recovery(
     """A signaling server that is down: one error line at the first failure (not one per
     retry), then one recovery line when it answers again."""
     caplog.set_level(logging.INFO, logger="collab.peer.signaling_client")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    url = f"ws://127.0.0.1:{port}"
-    fake = FakeSignaling(answer_pings=True)
-    async with SignalingClient(url, PeerConfig(reconnect_min=0.01, reconnect_max=0.05)) as sig:
-        with anyio.fail_after(10):
-            await sig.wait_until(lambda: sig.outage.failures >= 5)
-        assert not sig.outage.up
-        async with serve(fake.handler, "127.0.0.1", port):
+    # bound but not listening: connections are refused, and the port stays ours for later
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as down:
+        down.bind(("127.0.0.1", 0))
+        url = f"ws://127.0.0.1:{down.getsockname()[1]}"
+        fake = FakeSignaling(answer_pings=True)
+        config = PeerConfig(reconnect_min=0.01, reconnect_max=0.05)
+        async with SignalingClient(url, config) as sig:
             with anyio.fail_after(10):
-                await sig.wait_connected()
-        assert sig.outage.up and sig.outage.outages == 1
+                await sig.wait_until(lambda: sig.outage.failures >= 5)
+            assert not sig.outage.up
+            down.listen()
+            async with serve(fake.handler, sock=down):
+                with anyio.fail_after(10):
+                    await sig.wait_connected()
+            assert sig.outage.up and sig.outage.outages == 1
     messages = [r.getMessage() for r in caplog.records]
     assert sum("signaling is failing" in m for m in messages) == 1
     assert sum("signaling recovered after" in m for m in messages) == 1
