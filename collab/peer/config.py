@@ -32,7 +32,9 @@ The browser side needs the same entry in ``peerOpts: {config: {iceServers: [...]
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 __all__ = ["IceServer", "PeerConfig"]
 
@@ -58,6 +60,12 @@ class IceServer:
             if url.startswith("turn") and (self.username is None or self.credential is None):
                 raise ValueError(f"TURN server {url!r} needs username= and credential=")
 
+    @property
+    def is_turn(self) -> bool:
+        """Whether any of its URLs is a ``turn:``/``turns:`` URL."""
+        urls = [self.urls] if isinstance(self.urls, str) else self.urls
+        return any(url.startswith("turn") for url in urls)
+
 
 @dataclass(frozen=True, slots=True)
 class PeerConfig:
@@ -66,7 +74,17 @@ class PeerConfig:
     ice_servers: list[IceServer] = field(default_factory=list)
     """STUN/TURN servers. Empty (the default) means host candidates only — fine on one LAN or
     in tests; add a STUN server (and TURN for symmetric NATs) for the internet. Unlike aiortc's
-    own default, nothing is contacted unless it is listed here."""
+    own default, nothing is contacted unless it is listed here. aiortc uses the first STUN URL
+    and the first ``turn:`` URL (``?transport=udp`` or ``tcp``) only."""
+    ice_servers_factory: Callable[[], list[IceServer]] | None = None
+    """Called for every new connection; what it returns replaces ``ice_servers``. For
+    time-limited TURN credentials (coturn's ``use-auth-secret``, see ``collabd.turn``), so a
+    long-running peer never offers an expired one."""
+    ice_transport_policy: Literal["all", "relay"] = "all"
+    """``"relay"``: gather and use only TURN relay candidates — no host or server-reflexive
+    ones (the browser's ``RTCConfiguration.iceTransportPolicy``, which aiortc implements:
+    aioice then skips host addresses and ignores remote mDNS names). Hides this peer's
+    addresses from the remotes; needs a TURN server."""
     max_conns: int = 20
     """Initiate connections to newly announced peers only below this many (like y-webrtc's
     ``maxConns``). Incoming offers are always answered, as y-webrtc does."""
@@ -138,3 +156,11 @@ class PeerConfig:
             raise ValueError("max_pending, max_pending_total and offer_burst must be >= 1")
         if not 0 <= self.fd_reserve < 1:
             raise ValueError("fd_reserve must be in [0, 1)")
+        if self.ice_transport_policy not in ("all", "relay"):
+            raise ValueError("ice_transport_policy must be 'all' or 'relay'")
+        if (
+            self.ice_transport_policy == "relay"
+            and self.ice_servers_factory is None
+            and not any(s.is_turn for s in self.ice_servers)
+        ):
+            raise ValueError("ice_transport_policy='relay' needs a TURN server in ice_servers")

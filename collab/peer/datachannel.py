@@ -275,6 +275,23 @@ def watch_peer_connection(
     pc.on("datachannel", on_datachannel)
 
 
+def selected_candidate_types(pc: RTCPeerConnection) -> tuple[str, str] | None:
+    """``(local, remote)`` types of the ICE candidate pair in use (``host``, ``srflx``,
+    ``prflx``, ``relay``: a ``relay`` local type means every packet goes through TURN), or
+    None before ICE selected one. Read from aioice's connection (no public accessor)."""
+    sctp = pc.sctp
+    ice = getattr(getattr(sctp, "transport", None), "transport", None)
+    nominated = getattr(getattr(ice, "_connection", None), "_nominated", None)
+    if not isinstance(nominated, dict) or not nominated:
+        return None
+    pair = nominated.get(1) or next(iter(nominated.values()))
+    local = getattr(getattr(pair, "local_candidate", None), "type", None)
+    remote = getattr(getattr(pair, "remote_candidate", None), "type", None)
+    if not isinstance(local, str) or not isinstance(remote, str):
+        return None
+    return local, remote
+
+
 def sctp_rtt(pc: RTCPeerConnection) -> float | None:
     """Smoothed SCTP round-trip time in seconds (from SACKs), or None before any sample."""
     sctp = pc.sctp

@@ -29,6 +29,7 @@ from aiortc import (
     RTCDataChannel,
     RTCIceCandidate,
     RTCIceServer,
+    RTCIceTransportPolicy,
     RTCPeerConnection,
     RTCSessionDescription,
 )
@@ -36,7 +37,12 @@ from aiortc.exceptions import InvalidAccessError, InvalidStateError, OperationEr
 
 from collab.errors import ProtocolError, TransportError
 from collab.peer.config import PeerConfig
-from collab.peer.datachannel import DataChannel, sctp_rtt, watch_peer_connection
+from collab.peer.datachannel import (
+    DataChannel,
+    sctp_rtt,
+    selected_candidate_types,
+    watch_peer_connection,
+)
 from collab.peer.large_sync import per_client_requests
 from collab.peer.sdp import check_description, parse_candidate
 from collab.protocol import SyncStep1, decode_message, decode_state_vector
@@ -58,12 +64,15 @@ _MAX_MDNS_CANDIDATES = 4
 
 
 def rtc_configuration(config: PeerConfig) -> RTCConfiguration:
-    """The aiortc configuration for ``config`` (never aiortc's implicit Google STUN)."""
+    """The aiortc configuration for ``config`` (never aiortc's implicit Google STUN), built
+    for each new connection (``ice_servers_factory`` mints fresh TURN credentials)."""
+    factory = config.ice_servers_factory
+    servers = factory() if factory is not None else config.ice_servers
     return RTCConfiguration(
         iceServers=[
-            RTCIceServer(urls=s.urls, username=s.username, credential=s.credential)
-            for s in config.ice_servers
-        ]
+            RTCIceServer(urls=s.urls, username=s.username, credential=s.credential) for s in servers
+        ],
+        iceTransportPolicy=RTCIceTransportPolicy(config.ice_transport_policy),
     )
 
 
@@ -105,6 +114,9 @@ class ConnectionStats:
     opened_after: float | None = None
     """Seconds from the connection's (re)start to the open data channel."""
     restarts: int = 0
+    candidate_types: tuple[str, str] | None = None
+    """``(local, remote)`` ICE candidate types of the pair in use (``("relay", "relay")``:
+    both sides relay through TURN); None until ICE selected a pair."""
     extra: dict[str, int] = field(default_factory=dict)
 
 
@@ -228,6 +240,7 @@ class RemotePeer:
             rtt=sctp_rtt(pc) if pc else None,
             opened_after=self._opened_after,
             restarts=self.restarts,
+            candidate_types=selected_candidate_types(pc) if pc else None,
         )
         if channel is not None:
             c = channel.counters
