@@ -1,7 +1,7 @@
 """The replica's HTTP API (mounted under ``/api`` by :mod:`collabd.server`).
 
 =========================================  ==============================================
-``GET /api/config``                        ICE servers for the page (``{"iceServers": [...]}``)
+``GET /api/config``                        ICE servers (and TURN credentials) for the page
 ``GET /api/rooms``                         rooms: name, size, last change, connected peers
 ``GET /api/rooms/{room}/text``             plain text of the shared text (``?name=``)
 ``GET /api/rooms/{room}/update``           full state as a Yjs V1 update (octet-stream)
@@ -43,6 +43,7 @@ from collab.errors import NotFoundError, ProtocolError, StorageError
 from collab.history import text_diff
 from collab.replica import ArchivalReplica
 from collab.yupdate import infer_root_kinds
+from collabd.turn import IceConfig, safe_name
 from signaling.auth import TokenClaims, TokenError, verify_token
 from signaling.limits import TokenBucket
 from signaling.settings import SignalingSettings
@@ -186,7 +187,7 @@ def _check_room_password(request: Request, room: str, passwords: dict[str, str])
 def api_router(
     replica: Callable[[], ArchivalReplica],
     signaling_settings: SignalingSettings,
-    ice_servers: list[dict[str, Any]],
+    ice_servers: IceConfig | list[dict[str, Any]],
     text_name: str = "codemirror",
 ) -> APIRouter:
     """Build the ``/api`` router.
@@ -194,10 +195,12 @@ def api_router(
     Args:
         replica: returns the running replica (resolved per request, after startup).
         signaling_settings: access control (tokens) shared with signaling.
-        ice_servers: what ``/api/config`` tells the page.
+        ice_servers: what ``/api/config`` tells the page: an :class:`IceConfig` (TURN
+            credentials minted per request, transport policy), or plain ``RTCIceServer`` dicts.
         text_name: default shared-text name for ``/text``.
     """
     router = APIRouter(prefix="/api", tags=["archive"])
+    ice = ice_servers if isinstance(ice_servers, IceConfig) else IceConfig(tuple(ice_servers))
     limiter = WriteLimiter(DEFAULT_WRITE_RATES)
 
     def limit(request: Request, kind: str, room: str) -> None:
@@ -255,11 +258,17 @@ def api_router(
     at_query = Query(None, description="Version id or ISO 8601 time (default: now)")
 
     @router.get("/config")
-    async def config(request: Request) -> dict[str, Any]:
-        """ICE servers for browsers (the page passes them to y-webrtc's ``peerOpts``); TURN
+    async def config(request: Request, response: Response) -> dict[str, Any]:
+        """What the page passes to y-webrtc's ``peerOpts.config`` (RTCConfiguration):
+        ``iceServers``, plus ``iceTransportPolicy: "relay"`` when relay-only. With
+        ``--turn-secret`` every answer carries a fresh time-limited TURN credential
+        (``username = "<expiry>:<name>"``, the token's subject or a random name) and
+        ``credentialTtl``, its remaining seconds (never past the token's expiry). TURN
         credentials are only handed to token holders when access control is on."""
-        check_read(request)
-        return {"iceServers": ice_servers}
+        claims = check_read(request)
+        response.headers["Cache-Control"] = "no-store"  # minted per request
+        name = safe_name(claims.subject if claims is not None else None)
+        return ice.page_config(name, not_after=claims.expires_at if claims is not None else None)
 
     @router.get("/rooms", response_model=list[RoomOut])
     async def rooms(request: Request) -> list[RoomOut]:

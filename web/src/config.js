@@ -43,13 +43,43 @@ export const signalingUrl = () => {
   return url.toString()
 }
 
+/** The options object handed to y-webrtc: y-webrtc spreads `provider.peerOpts` into every new
+ * simple-peer, so replacing `config` here reaches every later connection (fresh TURN
+ * credentials) without touching the provider. @type {{config?: RTCConfiguration}} */
+const peerOpts = {}
 /** @type {Promise<object>|null} */
 let peerOptsPromise = null
+const RETRY_MS = 30000
+
+/**
+ * Fetch `/api/config` into `peerOpts.config`; with time-limited TURN credentials
+ * (`credentialTtl`, seconds) fetch again when half of their lifetime has passed.
+ * @returns {Promise<void>}
+ */
+const loadConfig = async () => {
+  const res = await fetchJson('/api/config')
+  const data = res.ok && res.data && typeof res.data === 'object' ? res.data : null
+  if (!data || !Array.isArray(data.iceServers)) {
+    if (peerOpts.config) setTimeout(loadConfig, RETRY_MS) // keep the last one, try again
+    return
+  }
+  /** @type {RTCConfiguration} */
+  const config = {
+    iceServers: data.iceServers.filter((/** @type {any} */ s) => s && typeof s === 'object' && (typeof s.urls === 'string' || Array.isArray(s.urls)))
+  }
+  // 'relay': only TURN relay candidates (the server hides every peer's address)
+  if (data.iceTransportPolicy === 'relay' || data.iceTransportPolicy === 'all') config.iceTransportPolicy = data.iceTransportPolicy
+  peerOpts.config = config
+  if (typeof data.credentialTtl === 'number' && data.credentialTtl > 0) {
+    setTimeout(loadConfig, Math.max(RETRY_MS, data.credentialTtl * 500))
+  }
+}
 
 /**
  * simple-peer options for y-webrtc. When the server offers `GET /api/config` with
- * `{iceServers: [...]}`, use those (an empty list is valid: LAN / tests); otherwise keep
- * y-webrtc's defaults (public STUN), which real deployments usually want.
+ * `{iceServers: [...], iceTransportPolicy?, credentialTtl?}`, use those (an empty list is
+ * valid: LAN / tests); otherwise keep y-webrtc's defaults (public STUN), which real
+ * deployments usually want. Always the same object, kept up to date (see `peerOpts`).
  *
  * @example
  *   new WebrtcProvider(room, doc, { signaling: [signalingUrl()], peerOpts: await peerOptions() })
@@ -57,15 +87,6 @@ let peerOptsPromise = null
  * @returns {Promise<object>}
  */
 export const peerOptions = () => {
-  if (!peerOptsPromise) {
-    peerOptsPromise = fetchJson('/api/config').then(res => {
-      const servers = res.ok && res.data && typeof res.data === 'object' ? res.data.iceServers : undefined
-      if (Array.isArray(servers)) {
-        const iceServers = servers.filter(s => s && typeof s === 'object' && (typeof s.urls === 'string' || Array.isArray(s.urls)))
-        return { config: { iceServers } }
-      }
-      return {}
-    })
-  }
+  if (!peerOptsPromise) peerOptsPromise = loadConfig().then(() => peerOpts)
   return peerOptsPromise
 }
