@@ -1,0 +1,1 @@
+"""TURN for real: Debian's coturn, relay-only browsers and Python peers, ``--turn-secret``."""
