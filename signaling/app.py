@@ -468,7 +468,12 @@ class SignalingService:
             return None
         if isinstance(msg, Subscribe):
             self._m_in["subscribe"].inc()
-            return self._subscribe(conn, msg.topics)
+            violation = self._subscribe(conn, msg.topics)
+            if violation is None and self.bus is not None:
+                # this socket's next frame (its announce) waits until other instances can
+                # answer it: until Redis has confirmed the topic's subscription (bounded)
+                await self.bus.subscribed(topic for topic in msg.topics if topic)
+            return violation
         if isinstance(msg, Unsubscribe):
             self._m_in["unsubscribe"].inc()
             for topic in msg.topics:

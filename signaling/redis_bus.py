@@ -28,7 +28,8 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
@@ -42,6 +43,8 @@ log = logging.getLogger("signaling.redis")
 
 HEARTBEAT_SECONDS = 5.0
 ALIVE_TTL_SECONDS = 15
+SUBSCRIBE_WAIT_SECONDS = 2.0
+"""How long a socket that opened a topic waits for Redis to confirm the subscription."""
 _PUBLISH_LUA = """
 local vals = redis.call('HGETALL', KEYS[1])
 local n = tonumber(ARGV[4])
@@ -97,6 +100,9 @@ class RedisBus:
         self._script = self._client.register_script(_PUBLISH_LUA)
         self._pubsub: PubSub | None = None
         self._subscribed: set[str] = set()
+        self._confirmed: set[str] = set()
+        "Topics whose SUBSCRIBE Redis has confirmed on the current connection."
+        self._confirm_waiters: dict[str, asyncio.Event] = {}
         self._dirty: set[str] = set()
         self._wake = asyncio.Event()
         self._up = asyncio.Event()
@@ -144,6 +150,50 @@ class RedisBus:
         self._dirty.add(topic)
         self._wake.set()
 
+    async def subscribed(
+        self, topics: Iterable[str], within: float = SUBSCRIBE_WAIT_SECONDS
+    ) -> bool:
+        """Wait until Redis has confirmed this instance's subscriptions to ``topics`` (at most
+        ``within`` seconds in all; at once while Redis is down). Returns whether they are.
+
+        A socket that opens a topic on this instance waits here before its next frame is
+        handled: otherwise its first announce can draw an answer from another instance that
+        reaches Redis before the SUBSCRIBE, and is lost (y-webrtc never resends it).
+        """
+        pending = [topic for topic in dict.fromkeys(topics) if topic not in self._confirmed]
+        if not pending:
+            return True
+        if not self._up.is_set():
+            return False
+        waiters = [self._confirm_waiters.setdefault(t, asyncio.Event()) for t in pending]
+        self._wake.set()
+        down: asyncio.Future[Any] = asyncio.ensure_future(self._down.wait())
+        confirmed: asyncio.Future[Any] = asyncio.gather(*(w.wait() for w in waiters))
+        try:
+            await asyncio.wait({down, confirmed}, timeout=within, return_when="FIRST_COMPLETED")
+        finally:
+            down.cancel()
+            confirmed.cancel()
+            for topic, waiter in zip(pending, waiters, strict=True):
+                if self._confirm_waiters.get(topic) is waiter and not waiter.is_set():
+                    del self._confirm_waiters[topic]
+        missing = [topic for topic in pending if topic not in self._confirmed]
+        if missing:
+            log.debug("redis subscribe not confirmed in time", extra={"topics": len(missing)})
+        return not missing
+
+    def _confirm(self, kind: object, channel: object) -> None:
+        if not isinstance(channel, bytes) or not channel.startswith(self._channel_prefix):
+            return
+        topic = channel[len(self._channel_prefix) :].decode(errors="replace")
+        if kind == "subscribe":
+            self._confirmed.add(topic)
+            waiter = self._confirm_waiters.pop(topic, None)
+            if waiter is not None:
+                waiter.set()
+        elif kind == "unsubscribe":
+            self._confirmed.discard(topic)
+
     async def publish(self, topic: str, raw: str, local_count: int) -> int | None:
         """Publish ``raw`` to other instances; returns the summed ``clients`` or None when down."""
         if not self._up.is_set():
@@ -186,6 +236,7 @@ class RedisBus:
         await pubsub.subscribe(f"{self._prefix}:ctl")
         self._pubsub = pubsub
         self._subscribed.clear()
+        self._confirmed.clear()
         if self._topics_source is not None:
             self._dirty.update(self._topics_source())
         await self._client.set(self._alive_key(), b"1", ex=ALIVE_TTL_SECONDS)
@@ -278,12 +329,16 @@ class RedisBus:
                 await asyncio.sleep(0.05)
                 continue
             try:
-                msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                msg = await pubsub.get_message(ignore_subscribe_messages=False, timeout=1.0)
             except _ERRORS as exc:
                 if pubsub is self._pubsub:
                     self._mark_down(exc)
                 continue
-            if msg is None or msg.get("type") != "message":
+            if msg is None:
+                continue
+            if msg.get("type") != "message":
+                if pubsub is self._pubsub:
+                    self._confirm(msg.get("type"), msg.get("channel"))
                 continue
             self._handle(msg.get("channel"), msg.get("data"))
 

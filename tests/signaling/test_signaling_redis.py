@@ -140,3 +140,40 @@ async def test_redis_outage_is_reported_and_recovered(
     assert messages.count("redis bus down; publishes reach local subscribers only") == 2
     assert messages.count("redis bus connect failed; retrying") <= 2
     assert messages.count("redis bus recovered") == 2
+
+
+@pytest.mark.parametrize("engine", ["asgi", "fast"])
+async def test_first_socket_on_an_instance_hears_the_answer_to_its_announce(
+    redis: RedisProc, engine: str
+) -> None:
+    """y-webrtc announces right after subscribing, and never resends an offer: by the time the
+    first socket of a topic on an instance gets its next frame handled, Redis must already
+    deliver the topic's channel to that instance, so an answer from another instance is
+    never lost (before: the SUBSCRIBE went out later, from a background flush)."""
+    import redis.asyncio as aioredis
+
+    observer = aioredis.from_url(redis.url)
+    try:
+        async with two_instances(redis, ("asgi", engine)) as (two, one), client(two.url) as b:
+            topics = [f"fresh-{i}" for i in range(8)]
+            await b.send({"type": "subscribe", "topics": topics})
+            await b.barrier()
+            assert two.service is not None and two.service.bus is not None
+            with anyio.fail_after(WAIT):
+                assert await two.service.bus.subscribed(topics)
+            for topic in topics:
+                async with client(one.url) as a:
+                    await a.send({"type": "subscribe", "topics": [topic]})
+                    await a.barrier()  # the pong comes once the subscribe frame is handled
+                    [(_, subscribers)] = await observer.pubsub_numsub(f"test:t:{topic}")
+                    assert subscribers == 2, f"{topic}: instance one not subscribed yet"
+                    await a.send({"type": "publish", "topic": topic, "data": {"type": "announce"}})
+                    with anyio.fail_after(WAIT):
+                        while (await b.recv()).get("topic") != topic:
+                            pass
+                    await b.send({"type": "publish", "topic": topic, "data": {"type": "answer"}})
+                    with anyio.fail_after(WAIT):
+                        while (await a.recv()).get("data") != {"type": "answer"}:
+                            pass
+    finally:
+        await observer.aclose()
