@@ -4,7 +4,7 @@ The replica is an ordinary y-webrtc peer: it connects to this very server's ``/s
 over a WebSocket, and the signaling hooks tell it when a room opens so it can join.
 
 ==================  ==========================================================
-``/``               the web page (``web/dist``)
+``/``               the web page (``collabd/web`` in a wheel, else ``web/dist``)
 ``/signaling``      y-webrtc signaling (``/named/{room}``: the named-peer dialect)
 ``/api/...``        the replica's HTTP API (OpenAPI at ``/docs``)
 ``/healthz``        ``okay``: the process is alive (liveness)
@@ -24,7 +24,7 @@ import logging
 import secrets
 import signal
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,7 @@ from pydantic import SecretStr, ValidationError
 from collab.errors import StorageError
 from collab.peer.config import IceServer, PeerConfig
 from collab.replica import ArchivalReplica, RoomPolicy
-from collab.storage import UpdateStore, open_store
+from collab.storage import StoreOptions, UpdateStore, open_store
 from collabd.api import api_router
 from collabd.hosts import AllowedHostsMiddleware, default_allowed_hosts
 from collabd.options import invalid_setting
@@ -54,6 +54,7 @@ from collabd.startup import (
     explain_storage,
     prepare_data_dir,
 )
+from collabd.turn import IceConfig
 from collabd.webdir import default_web_dir
 from signaling.app import INTERNAL_HEADER, SignalingService, install_signaling
 from signaling.hooks import SignalingHooks
@@ -103,10 +104,14 @@ def build_app(
         StartupError: an option is invalid (ICE servers, store URL).
     """
     sig = signaling_settings or load_settings()
-    ice = _ice_servers(settings.ice_servers)
-    peer_config = PeerConfig(ice_servers=[IceServer(**server) for server in ice])
+    ice = _ice_config(settings)
+    peer_config = PeerConfig(
+        ice_servers=[IceServer(**server) for server in ice.servers],
+        ice_servers_factory=_replica_turn(ice),
+        ice_transport_policy=ice.policy,
+    )
     try:
-        store = open_store(settings.store_url)
+        store = open_store(settings.store_url, StoreOptions(lease_ttl=settings.lease_ttl))
     except ValueError as exc:
         raise StartupError(
             f"invalid store URL: {exc}", "use sqlite:///… or postgresql://…", USAGE
@@ -153,6 +158,27 @@ def _ice_servers(text: str | None) -> list[dict[str, Any]]:
     except (ValueError, TypeError) as exc:
         raise StartupError(f"invalid --ice-servers: {exc}", hint, USAGE) from exc
     return ice
+
+
+def _ice_config(settings: ServeSettings) -> IceConfig:
+    """``--ice-servers`` plus the TURN options (``--turn-secret``, ``--turn-url``,
+    ``--turn-ttl``, ``--ice-transport-policy``), checked together."""
+    servers = _ice_servers(settings.ice_servers)
+    try:
+        return IceConfig.from_settings(settings, servers)
+    except ValueError as exc:
+        raise StartupError(
+            f"invalid TURN settings: {exc}", "see the README's STUN/TURN section", USAGE
+        ) from exc
+
+
+def _replica_turn(ice: IceConfig) -> Callable[[], list[IceServer]] | None:
+    """With ``--turn-secret`` the replica mints its own TURN credential (user
+    ``<expiry>:replica``) for every connection, so a long-running replica never offers an
+    expired one."""
+    if ice.turn_secret is None:
+        return None
+    return lambda: [IceServer(**server) for server in ice.ice_servers("replica")]
 
 
 def _install_readyz(app: FastAPI, store: UpdateStore, replica: ArchivalReplica) -> None:

@@ -93,6 +93,8 @@ class ArchiveSettings(CommandSettings):
     "Record a version once editing in a room pauses for this many seconds."
     version_every: int = Field(default=1000, ge=1)
     "Record a version at least every this many updates."
+    lease_ttl: float = Field(default=10.0, gt=0)
+    "PostgreSQL: seconds before a dead replica's rooms can be taken over by another."
 
     def replica_options(self, **fields: Any) -> ReplicaOptions:
         """The replica's options from these settings (plus command-specific ``fields``).
@@ -134,7 +136,7 @@ class ServeSettings(ArchiveSettings):
     tls_key: Path | None = None
     "PEM private key for ``--tls-cert``."
     web_dir: Path | None = None
-    "Directory with the built page (default: ``web/dist`` of this checkout)."
+    "Directory with the built page (default: the page packaged in the wheel, else ``web/dist``)."
     idle_unload_after: float = Field(default=30.0, gt=0)
     "Seconds without peers before the replica unloads a room from memory."
     allowed_hosts: list[str] = Field(
@@ -173,8 +175,6 @@ class ReplicaSettings(ArchiveSettings):
     "A room to archive: NAME or NAME:PASSWORD."
     store: str
     "Store URL: ``sqlite:///path.db`` or ``postgresql://…``."
-    lease_ttl: float = Field(default=10.0, gt=0)
-    "PostgreSQL: seconds before a dead replica's rooms can be taken over."
     name: str = "archive"
     "The replica's name in the rooms' awareness."
 
