@@ -30,16 +30,14 @@ expected failure while ``collab serve`` does not hand its TURN settings to the p
 from __future__ import annotations
 
 import base64
-import contextlib
 import functools
 import hashlib
-import json
 import re
 import secrets
 import signal
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import anyio
@@ -47,9 +45,6 @@ import anyio.to_thread
 import httpx
 import psycopg
 import pytest
-import redis as redis_client
-import websockets
-import websockets.asyncio.client
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from playwright.async_api import Page
@@ -363,48 +358,6 @@ async def wait_equal(
 # ---------------------------------------------------------------------- the test
 
 
-@contextlib.asynccontextmanager
-async def topic_watchers(instances: list[Instance], redis_url: str) -> AsyncIterator[None]:
-    """A plain signaling socket subscribed to the room on each instance, until each instance's
-    Redis subscription to the room's channel is in place.
-
-    Works around a race in signaling's Redis fan-out (reported; remove this once fixed): an
-    instance subscribes to a topic's Redis channel asynchronously, after its first local
-    subscriber's ``subscribe`` was handled, while that subscriber's ``announce`` is already
-    published to the other instances. A peer there that answers at once (a browser's offer)
-    can reach Redis before the subscription does, and is lost: y-webrtc never sends the offer
-    again, and the two browsers stay without a direct connection."""
-    channel = f"collab:signaling:t:{ROOM}"
-    async with contextlib.AsyncExitStack() as stack, anyio.create_task_group() as tg:
-        for inst in instances:
-            conn = await stack.enter_async_context(
-                websockets.asyncio.client.connect(
-                    f"ws://127.0.0.1:{inst.port}/signaling", ping_interval=None
-                )
-            )
-            await conn.send(json.dumps({"type": "subscribe", "topics": [ROOM]}))
-            tg.start_soon(drain, conn)
-
-        def subscribed() -> int:
-            with redis_client.Redis.from_url(redis_url) as client:
-                return int(client.pubsub_numsub(channel)[0][1])
-
-        with anyio.fail_after(30):
-            while await anyio.to_thread.run_sync(subscribed) < len(instances):
-                await anyio.sleep(0.05)
-        for inst in instances:
-            inst.baseline = await anyio.to_thread.run_sync(inst.sockets)
-        yield
-        tg.cancel_scope.cancel()
-
-
-async def drain(conn: websockets.asyncio.client.ClientConnection) -> None:
-    """Read (and drop) what a watcher receives until its instance closes it."""
-    with contextlib.suppress(websockets.ConnectionClosed):
-        async for _ in conn:
-            pass
-
-
 def forwarded_for_probe(cert: Path) -> None:
     """A request through nginx from 10.77.0.2 (not the proxy's loopback), by name (SNI)."""
     context = ssl.create_default_context(cafile=str(cert))
@@ -445,59 +398,57 @@ async def test_topology(
             await anyio.sleep(0.05)
 
     chromes = [browser(label, tmp_path, cert) for label in ("a", "b")]
-    redis_url = f"redis://{values['REDIS_ADDR']}/0"
     try:
         for chrome in chromes:
             await chrome.start()
-        async with topic_watchers(instances, redis_url):
-            # -- 1. a browser on each instance: they meet through Redis, sync directly
-            a, on_a = await open_apart(chromes[0], instances)
-            b, _ = await open_apart(chromes[1], instances, taken=on_a)
-            await connect_pair(a, b)
-            await type_at_end(a, "[A1: typed in A]")
-            await wait_contains(b, "[A1: typed in A]")
-            await type_at_end(b, "[B1: typed in B]")
-            await wait_contains(a, "[A1: typed in A]", "[B1: typed in B]")
+        # -- 1. a browser on each instance: they meet through Redis, sync directly
+        a, on_a = await open_apart(chromes[0], instances)
+        b, _ = await open_apart(chromes[1], instances, taken=on_a)
+        await connect_pair(a, b)
+        await type_at_end(a, "[A1: typed in A]")
+        await wait_contains(b, "[A1: typed in A]")
+        await type_at_end(b, "[B1: typed in B]")
+        await wait_contains(a, "[A1: typed in A]", "[B1: typed in B]")
 
-            # -- 2. one instance archives the room; the other reads it from PostgreSQL
-            holder = await anyio.to_thread.run_sync(lease_holder, instances, dsn)
-            survivor = instances[1 - holder]
-            text = await editor_text(a)
+        # -- 2. one instance archives the room; the other reads it from PostgreSQL
+        holder = await anyio.to_thread.run_sync(lease_holder, instances, dsn)
+        survivor = instances[1 - holder]
+        text = await editor_text(a)
 
-            async def via_survivor() -> str:
-                res = await anyio.to_thread.run_sync(survivor.get, f"/api/rooms/{ROOM}/text")
-                return res.text
+        async def via_survivor() -> str:
+            res = await anyio.to_thread.run_sync(survivor.get, f"/api/rooms/{ROOM}/text")
+            return res.text
 
-            await wait_equal(via_survivor, text, "the other instance's API (from PostgreSQL)")
-            assert await export(dsn) == text
+        await wait_equal(via_survivor, text, "the other instance's API (from PostgreSQL)")
+        assert await export(dsn) == text
 
-            # -- 3. SIGKILL the lease holder right after typing; its browser types on
-            orphan, friend = (a, b) if on_a == holder else (b, a)
-            await type_at_end(orphan, "[O2: typed just before the kill]")
-            await type_at_end(friend, "[F2: typed just before the kill]")
-            await anyio.to_thread.run_sync(instances[holder].kill, signal.SIGKILL)
-            await type_at_end(orphan, "[O3: typed after the kill]")
-            await type_at_end(friend, "[F3: typed after the kill]")
-            markers = [
-                "[A1: typed in A]",
-                "[B1: typed in B]",
-                "[O2: typed just before the kill]",
-                "[F2: typed just before the kill]",
-                "[O3: typed after the kill]",
-                "[F3: typed after the kill]",
-            ]
-            for page in (orphan, friend):
-                await wait_contains(page, *markers)
-            # the orphan's signaling socket reconnects through nginx, to the survivor
-            await wait_signaling(orphan)
-            assert await wait_total(instances, 2) == [
-                2 if inst is survivor else 0 for inst in instances
-            ]
-            await anyio.to_thread.run_sync(survivor.wait_for_line, f"took over room '{ROOM}'", 90)
-            final = await editor_text(orphan)
-            assert await editor_text(friend) == final
-            await wait_equal(via_survivor, final, "the survivor's API")
-            await wait_equal(functools.partial(archived, dsn), final, "PostgreSQL")
+        # -- 3. SIGKILL the lease holder right after typing; its browser types on
+        orphan, friend = (a, b) if on_a == holder else (b, a)
+        await type_at_end(orphan, "[O2: typed just before the kill]")
+        await type_at_end(friend, "[F2: typed just before the kill]")
+        await anyio.to_thread.run_sync(instances[holder].kill, signal.SIGKILL)
+        await type_at_end(orphan, "[O3: typed after the kill]")
+        await type_at_end(friend, "[F3: typed after the kill]")
+        markers = [
+            "[A1: typed in A]",
+            "[B1: typed in B]",
+            "[O2: typed just before the kill]",
+            "[F2: typed just before the kill]",
+            "[O3: typed after the kill]",
+            "[F3: typed after the kill]",
+        ]
+        for page in (orphan, friend):
+            await wait_contains(page, *markers)
+        # the orphan's signaling socket reconnects through nginx, to the survivor
+        await wait_signaling(orphan)
+        assert await wait_total(instances, 2) == [
+            2 if inst is survivor else 0 for inst in instances
+        ]
+        await anyio.to_thread.run_sync(survivor.wait_for_line, f"took over room '{ROOM}'", 90)
+        final = await editor_text(orphan)
+        assert await editor_text(friend) == final
+        await wait_equal(via_survivor, final, "the survivor's API")
+        await wait_equal(functools.partial(archived, dsn), final, "PostgreSQL")
     finally:
         for chrome in chromes:
             await chrome.close()
@@ -510,11 +461,6 @@ async def test_topology(
 
     # the page's ICE configuration is coturn, with a credential minted from its secret...
     turn = [server for server in config["iceServers"] if "username" in server]
-    if not turn:  # everything above passed; this part waits for collabd/server.py
-        pytest.xfail(
-            "collab serve reads COLLAB_TURN_* but hands no TURN credentials to the page yet "
-            "(build_app does not pass IceConfig.from_settings to api_router)"
-        )
     assert turn[0]["urls"] == [
         f"turn:{values['TURN_ADDR']}?transport=udp",
         f"turn:{values['TURN_ADDR']}?transport=tcp",
