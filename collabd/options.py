@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings
 
@@ -131,6 +131,8 @@ def option_specs(model: type[BaseSettings]) -> list[OptionSpec]:
             kind, cli_type = "flag", bool
         elif base in _SCALARS or (inspect.isclass(base) and issubclass(base, str)):
             kind, cli_type = "scalar", base
+        elif base is SecretStr:  # typed as text; the model keeps it out of reprs and dumps
+            kind, cli_type = "scalar", str
         elif origin is list:
             kind, cli_type = "list", str
         elif origin is dict:

@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -153,7 +153,7 @@ class ServeSettings(ArchiveSettings):
         return f"sqlite:///{self.data.resolve()}/collab.db"
 
     # ---- TURN (collabd/turn.py): time-limited relay credentials for the page and the replica
-    turn_secret: str | None = Field(default=None, min_length=16, repr=False)
+    turn_secret: SecretStr | None = Field(default=None, min_length=16)
     """coturn's ``static-auth-secret`` (``use-auth-secret``): ``/api/config`` hands each page
     a TURN credential minted from it, valid for ``--turn-ttl`` seconds; the replica uses the
     same scheme. Prefer the env var: a command line is visible to every local user."""

@@ -145,7 +145,7 @@ class IceConfig:
             turn_urls=tuple(settings.turn_urls),
             turn_ttl=settings.turn_ttl,
             policy=settings.ice_transport_policy,
-            turn_secret=settings.turn_secret,
+            turn_secret=(settings.turn_secret.get_secret_value() if settings.turn_secret else None),
         )
 
     @property
