@@ -16,10 +16,10 @@ from __future__ import annotations
 from contextlib import AsyncExitStack
 
 import anyio
-import pytest
 
 from tests.hostile.attacker import Hammer, RawSignaling, new_peer_id, replica_peer_id
 from tests.hostile.victim import (
+    ATTACK_MARKS,
     ResourceWatch,
     ServerFactory,
     assert_alive,
@@ -29,15 +29,8 @@ from tests.hostile.victim import (
 )
 from tests.hostile.yjs_bytes import awareness_message
 from tests.support.browser import Chromium
-from tests.support.marks import needs_chromium, needs_netns
 
-pytestmark = [
-    pytest.mark.anyio,
-    pytest.mark.netns,
-    pytest.mark.browser,
-    needs_netns,
-    needs_chromium,
-]
+pytestmark = ATTACK_MARKS
 
 STATES = 6
 """Awareness states sent, each under its own client id."""

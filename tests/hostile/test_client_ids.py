@@ -21,7 +21,6 @@ import time
 from contextlib import AsyncExitStack
 
 import anyio
-import pytest
 
 from tests.hostile.attacker import (
     Hammer,
@@ -31,6 +30,7 @@ from tests.hostile.attacker import (
     replica_peer_id,
 )
 from tests.hostile.victim import (
+    ATTACK_MARKS,
     ResourceWatch,
     ServerFactory,
     assert_alive,
@@ -40,15 +40,8 @@ from tests.hostile.victim import (
 )
 from tests.hostile.yjs_bytes import StringItem, string_update, update_message
 from tests.support.browser import Chromium
-from tests.support.marks import needs_chromium, needs_netns
 
-pytestmark = [
-    pytest.mark.anyio,
-    pytest.mark.netns,
-    pytest.mark.browser,
-    needs_netns,
-    needs_chromium,
-]
+pytestmark = ATTACK_MARKS
 
 CLIENTS = 50_000
 """Distinct client ids sent (their state-vector entries alone: ~450 KB)."""

@@ -8,9 +8,8 @@ those checks, the noise floor of every bound in this suite.
 
 from __future__ import annotations
 
-import pytest
-
 from tests.hostile.victim import (
+    ATTACK_MARKS,
     ResourceWatch,
     ServerFactory,
     assert_alive,
@@ -19,15 +18,8 @@ from tests.hostile.victim import (
     write_and_archive,
 )
 from tests.support.browser import Chromium
-from tests.support.marks import needs_chromium, needs_netns
 
-pytestmark = [
-    pytest.mark.anyio,
-    pytest.mark.netns,
-    pytest.mark.browser,
-    needs_netns,
-    needs_chromium,
-]
+pytestmark = ATTACK_MARKS
 
 MAX_RSS_GROWTH_MB = 40
 """Two rooms, three short-lived connections and one browser: normally +5-15 MB."""

@@ -33,6 +33,7 @@ from tests.hostile.attacker import (
 )
 from tests.hostile.fuzz_inputs import mutate_sdp, random_candidate, random_message, random_signal
 from tests.hostile.victim import (
+    ATTACK_MARKS,
     ResourceWatch,
     ServerFactory,
     assert_alive,
@@ -41,16 +42,8 @@ from tests.hostile.victim import (
     write_and_archive,
 )
 from tests.support.browser import Chromium
-from tests.support.marks import needs_chromium, needs_netns
 
-pytestmark = [
-    pytest.mark.anyio,
-    pytest.mark.netns,
-    pytest.mark.browser,
-    pytest.mark.slow,
-    needs_netns,
-    needs_chromium,
-]
+pytestmark = [*ATTACK_MARKS, pytest.mark.slow]
 
 SEED = int(os.environ.get("HOSTILE_SEED", "20261203"))
 SDP_CASES = 80

@@ -18,7 +18,6 @@ from collections.abc import Callable
 from typing import Any
 
 import anyio
-import pytest
 
 from tests.hostile.attacker import (
     RawSignaling,
@@ -29,6 +28,7 @@ from tests.hostile.attacker import (
     strip_candidates,
 )
 from tests.hostile.victim import (
+    ATTACK_MARKS,
     ResourceWatch,
     ServerFactory,
     assert_alive,
@@ -37,16 +37,9 @@ from tests.hostile.victim import (
     wait_archived,
 )
 from tests.support.browser import Chromium
-from tests.support.marks import needs_chromium, needs_netns
 from tests.support.peers import peer
 
-pytestmark = [
-    pytest.mark.anyio,
-    pytest.mark.netns,
-    pytest.mark.browser,
-    needs_netns,
-    needs_chromium,
-]
+pytestmark = ATTACK_MARKS
 
 MAX_RSS_GROWTH_MB = 40
 """A few dozen short-lived peer connections plus one browser and two legit peers; the

@@ -27,12 +27,23 @@ from typing import Any
 
 import anyio
 import httpx
+import pytest
 from anyio.abc import Process
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from tests.support.browser import Chromium
+from tests.support.marks import needs_chromium, needs_netns
 from tests.support.peers import peer, wait_text
 from tests.support.servers import CollabServer
+
+ATTACK_MARKS = [
+    pytest.mark.anyio,
+    pytest.mark.netns,
+    pytest.mark.browser,
+    needs_netns,
+    needs_chromium,
+]
+"""Marks of an attack judged by a browser: a real ``collab serve`` in the namespace."""
 
 SENTINEL_DEADLINE = 15.0
 """Seconds a fresh room may take to archive a fresh peer's text (normally ~1-3 s)."""

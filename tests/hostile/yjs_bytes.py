@@ -26,7 +26,9 @@ HAS_ORIGIN = 0x80
 
 
 def var_uint(n: int) -> bytes:
-    """lib0 ``writeVarUint`` (7 bits per byte, little end first)."""
+    """lib0 ``writeVarUint`` (7 bits per byte, little end first), without lib0's upper bound:
+    an attacker's encoder must write what ``collab.lib0.write_var_uint`` refuses (2^53 and
+    more, overlong forms), so this one is deliberately not the product's codec."""
     if n < 0:
         raise ValueError("var_uint of a negative number")
     out = bytearray()
