@@ -346,6 +346,19 @@ class Decoder:
         num, self.pos = read_var_uint_at(self._data, self.pos)
         return num
 
+    def read_count(self, what: str, min_bytes: int = 1) -> int:
+        """Read a varUint count of things that take at least ``min_bytes`` each, refusing a
+        count the rest of the input cannot hold (so a loop over it is bounded by the input).
+
+        Example:
+            >>> Decoder(bytes([2, 0, 0])).read_count("items")
+            2
+        """
+        n = self.read_var_uint()
+        if n * min_bytes > len(self._data) - self.pos:
+            raise ProtocolError("truncated", f"{what}: {n} claimed, {self.remaining} bytes left")
+        return n
+
     def read_var_int(self) -> int:
         """Read a lib0 varInt (magnitude ≤ 2^53-1)."""
         byte = self.read_uint8()
@@ -425,18 +438,14 @@ class Decoder:
         if tag == 124:
             return self.read_float32()
         if tag == 118:
-            n = self.read_var_uint()
-            if n > self.remaining:  # each entry takes at least two bytes
-                raise ProtocolError("truncated", f"object claims {n} keys")
+            n = self.read_count("object keys")
             obj: dict[str, Any] = {}
             for _ in range(n):
                 key = self.read_var_string()
                 obj[key] = self._read_any(depth + 1)
             return obj
         if tag == 117:
-            n = self.read_var_uint()
-            if n > self.remaining:  # each item takes at least one byte
-                raise ProtocolError("truncated", f"array claims {n} items")
+            n = self.read_count("array items")
             return [self._read_any(depth + 1) for _ in range(n)]
         if tag == 120:
             return True

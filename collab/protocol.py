@@ -224,9 +224,7 @@ def decode_awareness_update(data: bytes) -> tuple[AwarenessEntry, ...]:
         ProtocolError: malformed input or invalid JSON.
     """
     decoder = Decoder(data)
-    n = decoder.read_var_uint()
-    if n * 3 > decoder.remaining:
-        raise ProtocolError("truncated", f"awareness update claims {n} entries")
+    n = decoder.read_count("awareness update entries", 3)
     entries = []
     for _ in range(n):
         client_id = decoder.read_var_uint()

@@ -191,9 +191,7 @@ def decode_update(update: bytes) -> ParsedUpdate:
     clients: list[ClientStructs] = []
     seen: set[int] = set()
     for _ in range(num_clients):
-        num_structs = r.read_var_uint()
-        if num_structs > r.remaining:
-            raise ProtocolError("truncated", f"client section claims {num_structs} structs")
+        num_structs = r.read_count("client section structs")
         client_start = r.pos
         client = r.read_var_uint()
         if client in seen:
@@ -320,16 +318,12 @@ def _read_content(r: Decoder, ref: int) -> int:
     if ref == REF_DELETED:
         return r.read_var_uint()
     if ref == REF_ANY:
-        n = r.read_var_uint()
-        if n > r.remaining:
-            raise ProtocolError("truncated", f"ContentAny claims {n} values")
+        n = r.read_count("ContentAny values")
         for _ in range(n):
             r.read_any()
         return n
     if ref == REF_JSON:
-        n = r.read_var_uint()
-        if n > r.remaining:
-            raise ProtocolError("truncated", f"ContentJSON claims {n} values")
+        n = r.read_count("ContentJSON values")
         for _ in range(n):
             r.read_var_string()
         return n
@@ -358,15 +352,11 @@ def _read_content(r: Decoder, ref: int) -> int:
 
 
 def _read_delete_set(r: Decoder) -> DeleteSet:
-    num_clients = r.read_var_uint()
-    if num_clients > r.remaining:
-        raise ProtocolError("truncated", f"delete set claims {num_clients} clients")
+    num_clients = r.read_count("delete set clients")
     out: DeleteSet = []
     for _ in range(num_clients):
         client = r.read_var_uint()
-        n = r.read_var_uint()
-        if n * 2 > r.remaining:
-            raise ProtocolError("truncated", f"delete set claims {n} ranges")
+        n = r.read_count("delete set ranges", 2)
         ranges = []
         for _ in range(n):
             clock = r.read_var_uint()
@@ -405,9 +395,7 @@ def read_state_vector(r: Decoder) -> dict[int, int]:
         >>> read_state_vector(Decoder(bytes([1, 7, 3])))
         {7: 3}
     """
-    count = r.read_var_uint()
-    if count * 2 > r.remaining:
-        raise ProtocolError("truncated", f"state vector claims {count} entries")
+    count = r.read_count("state vector entries", 2)
     sv: dict[int, int] = {}
     for _ in range(count):
         client = r.read_var_uint()
