@@ -306,6 +306,9 @@ class SyncRoom:
         "Connections currently served."
         self.callback_errors = 0
         "Room-event callbacks that raised (they are logged)."
+        self.offloaded = 0
+        """Updates over ``options.offload_above`` bytes scanned or split in a worker thread
+        instead of on the event loop every room shares."""
         self._observers: Observers[Callable[[RoomEvent], None]] = Observers()
         self._changed: anyio.Event | None = None
         self._reserved_clients = 0  # client sections of parked updates (charged on arrival)
@@ -500,6 +503,7 @@ class SyncRoom:
         first = _first_client(update) if sections == 1 else None
         scan: UpdateScan | None = None
         if len(update) > options.offload_above:
+            self.offloaded += 1
             scan = await anyio.to_thread.run_sync(_scan, update)
         elif near_limit or (sections > 1 and first is None):
             scan = _scan(update)
@@ -637,6 +641,7 @@ class SyncRoom:
             return [message]
         if len(update) > self.options.offload_above:
             # splitting is pure Python over the whole update: off the event loop
+            self.offloaded += 1
             pieces = await anyio.to_thread.run_sync(split_update, update, limit - _SYNC_HEADER)
         else:
             pieces = split_update(update, limit - _SYNC_HEADER)

@@ -150,6 +150,12 @@ class ReplicaCollector(Collector):
         )
         crashed.add_metric([], remote_failures)
         yield crashed
+        offloaded = CounterMetricFamily(
+            "collab_replica_offloaded_updates",
+            "Large updates scanned or split in a worker thread, off the shared event loop",
+        )
+        offloaded.add_metric([], stats.offloaded + sum(room.sync.offloaded for room in live))
+        yield offloaded
         refused = CounterMetricFamily(
             "collab_replica_offers_refused",
             "New connections ignored for lack of a pending slot, by reason",

@@ -181,6 +181,8 @@ class ReplicaStats:
     "Remote connections that crashed (in rooms that have been unloaded)."
     offers_refused: int = 0
     "Offers ignored for lack of a pending slot (in rooms that have been unloaded)."
+    offloaded: int = 0
+    "Large updates scanned or split in a worker thread (in rooms that have been unloaded)."
 
     def merge_room(self, counters: RoomCounters) -> None:
         """Fold a leaving room's connection counters into the totals."""

@@ -345,6 +345,7 @@ class RoomArchiver:
         if live is not None:
             self._set(RoomState.UNLOADING)
             replica.stats.merge_room(live.webrtc.counters)
+            replica.stats.offloaded += live.sync.offloaded
             with anyio.move_on_after(replica.options.unload_timeout):
                 await live.persistence.unload()
             live.sync.close()

@@ -19,13 +19,14 @@ waiting; pongs answered together form one stall.
 
 The bound is relative to an anchor measured in the same run, on the same channel: the same
 number of bytes sent as messages of an unknown type (y-webrtc ignores those), which costs
-the loop the SCTP/DTLS transport but no document work. aiortc's transport alone stalls the
-loop up to 60-95 ms now and then on this 2-core box (p50 ~11 ms while data flows), so an
-absolute worst-stall bound below ~100 ms flakes, and one above it does not tell the fixed
-server from today's (worst 90-280 ms). What does: today EVERY update blocks the loop once
-for 30-70 ms, so counting stalls of >= :data:`LONG_MS` beyond the anchor's gives ~35 today
-and ~0 once document work no longer blocks the loop. The worst stall and p99 are printed
-for both phases; the worst must stay under :data:`MAX_WORST_MS` (a backstop).
+the loop the SCTP/DTLS transport but no document work. Before the defenses EVERY update
+blocked the loop once for 30-70 ms (~35 stalls of >= :data:`LONG_MS` beyond the anchor's),
+after them ~0; those counts, the worst stall and p99 of both phases are printed (``-s``).
+They are not the pass/fail criterion, because on a shared 2-core box ambient load moves them
+as much as the defense does (a count bound failed now and then under load): the test asserts
+the mechanism instead, counted by the server — every update of the burst was scanned off the
+event loop (``collab_replica_offloaded_updates_total``) — plus the victim's view (the sentinel
+room archives, the server lives) and a generous worst-stall backstop (:data:`MAX_WORST_MS`).
 
 The server's signaling rate limit is raised for this test only, so the probe's 100 pings/s
 are not cut off (the attack itself is on the data channel), and its version pause is long,
@@ -63,15 +64,11 @@ PER_CLIENT = 16
 """Pastes per client id: 3.6 MB, under the server's 4 MiB of content per client."""
 LONG_MS = 25.0
 """A stall at least this long counts as long (keystrokes relay in ~1-5 ms normally)."""
-EXTRA_LONG_STALLS = 8
-"""Long stalls the attack may cause beyond what the transport alone explains (the anchor's
-count scaled to the attack phase's length), or half that expectation if larger: a third
-of the updates, room for scheduling noise on a loaded box (the anchor shows 2-4 long stalls
-on a quiet box, ~20 on a busy one). Before the defenses: about one per update, 27-37
-beyond the expectation."""
-MAX_WORST_MS = 500.0
-"""Backstop: no single stall may freeze every room for half a second (or three times the
-anchor's worst, on a box so loaded that the transport alone comes near that)."""
+MAX_WORST_MS = 1000.0
+"""Backstop: no single stall may freeze every room for a second (or three times the anchor's
+worst, on a box so loaded that the transport alone comes near that)."""
+OFFLOADED = "collab_replica_offloaded_updates_total"
+"""Large updates the server scanned or split in a worker thread."""
 
 
 SERVER_ENV = {
@@ -128,8 +125,10 @@ async def test_large_updates_do_not_stall_other_rooms(hostile_server: ServerFact
             await hammer.settle()
         anchor = await burst(hammer, server.signaling, anchor_messages)
         sent_before = hammer.sent
+        offloaded_before = await metric(server, OFFLOADED) or 0.0
         attack = await burst(hammer, server.signaling, updates)
         integrable = hammer.sent - sent_before
+        offloaded = (await metric(server, OFFLOADED) or 0.0) - offloaded_before
         print(
             f"\n[stall] anchor ({len(anchor_messages)} x {UPDATE_BYTES // 1000} KB, "
             f"type 7): {anchor.line()}\n[stall] attack ({integrable} x "
@@ -142,14 +141,16 @@ async def test_large_updates_do_not_stall_other_rooms(hostile_server: ServerFact
         assert_alive(server)
     # the measured burst really was handled: on one channel, every update sent
     assert integrable == UPDATES and hammer.opened == 1, (integrable, hammer.opened)
+    # the document work of every one of them left the shared event loop (the defense itself,
+    # counted by the server: independent of how loaded this machine is)
+    assert offloaded >= UPDATES, (offloaded, UPDATES)
     # pings go out on a fixed cadence: their count measures each phase's length
     expected = anchor.over(LONG_MS) * attack.pings / max(anchor.pings, 1)
-    extra = attack.over(LONG_MS) - expected
-    assert extra <= max(EXTRA_LONG_STALLS, expected / 2), (
-        f"the burst stalled every room and the signaling service {attack.over(LONG_MS)} times "
-        f"for >= {LONG_MS:.0f} ms, the transport alone explains {expected:.1f}; worst "
-        f"{attack.worst_ms:.0f} ms, p99 {attack.p99_ms:.0f} ms"
+    print(
+        f"[stall] stalls >= {LONG_MS:.0f} ms: attack {attack.over(LONG_MS)}, the transport "
+        f"alone explains {expected:.1f} (a regression shows ~one per update)"
     )
+    # a backstop only: timing bounds on a shared 2-core box are for bench/, not pass/fail
     assert attack.worst_ms < max(MAX_WORST_MS, 3 * anchor.worst_ms), attack.line()
 
 
