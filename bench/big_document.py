@@ -22,12 +22,11 @@ import anyio
 import pycrdt
 
 ROOT = Path(__file__).resolve().parent.parent
-TESTS = ROOT / "tests"
-sys.path[:0] = [str(ROOT), str(TESTS), str(TESTS / "replica"), str(TESTS / "peer")]
+sys.path[:0] = [str(ROOT)]  # the test suite's helpers: tests.support, tests.replica.bigdoc
 
-from bigdoc import archive_document, build_document  # noqa: E402
-from peer_browser import Chromium, StaticServer, build_page  # noqa: E402
-from servers import CollabServer  # noqa: E402
+from tests.replica.bigdoc import archive_document, build_document  # noqa: E402
+from tests.support.browser import Chromium, StaticServer, build_ywebrtc_page  # noqa: E402
+from tests.support.servers import CollabServer  # noqa: E402
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -44,7 +43,7 @@ async def main(args: argparse.Namespace) -> None:
         pycrdt.Doc().apply_update(state)
         floors.append(time.perf_counter() - started)
 
-    page_server = StaticServer(build_page(work / "page"))
+    page_server = StaticServer(build_ywebrtc_page(work / "page"))
     server = CollabServer(work / "data", work / "serve.log")
     server.start()
     times = []

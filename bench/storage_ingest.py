@@ -191,8 +191,8 @@ async def main_async(args: argparse.Namespace) -> None:
         )
 
     if args.postgres:
-        sys.path.insert(0, str(ROOT / "tests" / "storage"))
-        from pg import PostgresServer  # the test suite's throw-away server helper
+        sys.path.insert(0, str(ROOT))
+        from tests.support.postgres import PostgresServer  # the suite's throw-away server
 
         server = PostgresServer.start()
         try:
