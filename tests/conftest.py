@@ -4,9 +4,12 @@ several folders live in ``tests/support``)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+from tests.support.postgres import PostgresServer, pg_available
 
 settings.register_profile(
     "ci",
@@ -27,3 +30,16 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 def anyio_backend() -> str:
     """aiortc is asyncio-only, so every async test runs on asyncio."""
     return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the whole session (skipped without the binaries)."""
+    reason = pg_available()
+    if reason is not None:
+        pytest.skip(reason)
+    server = PostgresServer.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -66,7 +66,7 @@ from tests.signaling.sig_helpers import RedisProc, start_redis, stop_redis
 from tests.support.browser import Chromium
 from tests.support.marks import needs_chromium, needs_netns
 from tests.support.paths import COLLAB
-from tests.support.postgres import PostgresServer, pg_available
+from tests.support.postgres import PostgresServer
 from tests.support.processes import Process
 from tests.support.servers import banner_port
 from tests.web.web_helpers import build_page, connect_pair, editor_text, type_at_end
@@ -99,15 +99,6 @@ TIMEOUT_MS = 60_000
 
 
 @pytest.fixture
-def pg() -> Iterator[PostgresServer]:
-    reason = pg_available()
-    if reason is not None:
-        pytest.skip(reason)
-    with PostgresServer.start() as server:
-        yield server
-
-
-@pytest.fixture
 def redis() -> Iterator[RedisProc]:
     server = start_redis()
     try:
@@ -117,11 +108,11 @@ def redis() -> Iterator[RedisProc]:
 
 
 @pytest.fixture
-def values(pg: PostgresServer, redis: RedisProc) -> dict[str, str]:
+def values(pg_server: PostgresServer, redis: RedisProc) -> dict[str, str]:
     """This test's ``deploy/.env``: a user and database ``collab`` as compose's postgres
     image creates them, local addresses."""
     password = secrets.token_hex(16)
-    with psycopg.connect(pg.admin_dsn, autocommit=True) as conn:
+    with psycopg.connect(pg_server.admin_dsn, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE ROLE collab LOGIN PASSWORD {}").format(password))
         conn.execute("CREATE DATABASE collab OWNER collab TEMPLATE template0")
     out = {
@@ -130,7 +121,7 @@ def values(pg: PostgresServer, redis: RedisProc) -> dict[str, str]:
         "TURN_EXTERNAL_IP": VETH,
         "TURN_SECRET": secrets.token_hex(32),
         "POSTGRES_PASSWORD": password,
-        "POSTGRES_ADDR": f"127.0.0.1:{pg.port}",
+        "POSTGRES_ADDR": f"127.0.0.1:{pg_server.port}",
         "REDIS_ADDR": f"127.0.0.1:{redis.port}",
         "PROXY_NETWORK": "127.0.0.1/32",  # nginx reaches the instances from loopback
     }

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
@@ -18,25 +17,13 @@ from collab.storage import open_store, rebuild
 from tests.support.marks import needs_netns
 from tests.support.paths import COLLAB
 from tests.support.peers import peer, wait_saved
-from tests.support.postgres import PostgresServer, pg_available
+from tests.support.postgres import PostgresServer
 from tests.support.processes import Process
 from tests.support.servers import SignalingServer
 
 pytestmark = [pytest.mark.anyio, needs_netns, pytest.mark.postgres]
 
 LEASE_TTL = 3.0
-
-
-@pytest.fixture(scope="module")
-def pg() -> Iterator[PostgresServer]:
-    reason = pg_available()
-    if reason is not None:
-        pytest.skip(reason)
-    server = PostgresServer.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def replica(name: str, signaling: str, dsn: str, log: Path) -> Process:
@@ -60,8 +47,10 @@ def replica(name: str, signaling: str, dsn: str, log: Path) -> Process:
     return proc
 
 
-async def test_standby_takes_over_and_nothing_is_lost(pg: PostgresServer, tmp_path: Path) -> None:
-    dsn = pg.create_database("takeover")
+async def test_standby_takes_over_and_nothing_is_lost(
+    pg_server: PostgresServer, tmp_path: Path
+) -> None:
+    dsn = pg_server.create_database("takeover")
     sig = SignalingServer(tmp_path / "signaling.log")
     sig.start()
     url = sig.url

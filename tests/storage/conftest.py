@@ -1,30 +1,18 @@
-"""Storage fixtures: a session-wide real PostgreSQL server and a store factory per backend."""
+"""Storage fixtures: a fresh database on the session's PostgreSQL server (``pg_server``, in
+tests/conftest.py) and a store factory per backend."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
 from collab.storage import BufferedStore, MemoryStore, PostgresStore, SQLiteStore, StoreOptions
-from tests.support.postgres import PostgresServer, pg_available
+from tests.support.postgres import PostgresServer
 
 StoreFactory = Callable[..., BufferedStore]
 """``make(**option_overrides) -> store`` (not started); same database on every call."""
-
-
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[PostgresServer]:
-    """One real PostgreSQL server for the whole session (skipped without the binaries)."""
-    reason = pg_available()
-    if reason is not None:
-        pytest.skip(reason)
-    server = PostgresServer.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
