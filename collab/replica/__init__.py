@@ -22,6 +22,10 @@ ArchivalReplica(...)`` runs one task group holding its signaling client and one 
   passwords, or following every room opened on our own signaling server through its hooks
   (:meth:`ArchivalReplica.on_topic_opened`); password rooms are archived only when the replica
   knows the password (otherwise it cannot even decrypt the announces);
+* **events** — :attr:`ArchivalReplica.events` (an :class:`~collab.observers.Observers` of
+  ``(ReplicaEvent) -> None``) hears ``room.created`` (a new room's first update is durable),
+  ``version.recorded``, ``room.restored`` and ``room.deleted``; callbacks run on the event
+  loop and must not block (``collab serve`` queues them for its webhooks);
 * **capacity** — in follow mode a room with no connected peer for ``idle_unload_after``
   seconds is flushed, compacted, left and forgotten; it is reloaded on demand. At most
   ``max_rooms`` rooms are tracked at once.
@@ -45,8 +49,10 @@ import base64
 import dataclasses
 import fnmatch
 import logging
+import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -56,6 +62,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from collab.document import DEFAULT_TEXT, Document
 from collab.errors import NotFoundError, StorageError
 from collab.history import find_version, restore_into_async
+from collab.observers import Observers
 from collab.peer.budget import ConnectionBudget
 from collab.peer.config import PeerConfig
 from collab.peer.room import RoomCounters
@@ -70,10 +77,12 @@ from collab.storage.base import check_room
 from collab.sync import SyncOptions
 
 __all__ = [
+    "EVENT_KINDS",
     "ArchivalReplica",
     "LeaseLost",
     "LiveRoom",
     "Persistence",
+    "ReplicaEvent",
     "ReplicaOptions",
     "ReplicaStats",
     "RoomArchiver",
@@ -191,6 +200,31 @@ class ReplicaStats:
         self.offers_refused += counters.refused
 
 
+EVENT_KINDS = ("room.created", "version.recorded", "room.restored", "room.deleted")
+"""Every :class:`ReplicaEvent` kind, in the order a room usually sees them."""
+
+
+@dataclass(frozen=True)
+class ReplicaEvent:
+    """Something that happened to a room's archive (see :attr:`ArchivalReplica.events`).
+
+    Example:
+        >>> ReplicaEvent("room.deleted", "notes", 1.5, {}).kind in EVENT_KINDS
+        True
+    """
+
+    kind: str
+    "One of :data:`EVENT_KINDS`."
+    room: str
+    "The room name."
+    at: float
+    "Unix time it happened."
+    data: dict[str, Any]
+    """JSON-serialisable details: ``room.created`` ``{seq}``; ``version.recorded``
+    ``{version, seq, label, contributors}``; ``room.restored`` ``{from_version, version}``
+    (the version restored, the version recording the result); ``room.deleted`` ``{}``."""
+
+
 @dataclass(frozen=True)
 class RoomSummary:
     """One row of :meth:`ArchivalReplica.list_rooms`."""
@@ -253,7 +287,21 @@ class ArchivalReplica(Service):
         "Pending-connection and file-descriptor budget shared by every room."
         self.closing = False
         "True once the replica is shutting down (no room is started any more)."
+        self.events: Observers[Callable[[ReplicaEvent], None]] = Observers()
+        "Callbacks hearing every :class:`ReplicaEvent` (must not block; errors are logged)."
+        self._deleting: set[str] = set()
         self._tg: TaskGroup | None = None
+
+    def emit(self, kind: str, room: str, data: dict[str, Any]) -> None:
+        """Tell every :attr:`events` callback (a callback that raises is logged, not fatal)."""
+        if not self.events:
+            return
+        event = ReplicaEvent(kind, room, time.time(), data)
+        for callback in self.events:
+            try:
+                callback(event)
+            except Exception:
+                log.exception("replica: an event callback failed on %s", kind)
 
     @property
     def storage_errors(self) -> int:
@@ -294,7 +342,7 @@ class ArchivalReplica(Service):
             actor.pinned = actor.pinned or pinned
             actor.demand()
             return actor
-        if self.closing or self._tg is None:
+        if self.closing or self._tg is None or room in self._deleting:
             return None
         try:
             check_room(room)
@@ -444,7 +492,40 @@ class ArchivalReplica(Service):
         # the restore is one big update: its version pins a snapshot of the same state, so
         # compact now rather than keep the update in the log as well
         await live.persistence.compact()
+        self.emit(
+            "room.restored",
+            room,
+            {"from_version": version.id, "version": None if restored is None else restored.id},
+        )
         return restored
+
+    async def delete_room(self, room: str) -> bool:
+        """Delete a room's whole archive (log, snapshots, versions); ``False`` if unknown.
+
+        Only a room this replica does not hold: deleting under connected peers would lose the
+        deletion to the next update they send (every peer still has the document).
+
+        Raises:
+            StorageError: ``room-loaded`` while the room is tracked here (wait until its peers
+                leave and it unloads); ``not-owner`` when another replica archives it; or the
+                store failed.
+        """
+        check_room(room)
+        if room in self.rooms or room in self._deleting:
+            raise StorageError("room-loaded", f"room {room!r} is loaded; delete it once idle")
+        self._deleting.add(room)  # no actor may start while the archive is deleted
+        try:
+            if not await self.store.acquire_room(room, self.options.owner_id):
+                raise StorageError("not-owner", f"room {room!r} is archived by another replica")
+            try:
+                existed = await self.store.delete_room(room)
+            finally:
+                await self.store.release_room(room)
+        finally:
+            self._deleting.discard(room)
+        if existed:
+            self.emit("room.deleted", room, {})
+        return existed
 
     # ------------------------------------------------------------------ reading
     async def _rebuilt(self, stored: Any) -> Document:

@@ -307,7 +307,21 @@ class RoomArchiver:
                 versions.on_update(event.update, event.origin)
 
         sync.observe(on_event)
-        persistence.on_saved = lambda sv: self._advertise(live, sv)
+        new_room = stored.last_seq == 0 and stored.snapshot is None
+
+        def on_saved(sv: bytes) -> None:
+            nonlocal new_room
+            if new_room and persistence.saved_seq > 0:  # its first update is durable
+                new_room = False
+                replica.emit("room.created", self.name, {"seq": persistence.saved_seq})
+            self._advertise(live, sv)
+
+        persistence.on_saved = on_saved
+        versions.on_recorded = lambda v: replica.emit(
+            "version.recorded",
+            self.name,
+            {"version": v.id, "seq": v.seq, "label": v.label, "contributors": v.contributors},
+        )
         log.info("replica: archiving room %r (seq %d)", self.name, stored.last_seq)
         return live
 

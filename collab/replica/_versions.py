@@ -87,6 +87,8 @@ class VersionRecorder:
         self._deleters: set[int] = set()
         self._names: dict[int, str] = {}
         self._changed = anyio.Event()
+        self.on_recorded: Callable[[Version], None] | None = None
+        "Called with every version recorded (the replica's ``version.recorded`` event)."
         awareness.observe(self._remember_names)
 
     def _remember_names(self, event: AwarenessEvent) -> None:
@@ -160,4 +162,6 @@ class VersionRecorder:
         self._base_sv = decode_state_vector(sv)
         self._deleters.clear()
         self.since_version = 0
+        if self.on_recorded is not None:
+            self.on_recorded(version)
         return version
