@@ -11,6 +11,7 @@
 ``GET /api/rooms/{room}/diff``             unified diff of the text (``?from=&to=``)
 ``POST /api/rooms/{room}/restore``         restore a version as a new change (``?at=``)
 ``POST /api/rooms/{room}/saved``           is this Yjs snapshot durably stored? (the badge)
+``DELETE /api/rooms/{room}``               delete an idle room's archive (409 while loaded)
 =========================================  ==============================================
 
 ``text``, ``update`` and ``json`` take ``?at=<version id or ISO time>`` for time travel.
@@ -19,7 +20,7 @@ When signaling access control is on, reads need a token for the room (``?token=`
 ``Authorization: Bearer``), verified like the signaling upgrade; ``/api/rooms`` lists only the
 rooms the token grants. Rooms whose password the replica knows are never listed and are
 readable only with the password in ``X-Collab-Room-Password`` (the archive must not undo
-y-webrtc's encryption). Writes (``POST``) are refused when a browser sends a foreign
+y-webrtc's encryption). Writes (``POST``, ``DELETE``) are refused when a browser sends a foreign
 ``Origin`` (no cross-site restores).
 
 Example:
@@ -143,6 +144,7 @@ class WriteLimiter:
 DEFAULT_WRITE_RATES: dict[str, tuple[int, float]] = {
     "restore": (3, 1 / 30),
     "version": (5, 1 / 10),
+    "delete": (5, 1 / 10),
 }
 """Burst and sustained rate (per second) of each expensive write, per client and per room."""
 
@@ -400,5 +402,21 @@ def api_router(
         except StorageError as exc:
             raise HTTPException(503, f"storage error: {exc.code}") from None
         return None if version is None else VersionOut(**vars(version))
+
+    @router.delete("/rooms/{room:path}", status_code=204, response_class=Response)
+    async def delete_room(request: Request, room: str = Depends(room_write)) -> Response:
+        """Delete a room's whole archive: log, snapshots, versions (rate-limited). Refused
+        with 409 while the room is loaded here (its peers would bring the document back)."""
+        limit(request, "delete", room)
+        try:
+            existed = await replica().delete_room(room)
+        except StorageError as exc:
+            status = 409 if exc.code in ("room-loaded", "not-owner") else 503
+            raise HTTPException(status, f"room {room!r}: {exc.code}") from None
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        if not existed:
+            raise HTTPException(404, f"room {room!r}: no-room")
+        return Response(status_code=204)
 
     return router
