@@ -49,7 +49,7 @@ EXIT_CODE = 1
 
 PROBES: dict[str, tuple[str, ...]] = {
     "signaling": ("fastapi", "uvicorn", "websockets", "jwt", "orjson", "prometheus_client"),
-    "replica": ("aiortc", "pycrdt", "cryptography", "websockets"),
+    "replica": ("aiortc", "pycrdt", "cryptography", "websockets", "httpx"),
     "postgres": ("psycopg",),
     "redis": ("redis",),
 }

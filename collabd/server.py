@@ -56,6 +56,7 @@ from collabd.startup import (
 )
 from collabd.turn import IceConfig
 from collabd.webdir import default_web_dir
+from collabd.webhooks import WebhookOptions, WebhookSender
 from signaling.app import INTERNAL_HEADER, SignalingService, install_signaling
 from signaling.hooks import SignalingHooks
 from signaling.server import load_settings
@@ -77,7 +78,7 @@ def _replica_signaling(port: int, sig: SignalingSettings) -> tuple[str, dict[str
 @dataclass
 class Served:
     """Everything ``collab serve`` runs next to uvicorn (the composition root starts them in
-    order: store, signaling, listeners, replica, monitor)."""
+    order: store, signaling, listeners, webhooks, replica, monitor)."""
 
     app: FastAPI
     store: UpdateStore
@@ -85,6 +86,7 @@ class Served:
     service: SignalingService
     replica: ArchivalReplica
     monitor: LoopMonitor
+    webhooks: WebhookSender
 
 
 def build_app(
@@ -143,10 +145,12 @@ def build_app(
     )
     monitor = LoopMonitor(service.metrics.registry)
     service.metrics.registry.register(ReplicaCollector(replica))
+    webhooks = WebhookSender(WebhookOptions.from_settings(settings), service.metrics.registry)
+    replica.events.add(webhooks.emit)
     app.state.loop_monitor = monitor
     _install_readyz(app, store, replica)
     _mount_web(app, settings.web_dir or default_web_dir())
-    return Served(app, store, settings.store_url, service, replica, monitor)
+    return Served(app, store, settings.store_url, service, replica, monitor, webhooks)
 
 
 def _ice_servers(text: str | None) -> list[dict[str, Any]]:
@@ -308,7 +312,8 @@ async def _serve(
                 # it follows rooms: no room a browser opens can go unnoticed
                 tg.start_soon(private[0].serve, [private[1]])
                 await _wait_started(private[0])
-                async with served.replica, served.monitor:
+                # webhooks outlive the replica: its last events (on leaving) are still queued
+                async with served.webhooks, served.replica, served.monitor:
                     await _wait_replica_connected(served.replica)
                     tg.start_soon(public[0].serve, [public[1]])
                     await _wait_started(public[0])

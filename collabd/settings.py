@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from collab.replica import ReplicaOptions
 
 __all__ = [
+    "WEBHOOK_EVENTS",
     "ArchiveSettings",
     "CommandSettings",
     "ReplicaSettings",
@@ -33,6 +35,11 @@ __all__ = [
     "SignalingCommandSettings",
     "parse_ice_servers",
 ]
+
+
+WEBHOOK_EVENTS = ("room.created", "version.recorded", "room.restored", "room.deleted")
+"""The archive events ``collab serve`` can deliver (``collab.replica.EVENT_KINDS``; kept here
+so that ``--help`` works without the replica extra)."""
 
 
 def parse_ice_servers(text: str | None) -> list[dict[str, Any]]:
@@ -164,6 +171,44 @@ class ServeSettings(ArchiveSettings):
     ice_transport_policy: Literal["all", "relay"] = "all"
     """``relay``: browsers and the replica use only TURN relay candidates, so peers never
     learn each other's addresses (needs a TURN server)."""
+
+    # ---- webhooks (collabd/webhooks.py): signed POSTs on archive events
+    webhook_urls: list[str] = Field(
+        default_factory=list, json_schema_extra={"cli_name": "--webhook-url"}
+    )
+    """An http(s) URL to POST every selected archive event to (JSON, signed with
+    ``--webhook-secret``); repeat for several receivers. Credentials in it are never logged."""
+    webhook_secret: SecretStr | None = Field(default=None, min_length=16)
+    """Key of the ``X-Collab-Signature: sha256=<hex HMAC-SHA256(secret, body)>`` header (at
+    least 16 characters; without it deliveries are unsigned). Prefer the env var."""
+    webhook_events: list[str] = Field(
+        default_factory=lambda: list(WEBHOOK_EVENTS),
+        json_schema_extra={"cli_name": "--webhook-event"},
+    )
+    """An event to deliver: room.created, version.recorded, room.restored, room.deleted
+    (default: all of them)."""
+    webhook_timeout: float = Field(default=10.0, gt=0)
+    "Seconds one webhook request may take before it counts as failed (and is retried)."
+    webhook_attempts: int = Field(default=8, ge=1, le=50)
+    "Attempts per delivery (backoff 0.5 s doubling to 30 s between them) before it is dropped."
+    webhook_queue: int = Field(default=1000, ge=1, le=1_000_000)
+    "Deliveries waiting at most; when full the oldest is dropped (the archive never waits)."
+
+    @field_validator("webhook_events")
+    @classmethod
+    def _known_events(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(WEBHOOK_EVENTS))
+        if unknown:
+            raise ValueError(f"unknown webhook events {unknown}; known: {list(WEBHOOK_EVENTS)}")
+        return value
+
+    @field_validator("webhook_urls")
+    @classmethod
+    def _http_urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
+                raise ValueError("a webhook URL must be http:// or https:// with a host")
+        return value
 
 
 class ReplicaSettings(ArchiveSettings):

@@ -52,6 +52,12 @@ SAMPLES: dict[str, list[str]] = {
     "turn_urls": ["turn:127.0.0.1:3478?transport=udp"],
     "turn_ttl": ["600"],
     "ice_transport_policy": ["relay"],
+    "webhook_urls": ["http://127.0.0.1:9/hook", "https://user:pw@hooks.example/x"],
+    "webhook_secret": ["0123456789abcdef-hook"],
+    "webhook_events": ["version.recorded", "room.deleted"],
+    "webhook_timeout": ["2.5"],
+    "webhook_attempts": ["3"],
+    "webhook_queue": ["50"],
 }
 
 

@@ -1,0 +1,1 @@
+"""Webhooks of ``collab serve``: signed deliveries to a real local HTTP receiver."""
