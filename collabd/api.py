@@ -11,7 +11,7 @@
 ``GET /api/rooms/{room}/diff``             unified diff of the text (``?from=&to=``)
 ``POST /api/rooms/{room}/restore``         restore a version as a new change (``?at=``)
 ``POST /api/rooms/{room}/saved``           is this Yjs snapshot durably stored? (the badge)
-``DELETE /api/rooms/{room}``               delete an idle room's archive (409 while loaded)
+``DELETE /api/rooms/{room}``               delete an idle room's archive (409 while loaded; 403 without --allow-delete)
 =========================================  ==============================================
 
 ``text``, ``update`` and ``json`` take ``?at=<version id or ISO time>`` for time travel.
@@ -191,6 +191,8 @@ def api_router(
     signaling_settings: SignalingSettings,
     ice_servers: IceConfig | list[dict[str, Any]],
     text_name: str = "codemirror",
+    *,
+    allow_delete: bool = False,
 ) -> APIRouter:
     """Build the ``/api`` router.
 
@@ -406,7 +408,10 @@ def api_router(
     @router.delete("/rooms/{room:path}", status_code=204, response_class=Response)
     async def delete_room(request: Request, room: str = Depends(room_write)) -> Response:
         """Delete a room's whole archive: log, snapshots, versions (rate-limited). Refused
-        with 409 while the room is loaded here (its peers would bring the document back)."""
+        with 409 while the room is loaded here (its peers would bring the document back), and
+        with 403 unless the server was started with ``--allow-delete``."""
+        if not allow_delete:
+            raise HTTPException(403, "deleting rooms is off: start collab serve --allow-delete")
         limit(request, "delete", room)
         try:
             existed = await replica().delete_room(room)

@@ -138,7 +138,11 @@ def build_app(
     service = install_signaling(app, sig, hooks)
     app.state.replica = replica
     app.state.store = store
-    app.include_router(api_router(lambda: replica, sig, ice, settings.text_name))
+    app.include_router(
+        api_router(
+            lambda: replica, sig, ice, settings.text_name, allow_delete=settings.allow_delete
+        )
+    )
     app.add_middleware(
         AllowedHostsMiddleware,
         allowed=default_allowed_hosts(settings.host) | set(settings.allowed_hosts),

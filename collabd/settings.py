@@ -146,6 +146,10 @@ class ServeSettings(ArchiveSettings):
     "Directory with the built page (default: the page packaged in the wheel, else ``web/dist``)."
     idle_unload_after: float = Field(default=30.0, gt=0)
     "Seconds without peers before the replica unloads a room from memory."
+    allow_delete: bool = False
+    """Allow ``DELETE /api/rooms/{room}`` (an idle room's whole archive: log, snapshots,
+    versions). Off by default: the archive's promise is that a document never dies, and with
+    access control off anyone who reaches the port could erase one."""
     allowed_hosts: list[str] = Field(
         default_factory=list, json_schema_extra={"cli_name": "--allowed-host"}
     )

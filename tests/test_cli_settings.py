@@ -48,6 +48,7 @@ SAMPLES: dict[str, list[str]] = {
     "redis_url": ["redis://127.0.0.1:6379/0"],
     "config": ["/tmp/collab.env"],
     "engine": ["fast"],
+    "allow_delete": [],  # a flag: given alone
     "turn_secret": ["0123456789abcdef0123"],
     "turn_urls": ["turn:127.0.0.1:3478?transport=udp"],
     "turn_ttl": ["600"],
@@ -95,6 +96,8 @@ def test_every_option_reaches_the_settings(name: str) -> None:
     model = COMMANDS[name]
     args: list[str] = []
     for spec in option_specs(model):
+        if spec.kind == "flag":
+            args.append(spec.flag)  # --allow-delete (the default is off)
         for value in SAMPLES[spec.name]:
             args += [spec.flag, value]
     settings = _parse(name, args)

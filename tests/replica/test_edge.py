@@ -165,3 +165,16 @@ async def test_alternating_restores_grow_storage_at_most_twice(server: CollabSer
     assert all(code in (200, 429) for code in codes)
     assert after <= 2 * before, (before, after)
     assert server.get(f"/api/rooms/{room}/text").text in (a_text, b_text)
+
+
+async def test_deleting_a_room_is_off_unless_allowed(server: CollabServer) -> None:
+    """``DELETE /api/rooms/{room}`` erases a room's whole history, so a default server (auth
+    off) refuses it with 403: an outsider cannot make a document die. (With --allow-delete it
+    works: tests/webhooks.)"""
+    room = "keep-me"
+    async with peer(room, server.signaling) as p:
+        p.document.text().insert(0, "the document never dies")
+        await wait_saved(p, timeout=15)
+    response = httpx.delete(server.http + f"/api/rooms/{room}", timeout=10)
+    assert response.status_code == 403 and "--allow-delete" in response.text
+    assert server.get(f"/api/rooms/{room}/text").text == "the document never dies"

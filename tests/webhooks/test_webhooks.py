@@ -53,7 +53,9 @@ def test_the_server_knows_every_event_the_replica_emits() -> None:
 
 async def test_every_event_kind_arrives_signed(tmp_path: Path) -> None:
     with receiver(SECRET.encode()) as hooks:
-        srv = serve(tmp_path, [hooks.url()], COLLAB_IDLE_UNLOAD_AFTER="1")
+        srv = serve(
+            tmp_path, [hooks.url()], COLLAB_IDLE_UNLOAD_AFTER="1", COLLAB_ALLOW_DELETE="true"
+        )
         room = "hooked"
         try:
             async with peer(room, srv.signaling) as a:
