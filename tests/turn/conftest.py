@@ -14,20 +14,12 @@ from tests.turn.coturn import LT_USER, REST_SECRET, Coturn
 @pytest.fixture
 def coturn_lt(tmp_path: Path) -> Iterator[Coturn]:
     """coturn with long-term credentials (``lt-cred-mech``, one static user)."""
-    server = Coturn(tmp_path / "coturn-lt", user=LT_USER, relay_ports=(61000, 61499))
-    server.start()
-    try:
+    with Coturn(tmp_path / "coturn-lt", user=LT_USER, relay_ports=(61000, 61499)) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
 def coturn_rest(tmp_path: Path) -> Iterator[Coturn]:
     """coturn with the TURN REST API's shared secret (``use-auth-secret``)."""
-    server = Coturn(tmp_path / "coturn-rest", secret=REST_SECRET, relay_ports=(61500, 61999))
-    server.start()
-    try:
+    with Coturn(tmp_path / "coturn-rest", secret=REST_SECRET, relay_ports=(61500, 61999)) as server:
         yield server
-    finally:
-        server.stop()

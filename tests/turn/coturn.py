@@ -156,6 +156,13 @@ class Coturn:
             self.proc.stop()
             self.proc = None
 
+    def __enter__(self) -> Coturn:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def log(self) -> str:
         """Everything coturn logged so far."""
         return self.proc.output() if self.proc is not None else ""
