@@ -11,7 +11,7 @@
 ``GET /api/rooms/{room}/diff``             unified diff of the text (``?from=&to=``)
 ``POST /api/rooms/{room}/restore``         restore a version as a new change (``?at=``)
 ``POST /api/rooms/{room}/saved``           is this Yjs snapshot durably stored? (the badge)
-``DELETE /api/rooms/{room}``               delete an idle room's archive (409 while loaded; 403 without --allow-delete)
+``DELETE /api/rooms/{room}``               delete an idle room's archive (--allow-delete)
 =========================================  ==============================================
 
 ``text``, ``update`` and ``json`` take ``?at=<version id or ISO time>`` for time travel.
