@@ -29,8 +29,8 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from typing import Any
 
+import anyio
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
@@ -167,13 +167,19 @@ class RedisBus:
             return False
         waiters = [self._confirm_waiters.setdefault(t, asyncio.Event()) for t in pending]
         self._wake.set()
-        down: asyncio.Future[Any] = asyncio.ensure_future(self._down.wait())
-        confirmed: asyncio.Future[Any] = asyncio.gather(*(w.wait() for w in waiters))
         try:
-            await asyncio.wait({down, confirmed}, timeout=within, return_when="FIRST_COMPLETED")
+            with anyio.move_on_after(within):
+                async with anyio.create_task_group() as tg:
+
+                    async def until_down() -> None:
+                        await self._down.wait()  # Redis lost: stop waiting at once
+                        tg.cancel_scope.cancel()
+
+                    tg.start_soon(until_down)
+                    for waiter in waiters:
+                        await waiter.wait()
+                    tg.cancel_scope.cancel()
         finally:
-            down.cancel()
-            confirmed.cancel()
             for topic, waiter in zip(pending, waiters, strict=True):
                 if self._confirm_waiters.get(topic) is waiter and not waiter.is_set():
                     del self._confirm_waiters[topic]
