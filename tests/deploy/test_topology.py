@@ -67,7 +67,7 @@ from tests.support.browser import Chromium
 from tests.support.marks import needs_chromium, needs_netns
 from tests.support.paths import COLLAB
 from tests.support.postgres import PostgresServer
-from tests.support.processes import Process
+from tests.support.processes import Process, wait_until
 from tests.support.servers import banner_port
 from tests.web.web_helpers import build_page, connect_pair, editor_text, type_at_end
 
@@ -384,9 +384,7 @@ async def test_topology(
         lines = (line for inst in instances for line in inst.output().splitlines())
         return any(CLIENT in line and "forwarded-for-probe" in line for line in lines)
 
-    with anyio.fail_after(10):  # the access line is written as the answer goes out
-        while not probe_logged():
-            await anyio.sleep(0.05)
+    await wait_until(probe_logged, 10)  # the access line is written as the answer goes out
 
     chromes = [browser(label, tmp_path, cert) for label in ("a", "b")]
     try:
