@@ -47,6 +47,7 @@ from collab.document import Document, RootKind
 from collab.errors import TransportError
 from collab.protocol import DEFAULT_MAX_MESSAGE_SIZE
 from collab.sync import DocumentUpdated, SyncOptions, SyncRoom
+from collab.types import messages
 
 __all__ = [
     "Faults",
@@ -123,12 +124,8 @@ class MemoryChannel:
         self._wakeup.set()
         self._wakeup = anyio.Event()
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        while True:
-            try:
-                yield await self.recv()
-            except TransportError:
-                return
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return messages(self)
 
     async def close(self, reason: str = "") -> None:
         """Close both ends (idempotent)."""

@@ -14,7 +14,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Channel", "ClientId", "PeerId", "RoomName"]
+from collab.errors import TransportError
+
+__all__ = ["Channel", "ClientId", "PeerId", "RoomName", "messages"]
 
 RoomName = str
 """A y-webrtc room name (= signaling topic = PBKDF2 salt)."""
@@ -54,3 +56,13 @@ class Channel(Protocol):
     async def close(self, reason: str = "") -> None:
         """Close the channel; idempotent."""
         ...
+
+
+async def messages(channel: Channel) -> AsyncIterator[bytes]:
+    """Every message ``channel`` receives, until it closes: what a :class:`Channel`'s
+    ``async for`` yields (its implementations return this from ``__aiter__``)."""
+    while True:
+        try:
+            yield await channel.recv()
+        except TransportError:
+            return

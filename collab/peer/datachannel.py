@@ -26,6 +26,7 @@ from aiortc import RTCDataChannel, RTCPeerConnection
 from aiortc.exceptions import InvalidStateError
 
 from collab.errors import ProtocolError, TransportError
+from collab.types import messages
 
 __all__ = ["ChannelCounters", "DataChannel", "sctp_rtt", "watch_peer_connection"]
 
@@ -238,14 +239,7 @@ class DataChannel:
             raise TransportError("closed", self.close_reason or "channel closed") from None
 
     def __aiter__(self) -> AsyncIterator[bytes]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[bytes]:
-        while True:
-            try:
-                yield await self.recv()
-            except TransportError:
-                return
+        return messages(self)
 
     async def close(self, reason: str = "") -> None:
         """Close the channel (idempotent); ``reason`` is logged and kept in ``close_reason``."""
