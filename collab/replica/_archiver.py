@@ -46,6 +46,7 @@ from collab.awareness import Awareness
 from collab.document import Document
 from collab.errors import CollabError, StorageError
 from collab.peer.room import WebrtcRoom
+from collab.replica._authors import AuthorRecorder
 from collab.replica._persistence import LeaseLost, Persistence
 from collab.replica._versions import VersionRecorder
 from collab.storage import rebuild
@@ -81,6 +82,7 @@ class LiveRoom:
     webrtc: WebrtcRoom
     persistence: Persistence
     versions: VersionRecorder
+    authors: AuthorRecorder | None = None
 
     @property
     def peers(self) -> int:
@@ -299,12 +301,14 @@ class RoomArchiver:
             config=replica.peer_config,
             budget=replica.budget,
         )
-        live = LiveRoom(document, sync, webrtc, persistence, versions)
+        authors = AuthorRecorder(self.name, replica.store, document, awareness, replica.stats)
+        live = LiveRoom(document, sync, webrtc, persistence, versions, authors)
 
         def on_event(event: RoomEvent) -> None:
             if isinstance(event, DocumentUpdated):
                 persistence.append(event.update)
                 versions.on_update(event.update, event.origin)
+                authors.on_update(event.update, event.origin)
 
         sync.observe(on_event)
         new_room = stored.last_seq == 0 and stored.snapshot is None
@@ -334,6 +338,8 @@ class RoomArchiver:
                 tg.start_soon(live.sync.awareness.run)
                 tg.start_soon(live.persistence.run)
                 tg.start_soon(live.versions.run)
+                if live.authors is not None:
+                    tg.start_soon(live.authors.run)
                 await tg.start(live.webrtc.run)
                 self._advertise(live, live.persistence.saved_sv)
                 await self._until_idle(live)
@@ -362,6 +368,8 @@ class RoomArchiver:
             replica.stats.offloaded += live.sync.offloaded
             with anyio.move_on_after(replica.options.unload_timeout):
                 await live.persistence.unload()
+                if live.authors is not None:
+                    await live.authors.flush()
             live.sync.close()
         self._set(RoomState.DRAINING)
         with anyio.move_on_after(replica.options.unload_timeout) as scope:

@@ -25,10 +25,12 @@ from urllib.parse import unquote, urlsplit
 
 from collab.storage._engine import BufferedStore
 from collab.storage.base import (
+    Author,
     RoomInfo,
     StoreCounters,
     StoredDoc,
     StoreOptions,
+    TimedLog,
     UpdateStore,
     Version,
     rebuild,
@@ -40,6 +42,7 @@ if TYPE_CHECKING:  # loaded on first use: psycopg is the optional 'postgres' ext
     from collab.storage.postgres import PostgresStore
 
 __all__ = [
+    "Author",
     "BufferedStore",
     "MemoryStore",
     "PostgresStore",
@@ -48,6 +51,7 @@ __all__ = [
     "StoreCounters",
     "StoreOptions",
     "StoredDoc",
+    "TimedLog",
     "UpdateStore",
     "Version",
     "open_store",

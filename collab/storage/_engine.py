@@ -25,10 +25,13 @@ import anyio.abc
 from collab.errors import NotFoundError, StorageError
 from collab.outage import Outage
 from collab.storage.base import (
+    MAX_AUTHOR_NAME,
+    Author,
     RoomInfo,
     StoreCounters,
     StoredDoc,
     StoreOptions,
+    TimedLog,
     Version,
     check_blob,
     check_room,
@@ -125,6 +128,17 @@ class BufferedStore(ABC):
 
     @abstractmethod
     async def _db_list_versions(self, room: RoomName) -> list[Version]: ...
+
+    @abstractmethod
+    async def _db_load_log(
+        self, room: RoomName, upto: int | None, max_updates: int
+    ) -> TimedLog | None: ...
+
+    @abstractmethod
+    async def _db_add_authors(self, room: RoomName, authors: list[Author], cap: int) -> int: ...
+
+    @abstractmethod
+    async def _db_list_authors(self, room: RoomName) -> list[Author]: ...
 
     async def _db_ping(self) -> None:  # noqa: B027 - backends override it when they can
         """Raise StorageError when the database does not answer (readiness probes)."""
@@ -588,6 +602,77 @@ class BufferedStore(ABC):
         check_room(room)
         self._require_running()
         return await self._db_list_versions(room)
+
+    async def load_log(
+        self, room: RoomName, seq: int | None = None, *, max_updates: int = 50_000
+    ) -> TimedLog:
+        """The room's log up to ``seq`` (default: the last update) with each update's time.
+
+        From the very first update when every row up to ``seq`` is still stored and there are
+        at most ``max_updates`` of them; otherwise from the newest snapshot at or before
+        ``seq`` (compaction removed the rows before it, or the replay would be too long).
+        Commits what is queued for the room first.
+
+        Raises:
+            NotFoundError: ``room-not-found``; ``seq-not-found``; ``compacted``.
+            StorageError: the database failed.
+
+        Example:
+            >>> log = await store.load_log("notes", 120)  # doctest: +SKIP
+            >>> [(seq, when) for seq, when, _ in log.entries][:1]  # doctest: +SKIP
+            [(1, 1733083200.5)]
+        """
+        check_room(room)
+        self._require_running()
+        if seq is not None and seq < 0:
+            raise ValueError("seq must be >= 0")
+        if max_updates < 0:
+            raise ValueError("max_updates must be >= 0")
+        if any(p.room == room for p in self._pending):
+            await self.flush()
+        stored = await self._db_load_log(room, seq, max_updates)
+        if stored is None:
+            raise NotFoundError("room-not-found", f"no stored room {room!r}")
+        return stored
+
+    async def add_authors(self, room: RoomName, authors: list[Author]) -> int:
+        """Record who client ids belong to (attribution); durable when this returns.
+
+        First writer wins: a client id's name never changes once stored, except that a row
+        stored without a name gets the first name seen later. At most ``max_authors`` rows per
+        room (client ids are peer input); past the cap new client ids are dropped. Names are
+        cut to :data:`~collab.storage.base.MAX_AUTHOR_NAME` characters, colours to 16.
+
+        Returns:
+            How many rows were added or given a name.
+
+        Raises:
+            StorageError: the database failed.
+
+        Example:
+            >>> ada = Author(7, "Ada", "#30bced", 1.0)
+            >>> await store.add_authors("notes", [ada])  # doctest: +SKIP
+            1
+        """
+        check_room(room)
+        self._require_running()
+        clean: dict[int, Author] = {}
+        for a in authors:
+            if not isinstance(a.client, int) or not 0 <= a.client < 2**53:
+                raise ValueError(f"client id {a.client!r} is not a Yjs client id")
+            if a.client not in clean:
+                clean[a.client] = Author(
+                    a.client, a.name[:MAX_AUTHOR_NAME], a.color[:16], float(a.first_seen)
+                )
+        if not clean:
+            return 0
+        return await self._db_add_authors(room, list(clean.values()), self.options.max_authors)
+
+    async def list_authors(self, room: RoomName) -> list[Author]:
+        """The room's recorded authors ordered by first-seen time (then client id)."""
+        check_room(room)
+        self._require_running()
+        return await self._db_list_authors(room)
 
     # ------------------------------------------------------------------ ownership
 

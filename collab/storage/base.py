@@ -31,12 +31,15 @@ from collab.outage import Outage
 from collab.types import RoomName
 
 __all__ = [
+    "MAX_AUTHOR_NAME",
     "MAX_ROOM_NAME_BYTES",
     "MAX_UPDATE_BYTES",
+    "Author",
     "RoomInfo",
     "StoreCounters",
     "StoreOptions",
     "StoredDoc",
+    "TimedLog",
     "UpdateStore",
     "Version",
     "rebuild",
@@ -74,6 +77,58 @@ class StoredDoc:
     def size(self) -> int:
         """Total bytes of snapshot plus tail."""
         return len(self.snapshot or b"") + sum(len(u) for u in self.updates)
+
+
+@dataclass(frozen=True)
+class TimedLog:
+    """What :meth:`UpdateStore.load_log` returns: a base snapshot plus every logged update after
+    it *with the time it was stored* (what blame replays).
+
+    Example:
+        >>> TimedLog("r", None, 0, None, [(1, 1.5, b"\\x00\\x00")], 1).updates
+        [b'\\x00\\x00']
+    """
+
+    room: RoomName
+    "The room name."
+    snapshot: bytes | None
+    "Full document state at ``snapshot_seq`` (``None``: the log is replayed from the start)."
+    snapshot_seq: int
+    "Log position the snapshot covers (0 without a snapshot)."
+    snapshot_at: float | None
+    "Unix time the snapshot was stored (``None`` without a snapshot)."
+    entries: list[tuple[int, float, bytes]]
+    "``(seq, stored_at, update)`` for every ``snapshot_seq < seq <= last_seq``, in order."
+    last_seq: int
+    "Log position of the last entry included."
+
+    @property
+    def updates(self) -> list[bytes]:
+        """The updates alone, in order."""
+        return [data for _, _, data in self.entries]
+
+
+MAX_AUTHOR_NAME = 64
+"""Longest stored author name, in characters (awareness names are peer input)."""
+
+
+@dataclass(frozen=True)
+class Author:
+    """Who a Yjs client id belongs to, as the replica first saw it (attribution).
+
+    Example:
+        >>> Author(42, "Ada", "#30bced", 1.0).name
+        'Ada'
+    """
+
+    client: int
+    "The Yjs client id (``doc.clientID``; also the awareness client id in y-webrtc)."
+    name: str
+    "The awareness ``user.name`` (sanitised, at most :data:`MAX_AUTHOR_NAME`; ``''``: unknown)."
+    color: str
+    "The awareness ``user.color`` as ``#rgb``/``#rrggbb`` (``''``: unknown)."
+    first_seen: float
+    "Unix time the replica first saw content from this client id."
 
 
 @dataclass(frozen=True)
@@ -144,6 +199,9 @@ class StoreOptions:
     "Versions kept per room at most (older ones are thinned first, see :func:`thin_versions`)."
     keep_all_versions_for: float = 86_400.0
     "Seconds during which every version is kept (then one per hour, then one per day)."
+    max_authors: int = 512
+    """Authors (client id → name) kept per room: client ids are peer input, so past the cap new
+    ones are not recorded (first writer wins); blame shows them as unknown."""
 
 
 @dataclass
@@ -270,6 +328,22 @@ class UpdateStore(Protocol):
 
     async def list_versions(self, room: RoomName) -> list[Version]:
         """The room's versions, oldest first."""
+        ...
+
+    async def load_log(
+        self, room: RoomName, seq: int | None = None, *, max_updates: int = 50_000
+    ) -> TimedLog:
+        """The log up to ``seq`` with each update's time: from the start when it is whole and
+        at most ``max_updates`` long, else from the newest snapshot at or before ``seq``."""
+        ...
+
+    async def add_authors(self, room: RoomName, authors: list[Author]) -> int:
+        """Record client ids' authors (first writer wins; a nameless one may get a name later;
+        at most ``max_authors`` per room); returns how many rows were added or named."""
+        ...
+
+    async def list_authors(self, room: RoomName) -> list[Author]:
+        """The room's recorded authors, by first-seen time."""
         ...
 
     async def acquire_room(self, room: RoomName, owner_id: str) -> bool:

@@ -20,7 +20,7 @@ from typing import Any
 
 from collab.errors import NotFoundError, StorageError
 from collab.storage._engine import BufferedStore, Pending
-from collab.storage.base import RoomInfo, StoredDoc, StoreOptions, Version
+from collab.storage.base import Author, RoomInfo, StoredDoc, StoreOptions, TimedLog, Version
 from collab.types import RoomName
 
 __all__ = ["MemoryStore"]
@@ -31,7 +31,9 @@ class _Room:
     last_seq: int = 0
     updated_at: float = 0.0
     log: dict[int, bytes] = field(default_factory=dict)
+    times: dict[int, float] = field(default_factory=dict)
     snapshots: dict[int, tuple[bytes, bool]] = field(default_factory=dict)
+    snapshot_times: dict[int, float] = field(default_factory=dict)
 
 
 class MemoryStore(BufferedStore):
@@ -44,6 +46,7 @@ class MemoryStore(BufferedStore):
         self._rooms: dict[RoomName, _Room] = {}
         self._versions: list[Version] = []
         self._next_version_id = 1
+        self._authors: dict[RoomName, dict[int, Author]] = {}
 
     def _check_fault(self) -> None:
         if self.fault is not None:
@@ -63,6 +66,7 @@ class MemoryStore(BufferedStore):
         for item in batch:
             room = self._rooms.setdefault(item.room, _Room())
             room.log[item.seq] = item.data
+            room.times[item.seq] = item.ts
             room.last_seq = max(room.last_seq, item.seq)
             room.updated_at = now
         return 0
@@ -88,11 +92,13 @@ class MemoryStore(BufferedStore):
         r = self._rooms.setdefault(room, _Room())
         pinned = r.snapshots.get(upto_seq, (b"", False))[1]
         r.snapshots[upto_seq] = (snapshot, pinned)
+        r.snapshot_times[upto_seq] = time.time()
         for s in [s for s, (_, p) in r.snapshots.items() if s < upto_seq and not p]:
             del r.snapshots[s]
         if not self.options.retain_log:
             for s in [s for s in r.log if s <= upto_seq]:
                 del r.log[s]
+                r.times.pop(s, None)
         r.updated_at = time.time()
 
     async def _db_list_rooms(self) -> list[RoomInfo]:
@@ -111,6 +117,7 @@ class MemoryStore(BufferedStore):
     async def _db_delete_room(self, room: RoomName) -> bool:
         self._check_fault()
         self._versions = [v for v in self._versions if v.room != room]
+        self._authors.pop(room, None)
         return self._rooms.pop(room, None) is not None
 
     async def _db_add_version(
@@ -124,6 +131,8 @@ class MemoryStore(BufferedStore):
     ) -> Version:
         self._check_fault()
         r = self._rooms[room]
+        if seq not in r.snapshots:
+            r.snapshot_times[seq] = created_at
         r.snapshots[seq] = (snapshot, True)
         version = Version(self._next_version_id, room, seq, created_at, label, contributors)
         self._next_version_id += 1
@@ -152,3 +161,48 @@ class MemoryStore(BufferedStore):
     async def _db_list_versions(self, room: RoomName) -> list[Version]:
         self._check_fault()
         return sorted((v for v in self._versions if v.room == room), key=lambda v: (v.seq, v.id))
+
+    async def _db_load_log(
+        self, room: RoomName, upto: int | None, max_updates: int
+    ) -> TimedLog | None:
+        self._check_fault()
+        r = self._rooms.get(room)
+        if r is None:
+            return None
+        end = r.last_seq if upto is None else upto
+        if end > r.last_seq:
+            raise NotFoundError("seq-not-found", f"{room!r} has no update {end}")
+        base, snap, at = 0, None, None
+        if not (end <= max_updates and all(s in r.log for s in range(1, end + 1))):
+            bases = [s for s in r.snapshots if s <= end]
+            if bases:
+                base = max(bases)
+                snap, at = r.snapshots[base][0], r.snapshot_times.get(base, r.updated_at)
+        entries = [(s, r.times[s], r.log[s]) for s in range(base + 1, end + 1) if s in r.log]
+        if len(entries) != end - base:
+            raise NotFoundError("compacted", f"log of {room!r} before {end} was compacted")
+        return TimedLog(room, snap, base, at, entries, end)
+
+    async def _db_add_authors(self, room: RoomName, authors: list[Author], cap: int) -> int:
+        self._check_fault()
+        known = self._authors.setdefault(room, {})
+        changed = 0
+        for a in authors:
+            old = known.get(a.client)
+            if old is not None:
+                if old.name or not a.name:
+                    continue  # first writer wins; only a missing name is filled in
+                known[a.client] = Author(a.client, a.name, a.color, old.first_seen)
+            elif len(known) < cap:
+                known[a.client] = a
+            else:
+                continue
+            changed += 1
+        if not known:
+            del self._authors[room]
+        return changed
+
+    async def _db_list_authors(self, room: RoomName) -> list[Author]:
+        self._check_fault()
+        found = self._authors.get(room, {}).values()
+        return sorted(found, key=lambda a: (a.first_seen, a.client))

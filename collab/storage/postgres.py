@@ -37,7 +37,15 @@ from psycopg.rows import TupleRow
 
 from collab.errors import NotFoundError, StorageError
 from collab.storage._engine import BufferedStore, Pending
-from collab.storage.base import RoomInfo, StoredDoc, StoreOptions, Version, check_room
+from collab.storage.base import (
+    Author,
+    RoomInfo,
+    StoredDoc,
+    StoreOptions,
+    TimedLog,
+    Version,
+    check_room,
+)
 from collab.types import RoomName
 
 __all__ = ["PostgresStore", "map_postgres_error"]
@@ -78,6 +86,15 @@ _SCHEMA = [
         label TEXT NOT NULL,
         contributors JSONB NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS versions_room_seq ON versions(room_id, seq)",
+    # attribution (added later: existing databases gain it at open; keyed by room name, as
+    # authors may arrive before the room's first update)
+    """CREATE TABLE IF NOT EXISTS authors(
+        room TEXT NOT NULL,
+        client BIGINT NOT NULL,
+        name TEXT NOT NULL,
+        color TEXT NOT NULL,
+        first_seen DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (room, client))""",
     """CREATE TABLE IF NOT EXISTS room_leases(
         room TEXT PRIMARY KEY,
         owner TEXT NOT NULL,
@@ -509,6 +526,7 @@ class PostgresStore(BufferedStore):
             for table in ("updates", "snapshots", "versions"):
                 await conn.execute(f"DELETE FROM {table} WHERE room_id = %s", (rid,))
             await conn.execute("DELETE FROM rooms WHERE id = %s", (rid,))
+            await conn.execute("DELETE FROM authors WHERE room = %s", (room,))
             return row is not None and int(row[0]) > 0
 
         return await self._fenced(room, body)
@@ -629,5 +647,100 @@ class PostgresStore(BufferedStore):
                 Version(int(i), room, int(s), float(c), str(lb), list(p))
                 for i, s, c, lb, p in await cur.fetchall()
             ]
+
+        return await self._use("read", run)
+
+    async def _db_load_log(
+        self, room: RoomName, upto: int | None, max_updates: int
+    ) -> TimedLog | None:
+        async def run(conn: Conn) -> TimedLog | None:
+            async with conn.transaction():
+                await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                row = await (
+                    await conn.execute("SELECT id, last_seq FROM rooms WHERE name = %s", (room,))
+                ).fetchone()
+                if row is None:
+                    return None
+                rid, last = int(row[0]), int(row[1])
+                end = last if upto is None else upto
+                if end > last:
+                    raise NotFoundError("seq-not-found", f"{room!r} has no update {end}")
+                base, data, at = 0, None, None
+                whole = False
+                if end <= max_updates:
+                    count = await (
+                        await conn.execute(
+                            "SELECT count(*) FROM updates WHERE room_id = %s AND seq <= %s",
+                            (rid, end),
+                        )
+                    ).fetchone()
+                    whole = count is not None and int(count[0]) == end
+                if not whole:
+                    snap = await (
+                        await conn.execute(
+                            "SELECT seq, data, created_at FROM snapshots WHERE room_id = %s "
+                            "AND seq <= %s ORDER BY seq DESC LIMIT 1",
+                            (rid, end),
+                        )
+                    ).fetchone()
+                    if snap:
+                        base, data, at = int(snap[0]), bytes(snap[1]), float(snap[2])
+                rows = await (
+                    await conn.execute(
+                        "SELECT seq, ts, data FROM updates WHERE room_id = %s AND seq > %s "
+                        "AND seq <= %s ORDER BY seq",
+                        (rid, base, end),
+                    )
+                ).fetchall()
+            if len(rows) != end - base:
+                raise NotFoundError("compacted", f"log of {room!r} before {end} was compacted")
+            entries = [(int(s), float(t), bytes(d)) for s, t, d in rows]
+            return TimedLog(room, data, base, at, entries, end)
+
+        return await self._use("read", run)
+
+    async def _db_add_authors(self, room: RoomName, authors: list[Author], cap: int) -> int:
+        async def run(conn: Conn) -> int:
+            async with conn.transaction():
+                # one writer per room at a time, so the cap holds across replicas
+                await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (room,))
+                rows = await (
+                    await conn.execute("SELECT client, name FROM authors WHERE room = %s", (room,))
+                ).fetchall()
+                known = {int(c): str(n) for c, n in rows}
+                room_left = max(0, cap - len(known))
+                changed = 0
+                for a in authors:
+                    if a.client in known:
+                        if known[a.client] or not a.name:
+                            continue  # first writer wins; only a missing name is filled in
+                        await conn.execute(
+                            "UPDATE authors SET name = %s, color = %s "
+                            "WHERE room = %s AND client = %s",
+                            (a.name, a.color, room, a.client),
+                        )
+                    elif room_left > 0:
+                        room_left -= 1
+                        await conn.execute(
+                            "INSERT INTO authors(room, client, name, color, first_seen) "
+                            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                            (room, a.client, a.name, a.color, a.first_seen),
+                        )
+                    else:
+                        continue
+                    known[a.client] = a.name
+                    changed += 1
+                return changed
+
+        return await self._use("write", run)
+
+    async def _db_list_authors(self, room: RoomName) -> list[Author]:
+        async def run(conn: Conn) -> list[Author]:
+            cur = await conn.execute(
+                "SELECT client, name, color, first_seen FROM authors WHERE room = %s "
+                "ORDER BY first_seen, client",
+                (room,),
+            )
+            return [Author(int(c), str(n), str(k), float(f)) for c, n, k, f in await cur.fetchall()]
 
         return await self._use("read", run)

@@ -1,11 +1,12 @@
 """The embedded default store: one SQLite file, WAL, group commit, worker-thread I/O.
 
-Schema (``PRAGMA user_version = 1``)::
+Schema (``PRAGMA user_version = 2``; a version-1 file gains ``authors`` when opened)::
 
     rooms(id, name UNIQUE, last_seq, log_count, log_bytes, snap_bytes, created_at, updated_at)
     updates(room_id, seq, ts, data)            -- the append-only log, PK (room_id, seq)
     snapshots(room_id, seq, created_at, pinned, data)   -- pinned = a version point
     versions(id, room_id, seq, created_at, label, contributors JSON)
+    authors(room, client, name, color, first_seen)   -- attribution, PK (room, client)
 
 All I/O runs in a worker thread (``anyio.to_thread.run_sync``) on one connection guarded by a
 lock, so the event loop never blocks. One store per file: ``<db>-lock`` is held with ``flock``
@@ -40,7 +41,7 @@ import anyio
 
 from collab.errors import NotFoundError, StorageError
 from collab.storage._engine import BufferedStore, Pending
-from collab.storage.base import RoomInfo, StoredDoc, StoreOptions, Version
+from collab.storage.base import Author, RoomInfo, StoredDoc, StoreOptions, TimedLog, Version
 from collab.types import RoomName
 
 __all__ = ["SQLiteStore", "map_sqlite_error"]
@@ -48,7 +49,7 @@ __all__ = ["SQLiteStore", "map_sqlite_error"]
 log = logging.getLogger("collab.storage.sqlite")
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS rooms(
         id INTEGER PRIMARY KEY,
@@ -80,6 +81,14 @@ _SCHEMA = [
         label TEXT NOT NULL,
         contributors TEXT NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS versions_room_seq ON versions(room_id, seq)",
+    # version 2: attribution (keyed by room name: authors may arrive before the first update)
+    """CREATE TABLE IF NOT EXISTS authors(
+        room TEXT NOT NULL,
+        client INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        color TEXT NOT NULL,
+        first_seen REAL NOT NULL,
+        PRIMARY KEY (room, client)) WITHOUT ROWID""",
 ]
 
 # SQLite primary result codes (sqlite3.h) → our StorageError codes.
@@ -346,6 +355,7 @@ class SQLiteStore(BufferedStore):
             for table in ("updates", "snapshots", "versions"):
                 conn.execute(f"DELETE FROM {table} WHERE room_id = ?", (rid,))
             conn.execute("DELETE FROM rooms WHERE id = ?", (rid,))
+            conn.execute("DELETE FROM authors WHERE room = ?", (room,))
             conn.execute("COMMIT")
             return True
 
@@ -468,6 +478,95 @@ class SQLiteStore(BufferedStore):
             Version(int(i), room, int(s), float(c), str(lb), json.loads(p))
             for i, s, c, lb, p in rows
         ]
+
+    async def _db_load_log(
+        self, room: RoomName, upto: int | None, max_updates: int
+    ) -> TimedLog | None:
+        def run(conn: sqlite3.Connection) -> TimedLog | None:
+            conn.execute("BEGIN")
+            try:
+                row = conn.execute(
+                    "SELECT id, last_seq FROM rooms WHERE name = ?", (room,)
+                ).fetchone()
+                if row is None:
+                    return None
+                rid, last = row
+                end = last if upto is None else upto
+                if end > last:
+                    raise NotFoundError("seq-not-found", f"{room!r} has no update {end}")
+                base, data, at = 0, None, None
+                whole = end <= max_updates and (
+                    conn.execute(
+                        "SELECT count(*) FROM updates WHERE room_id = ? AND seq <= ?", (rid, end)
+                    ).fetchone()[0]
+                    == end
+                )
+                if not whole:
+                    snap = conn.execute(
+                        "SELECT seq, data, created_at FROM snapshots WHERE room_id = ? "
+                        "AND seq <= ? ORDER BY seq DESC LIMIT 1",
+                        (rid, end),
+                    ).fetchone()
+                    if snap:
+                        base, data, at = int(snap[0]), bytes(snap[1]), float(snap[2])
+                rows = conn.execute(
+                    "SELECT seq, ts, data FROM updates WHERE room_id = ? AND seq > ? "
+                    "AND seq <= ? ORDER BY seq",
+                    (rid, base, end),
+                ).fetchall()
+            finally:
+                conn.execute("COMMIT")
+            if len(rows) != end - base:
+                raise NotFoundError("compacted", f"log of {room!r} before {end} was compacted")
+            entries = [(int(s), float(t), bytes(d)) for s, t, d in rows]
+            return TimedLog(room, data, base, at, entries, end)
+
+        return await self._run(run)
+
+    async def _db_add_authors(self, room: RoomName, authors: list[Author], cap: int) -> int:
+        def run(conn: sqlite3.Connection) -> int:
+            conn.execute("BEGIN IMMEDIATE")
+            known = {
+                int(c): str(n)
+                for c, n in conn.execute(
+                    "SELECT client, name FROM authors WHERE room = ?", (room,)
+                ).fetchall()
+            }
+            room_left = max(0, cap - len(known))
+            changed = 0
+            for a in authors:
+                if a.client in known:
+                    if known[a.client] or not a.name:
+                        continue  # first writer wins; only a missing name is filled in
+                    conn.execute(
+                        "UPDATE authors SET name = ?, color = ? WHERE room = ? AND client = ?",
+                        (a.name, a.color, room, a.client),
+                    )
+                elif room_left > 0:
+                    room_left -= 1
+                    conn.execute(
+                        "INSERT INTO authors(room, client, name, color, first_seen) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        (room, a.client, a.name, a.color, a.first_seen),
+                    )
+                else:
+                    continue
+                known[a.client] = a.name
+                changed += 1
+            conn.execute("COMMIT")
+            return changed
+
+        return await self._run(run)
+
+    async def _db_list_authors(self, room: RoomName) -> list[Author]:
+        rows = await self._run(
+            lambda conn: conn.execute(
+                "SELECT client, name, color, first_seen FROM authors WHERE room = ? "
+                "ORDER BY first_seen, client",
+                (room,),
+            ).fetchall()
+        )
+        return [Author(int(c), str(n), str(k), float(f)) for c, n, k, f in rows]
 
     async def integrity_check(self) -> list[str]:
         """Run ``PRAGMA integrity_check``; ``["ok"]`` when the file is sound."""
