@@ -71,8 +71,8 @@ MAX_PARKED_UPDATES: Final = 10_000
 """Cap on the number of updates parked while waiting for missing dependencies (the sync layer
 also bounds their bytes per room and per connection, see :class:`collab.sync.SyncOptions`)."""
 
-RootKind = Literal["text", "map", "array"]
-"""The root types :class:`Document` knows how to render."""
+RootKind = Literal["text", "map", "array", "xml"]
+"""The root types :class:`Document` knows how to render (``xml``: ``Y.XmlFragment``)."""
 
 Observer = Callable[[bytes, Any], None]
 """``callback(update, origin)``; must not raise (enqueue only)."""
@@ -81,6 +81,7 @@ _ROOT_TYPES: Final[dict[str, Any]] = {
     "text": pycrdt.Text,
     "map": pycrdt.Map,
     "array": pycrdt.Array,
+    "xml": pycrdt.XmlFragment,
 }
 
 
@@ -435,8 +436,14 @@ class Document:
         a: pycrdt.Array[Any] = self._declare(name, "array")
         return a
 
+    def xml(self, name: str) -> pycrdt.XmlFragment:
+        """The root ``XmlFragment`` called ``name`` (y-prosemirror: TipTap's ``default``)."""
+        fragment: pycrdt.XmlFragment = self._declare(name, "xml")
+        return fragment
+
     def to_json(self) -> dict[str, Any]:
-        """JSON of every declared root: text as ``str``, maps/arrays via ``to_py()``.
+        """JSON of every declared root: text as ``str``, maps/arrays via ``to_py()``, XML
+        fragments as their XML string.
 
         Roots that arrived in updates but were never declared are skipped (their type is
         unknown until someone declares it, exactly as in Yjs).
@@ -444,7 +451,7 @@ class Document:
         out: dict[str, Any] = {}
         for name, kind in sorted(self._roots.items()):
             root = self._ydoc.get(name, type=_ROOT_TYPES[kind])
-            out[name] = str(root) if kind == "text" else root.to_py()
+            out[name] = str(root) if kind in ("text", "xml") else root.to_py()
         return out
 
 

@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import difflib
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,8 +23,10 @@ import anyio.to_thread
 import pycrdt
 
 from collab.document import DEFAULT_TEXT, Document, RootKind
-from collab.errors import NotFoundError
+from collab.errors import NotFoundError, ProtocolError
+from collab.render import MAX_DEPTH, RenderError, to_json
 from collab.storage.base import Version
+from collab.yupdate import infer_root_kinds
 
 __all__ = [
     "apply_text_edits",
@@ -75,7 +78,9 @@ def plan_text_edits(current: str, target: str) -> list[TextEdit]:
     return edits
 
 
-def apply_text_edits(text: pycrdt.Text, current: str, edits: list[TextEdit]) -> None:
+def apply_text_edits(
+    text: pycrdt.Text | pycrdt.XmlText, current: str, edits: list[TextEdit]
+) -> None:
     """Apply :func:`plan_text_edits` output to a pycrdt text holding ``current``.
 
     pycrdt indexes text by UTF-8 bytes; the byte offsets of every edit are computed in one pass.
@@ -94,31 +99,223 @@ def apply_text_edits(text: pycrdt.Text, current: str, edits: list[TextEdit]) -> 
             text.insert(byte_at[start], replacement)
 
 
-def _prelim(value: Any) -> Any:
-    """A fresh copy of a value read from another document (nested Y types stay Y types)."""
+def _byte_offsets(s: str, positions: list[int]) -> dict[int, int]:
+    """UTF-8 byte offset of each code-point position (pycrdt indexes text in bytes)."""
+    out: dict[int, int] = {}
+    done, total = 0, 0
+    for position in sorted(set(positions)):
+        total += len(s[done:position].encode("utf-8", "surrogatepass"))
+        out[position] = total
+        done = position
+    return out
+
+
+Runs = list[tuple[Any, dict[str, Any]]]
+"""A text's content as ``(str or embed, formatting attributes)`` runs (``Text.diff()``)."""
+
+
+def _runs(text: pycrdt.Text | pycrdt.XmlText) -> Runs:
+    return [(content, dict(attrs or {})) for content, attrs in text.diff()]
+
+
+def _has_embeds(runs: Runs) -> bool:
+    return any(not isinstance(content, str) for content, _ in runs)
+
+
+def _restore_formatting(text: pycrdt.Text | pycrdt.XmlText, target: Runs) -> None:
+    """Format ``text`` (whose characters already equal ``target``'s) like ``target``: every
+    range whose attributes differ gets the old values, and ``None`` (Yjs: remove) for
+    attributes the old version did not have."""
+    current = _runs(text)
+    s = "".join(content for content, _ in current)
+    cuts: set[int] = {0, len(s)}
+    for runs in (current, target):
+        at = 0
+        for content, _ in runs:
+            at += len(content)
+            cuts.add(at)
+    bounds = sorted(cuts)
+
+    def attrs_at(runs: Runs) -> list[dict[str, Any]]:
+        out, index, end = [], 0, 0
+        for start in bounds[:-1]:
+            while index < len(runs) and end + len(runs[index][0]) <= start:
+                end += len(runs[index][0])
+                index += 1
+            out.append(runs[index][1] if index < len(runs) else {})
+        return out
+
+    patches: list[tuple[int, int, dict[str, Any]]] = []
+    for start, stop, now, then in zip(
+        bounds[:-1], bounds[1:], attrs_at(current), attrs_at(target), strict=True
+    ):
+        if now == then:
+            continue
+        patch = {k: v for k, v in then.items() if now.get(k) != v}
+        patch.update({k: None for k in now if k not in then})
+        if patches and patches[-1][1] == start and patches[-1][2] == patch:
+            patches[-1] = (patches[-1][0], stop, patch)
+        else:
+            patches.append((start, stop, patch))
+    offsets = _byte_offsets(s, [p for start, stop, _ in patches for p in (start, stop)])
+    for start, stop, patch in patches:
+        text.format(offsets[start], offsets[stop], patch)
+
+
+def _rewrite_text(text: pycrdt.Text | pycrdt.XmlText, target: Runs) -> None:
+    """Replace the whole content with ``target`` runs (texts holding embeds)."""
+    del text[0 : len(text)]
+    for content, attrs in target:
+        if isinstance(content, str):
+            text.insert(len(text), content, attrs or None)
+        else:
+            text.insert_embed(len(text), _prelim(content), attrs or None)
+
+
+def _restore_text(
+    text: pycrdt.Text | pycrdt.XmlText, target: Runs, plan: tuple[str, list[TextEdit]] | None
+) -> None:
+    """Edit ``text`` into ``target`` (minimal character edits, then formatting)."""
+    if _has_embeds(target) or _has_embeds(_runs(text)):
+        if _runs(text) != target:
+            _rewrite_text(text, target)
+        return
+    wanted = "".join(content for content, _ in target)
+    current = str(text)
+    if plan is None or plan[0] != current:
+        plan = (current, plan_text_edits(current, wanted))
+    apply_text_edits(text, plan[0], plan[1])
+    _restore_formatting(text, target)
+
+
+def _check_depth(depth: int) -> int:
+    if depth >= MAX_DEPTH:
+        raise RenderError("too-deep", f"document nested deeper than {MAX_DEPTH} levels")
+    return depth + 1
+
+
+def _prelim(value: Any, depth: int = 0) -> Any:
+    """A fresh copy of a value read from another document (nested Y types stay Y types;
+    a nested text keeps its characters, an XML fragment nested in a map is not copied)."""
     if isinstance(value, pycrdt.Map):
-        return pycrdt.Map({key: _prelim(item) for key, item in value.items()})
+        inner = _check_depth(depth)
+        return pycrdt.Map({key: _prelim(item, inner) for key, item in value.items()})
     if isinstance(value, pycrdt.Array):
-        return pycrdt.Array([_prelim(item) for item in value])
+        inner = _check_depth(depth)
+        return pycrdt.Array([_prelim(item, inner) for item in value])
     if isinstance(value, pycrdt.Text):
         return pycrdt.Text(str(value))
+    if isinstance(value, pycrdt.XmlFragment | pycrdt.XmlElement | pycrdt.XmlText):
+        return None
     return value
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, pycrdt.Map | pycrdt.Array):
-        return value.to_py()
-    if isinstance(value, pycrdt.Text):
-        return str(value)
-    return value
+def _same(a: Any, b: Any) -> bool:
+    return bool(to_json(a) == to_json(b))
+
+
+def _restore_map(target: pycrdt.Map[Any], source: pycrdt.Map[Any], depth: int = 0) -> None:
+    inner = _check_depth(depth)
+    wanted = dict(source.items())
+    for key in [k for k in target.keys() if k not in wanted]:  # noqa: SIM118
+        del target[key]
+    for key, value in wanted.items():
+        present = target.get(key) if key in target else _MISSING
+        if present is not _MISSING and _same(present, value):
+            continue
+        if isinstance(present, pycrdt.Map) and isinstance(value, pycrdt.Map):
+            _restore_map(present, value, inner)
+        elif isinstance(present, pycrdt.Array) and isinstance(value, pycrdt.Array):
+            _restore_array(present, value, inner)
+        elif isinstance(present, pycrdt.Text) and isinstance(value, pycrdt.Text):
+            _restore_text(present, _runs(value), None)
+        else:
+            target[key] = _prelim(value, inner)
+
+
+_MISSING: Any = object()
+
+
+def _restore_array(target: pycrdt.Array[Any], source: pycrdt.Array[Any], depth: int = 0) -> None:
+    """Replace the runs of items that differ (unchanged items, nested types included, stay)."""
+    inner = _check_depth(depth)
+    have = [json.dumps(to_json(item, inner), sort_keys=True) for item in target]
+    want_items = list(source)
+    want = [json.dumps(to_json(item, inner), sort_keys=True) for item in want_items]
+    matcher = difflib.SequenceMatcher(a=have, b=want, autojunk=False)
+    for tag, i1, i2, j1, j2 in reversed(matcher.get_opcodes()):
+        if tag == "equal":
+            continue
+        if i2 > i1:
+            del target[i1:i2]
+        for offset, item in enumerate(want_items[j1:j2]):
+            target.insert(i1 + offset, _prelim(item, inner))
+
+
+def _copy_xml(
+    parent: pycrdt.XmlFragment | pycrdt.XmlElement, index: int, node: Any, depth: int
+) -> None:
+    """Insert a copy of XML node ``node`` (from another document) at ``parent.children[index]``."""
+    inner = _check_depth(depth)
+    if isinstance(node, pycrdt.XmlText):
+        text = parent.children.insert(index, pycrdt.XmlText())
+        for content, attrs in node.diff():
+            if isinstance(content, str):
+                text.insert(len(text), content, attrs or None)
+        return
+    if not isinstance(node, pycrdt.XmlElement):
+        return
+    element = parent.children.insert(index, pycrdt.XmlElement(node.tag or ""))
+    for key, value in list(node.attributes.__iter__()):
+        element.attributes[key] = value
+    for position, child in enumerate(node.children):
+        _copy_xml(element, position, child, inner)
+
+
+def _restore_xml(target: pycrdt.XmlFragment, source: pycrdt.XmlFragment) -> None:
+    """Coarse but exact: top-level nodes that differ are replaced by copies of the old ones
+    (y-prosemirror renders the result like any remote change)."""
+    have = [json.dumps(to_json(_wrap(child)), sort_keys=True) for child in target.children]
+    old = list(source.children)
+    want = [json.dumps(to_json(_wrap(child)), sort_keys=True) for child in old]
+    matcher = difflib.SequenceMatcher(a=have, b=want, autojunk=False)
+    for tag, i1, i2, j1, j2 in reversed(matcher.get_opcodes()):
+        if tag == "equal":
+            continue
+        if i2 > i1:
+            del target.children[i1:i2]
+        for offset, child in enumerate(old[j1:j2]):
+            _copy_xml(target, i1 + offset, child, 0)
+
+
+def _wrap(node: Any) -> Any:
+    """A node's JSON signature: elements as ProseMirror JSON, texts as their formatted runs."""
+    if isinstance(node, pycrdt.XmlText):
+        return [[content, attrs] for content, attrs in _runs(node)]
+    return node
 
 
 def _root_kinds(document: Document, old: Document, text_name: str) -> dict[str, RootKind]:
-    kinds: dict[str, RootKind] = dict(old.roots)
+    kinds: dict[str, RootKind] = {}
+    for doc in (old, document):
+        try:
+            inferred = infer_root_kinds(doc.get_update())
+        except ProtocolError:
+            inferred = {}
+        for name, kind in inferred.items():
+            if kind in ("text", "map", "array", "xml"):
+                kinds.setdefault(name, kind)  # type: ignore[arg-type]
+    for doc in (old, document):
+        for name, kind in doc.roots.items():
+            kinds.setdefault(name, kind)
     kinds.setdefault(text_name, "text")
-    for name, kind in document.roots.items():
-        kinds.setdefault(name, kind)
     return kinds
+
+
+def _root(document: Document, name: str, kind: RootKind) -> Any:
+    if kind == "xml":
+        return document.xml(name)
+    return getattr(document, kind)(name)
 
 
 def _restore(
@@ -127,32 +324,36 @@ def _restore(
     kinds: dict[str, RootKind],
     plans: dict[str, tuple[str, list[TextEdit]]],
 ) -> None:
+    # read every old root first: a root missing in the old version reads as empty
     with document.transaction(origin="restore"):
         for name, kind in sorted(kinds.items()):
+            target, source = _root(document, name, kind), _root(old, name, kind)
             if kind == "text":
-                current, edits = plans[name]
-                apply_text_edits(document.text(name), current, edits)
+                _restore_text(target, _runs(source), plans.get(name))
             elif kind == "map":
-                target, source = document.map(name), old.map(name)
-                wanted = dict(source.items())
-                for key in [k for k in target.keys() if k not in wanted]:  # noqa: SIM118
-                    del target[key]
-                for key, value in wanted.items():
-                    if key not in target or _plain(target.get(key)) != _plain(value):
-                        target[key] = _prelim(value)
+                _restore_map(target, source)
+            elif kind == "array":
+                _restore_array(target, source)
             else:
-                array, source_array = document.array(name), old.array(name)
-                if array.to_py() != source_array.to_py():
-                    del array[0 : len(array)]
-                    array.extend([_prelim(item) for item in source_array])
+                _restore_xml(target, source)
 
 
 def restore_into(document: Document, old: Document, text_name: str = DEFAULT_TEXT) -> None:
     """Edit ``document`` (one transaction, origin ``"restore"``) until it matches ``old``.
 
-    Texts get minimal edits (formatting attributes are not restored); maps get the old keys
-    (unchanged values, including nested Y types, are left alone); arrays that differ get the
-    old items. Roots of other kinds (e.g. XML fragments) are not restored.
+    Every root type is restored, whatever its kind (inferred from the items when not
+    declared, see :func:`collab.yupdate.infer_root_kinds`):
+
+    * texts get minimal character edits, then their formatting attributes (Quill);
+    * XML fragments (y-prosemirror: TipTap, ProseMirror) get the top-level nodes that differ
+      replaced by copies of the old ones (attributes and marks included);
+    * maps get the old keys, recursively (unchanged values, including nested Y types, stay);
+    * arrays get the runs of items that differ replaced.
+
+    Raises:
+        ValueError: a root is declared with another kind than its items show.
+        RenderError: (a ``ValueError``) the old version nests deeper than
+            :data:`collab.render.MAX_DEPTH`.
 
     Example:
         >>> now, then = Document(), Document()
@@ -186,13 +387,7 @@ async def restore_into_async(
         return {name: (a, plan_text_edits(a, b)) for name, (a, b) in texts.items()}
 
     plans = await anyio.to_thread.run_sync(plan_all)
-    for name, (current, _) in plans.items():
-        if str(document.text(name)) != current:  # edited meanwhile: plan again, on this thread
-            plans[name] = (
-                str(document.text(name)),
-                plan_text_edits(str(document.text(name)), texts[name][1]),
-            )
-    _restore(document, old, kinds, plans)
+    _restore(document, old, kinds, plans)  # a plan whose text moved meanwhile is redone
 
 
 def find_version(versions: list[Version], room: str, at: str) -> Version:
