@@ -6,17 +6,18 @@
 ``GET /api/rooms/{room}/text``             plain text of the shared text (``?name=``)
 ``GET /api/rooms/{room}/update``           full state as a Yjs V1 update (octet-stream)
 ``GET /api/rooms/{room}/json``             JSON of every root type the replica knows
-``GET /api/rooms/{room}/export``           one root as text/markdown/html/delta/json
 ``GET /api/rooms/{room}/versions``         recorded versions (id, seq, time, contributors)
 ``POST /api/rooms/{room}/versions``        record a version now (``?label=``)
 ``GET /api/rooms/{room}/diff``             unified diff of the text (``?from=&to=``)
 ``POST /api/rooms/{room}/restore``         restore a version as a new change (``?at=``)
+``GET /api/rooms/{room}/blame``            who wrote each line, and when (``?at=&root=``)
+``GET /api/rooms/{room}/blame-diff``       line diff naming who wrote / deleted each line
+``POST /api/rooms/{room}/fork``            new room starting at a version (``?at=&to=``)
 ``POST /api/rooms/{room}/saved``           is this Yjs snapshot durably stored? (the badge)
 ``DELETE /api/rooms/{room}``               delete an idle room's archive (--allow-delete)
 =========================================  ==============================================
 
-``text``, ``update``, ``json`` and ``export`` take ``?at=<version id or ISO time>`` for time
-travel.
+``text``, ``update`` and ``json`` take ``?at=<version id or ISO time>`` for time travel.
 
 When signaling access control is on, reads need a token for the room (``?token=`` or
 ``Authorization: Bearer``), verified like the signaling upgrade; ``/api/rooms`` lists only the
@@ -35,17 +36,18 @@ import hmac
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
-import anyio.to_thread
+import anyio
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
+from collab.attribution import blame_room
+from collab.attribution import diff_room as attributed_diff_room
 from collab.document import Document
 from collab.errors import NotFoundError, ProtocolError, StorageError
 from collab.history import text_diff
-from collab.render import RenderError, export_update
 from collab.replica import ArchivalReplica
 from collab.yupdate import infer_root_kinds
 from collabd.turn import IceConfig, safe_name
@@ -149,6 +151,7 @@ DEFAULT_WRITE_RATES: dict[str, tuple[int, float]] = {
     "restore": (3, 1 / 30),
     "version": (5, 1 / 10),
     "delete": (5, 1 / 10),
+    "fork": (3, 1 / 30),
 }
 """Burst and sustained rate (per second) of each expensive write, per client and per room."""
 
@@ -330,35 +333,6 @@ def api_router(
                 getattr(document, kind)(name)
         return document.to_json()
 
-    @router.get("/rooms/{room:path}/export", response_class=Response)
-    async def export(
-        room: str = Depends(room_access),
-        format: str | None = Query(
-            None, max_length=16, description="text, markdown, html, delta, json or yjs"
-        ),
-        root: str | None = Query(None, max_length=1024, description="Root type name"),
-        at: str | None = at_query,
-    ) -> Response:
-        """One root type rendered: ``Y.XmlFragment`` (TipTap/ProseMirror) as ``html``,
-        ``markdown``, ``text`` or ProseMirror ``json``; ``Y.Text`` as ``text``, ``markdown`` or a
-        Quill ``delta``; maps and arrays as ``json``. Defaults: the room's main root (the shared
-        text, else the ``default``/``prosemirror`` fragment, else the first by kind and name)
-        and its kind's first format. 404 for an unknown root, 422 for a format the root's kind
-        lacks or a document nested too deeply to render."""
-        document = await load(room, at)
-        state = document.get_update()
-        try:
-            result = await anyio.to_thread.run_sync(export_update, state, root, format, text_name)
-        except NotFoundError as exc:
-            raise HTTPException(404, str(exc)) from None
-        except (RenderError, ProtocolError) as exc:
-            raise HTTPException(422, str(exc)) from None
-        headers = {"X-Collab-Root": quote(result.root), "X-Collab-Kind": result.kind}
-        if result.format == "html":  # stored content: never run it on our origin
-            headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
-            headers["X-Content-Type-Options"] = "nosniff"
-        return Response(result.data, media_type=result.media_type, headers=headers)
-
     @router.get("/rooms/{room:path}/versions", response_model=list[VersionOut])
     async def versions(room: str = Depends(room_access)) -> list[VersionOut]:
         """Recorded versions, oldest first (after a pause in editing, every N changes, or
@@ -437,6 +411,98 @@ def api_router(
         except StorageError as exc:
             raise HTTPException(503, f"storage error: {exc.code}") from None
         return None if version is None else VersionOut(**vars(version))
+
+    blame_threads = anyio.CapacityLimiter(2)  # replays are CPU work: two at a time
+
+    async def seq_of(room: str, at: str | None) -> int | None:
+        if at is None:
+            return None
+        try:
+            return (await replica().resolve_version(room, at)).seq
+        except NotFoundError as exc:
+            raise HTTPException(404, f"room {room!r}: {exc.code}") from None
+        except ValueError as exc:
+            raise HTTPException(422, f"bad version: {exc}") from None
+        except StorageError as exc:
+            raise HTTPException(503, f"storage error: {exc.code}") from None
+
+    @router.get("/rooms/{room:path}/blame")
+    async def blame(
+        room: str = Depends(room_access),
+        at: str | None = at_query,
+        root: str = Query(text_name, max_length=1024, description="Name of the shared text"),
+    ) -> dict[str, Any]:
+        """Per line of a text root: the client ids that wrote it (most characters first),
+        when its newest character was stored, and ``authors`` (name, colour, first seen) from
+        the awareness names the replica recorded. Replayed from the stored log off the event
+        loop (bounded; from the newest snapshot when the log is long). 422 for a non-text
+        root (maps and arrays have no lines: use the diff)."""
+        await load(room)  # 404 for unknown rooms
+        seq = await seq_of(room, at)
+        try:
+            result = await blame_room(replica().store, room, seq, root, limiter=blame_threads)
+        except NotFoundError as exc:
+            raise HTTPException(404, f"room {room!r}: {exc.code}") from None
+        except (ValueError, ProtocolError) as exc:
+            raise HTTPException(422, str(exc)) from None
+        except StorageError as exc:
+            raise HTTPException(503, f"storage error: {exc.code}") from None
+        return result.to_json()
+
+    @router.get("/rooms/{room:path}/blame-diff")
+    async def blame_diff(
+        room: str = Depends(room_access),
+        from_: str = Query(..., alias="from", description="Version id or ISO time"),
+        to: str | None = Query(None, description="Version id or ISO time (default: now)"),
+        root: str = Query(text_name, max_length=1024, description="Name of the shared text"),
+        context: int = Query(3, ge=-1, le=1000, description="Kept lines around changes"),
+    ) -> dict[str, Any]:
+        """The line diff between two versions with attribution: every line names who wrote
+        it; a deleted line also names whose updates deleted it (``deleted_by``; ``null`` for
+        a delete-only update, whose deleter Yjs does not record)."""
+        await load(room)
+        start = await seq_of(room, from_)
+        end = await seq_of(room, to)
+        if start is None:  # from_ is required: never happens
+            raise HTTPException(422, "from is required")
+        try:
+            return await attributed_diff_room(
+                replica().store, room, start, end, root, context=context, limiter=blame_threads
+            )
+        except NotFoundError as exc:
+            raise HTTPException(404, f"room {room!r}: {exc.code}") from None
+        except (ValueError, ProtocolError) as exc:
+            raise HTTPException(422, str(exc)) from None
+        except StorageError as exc:
+            raise HTTPException(503, f"storage error: {exc.code}") from None
+
+    @router.post("/rooms/{room:path}/fork", status_code=201)
+    async def fork(
+        request: Request,
+        room: str = Depends(room_write),
+        at: str = Query(..., description="Version id or ISO time to start from"),
+        to: str = Query(..., min_length=1, max_length=256, description="The new room's name"),
+    ) -> dict[str, Any]:
+        """Create room ``to`` whose history starts at version ``at`` of this room (first
+        version ``forked from ROOM@V``; authors copied); peers joining it get that state.
+        409 if ``to`` exists, 404 for an unknown room or version; same-origin, write token
+        for both rooms, rate-limited per client and per room. Password rooms cannot be
+        forked here (the copy would not be encrypted)."""
+        check_read(request, to, write=True)
+        passwords = replica().options.passwords
+        if room in passwords or to in passwords:
+            raise HTTPException(422, "password rooms cannot be forked through the API")
+        limit(request, "fork", room)
+        try:
+            version = await replica().fork(room, at, to)
+        except NotFoundError as exc:
+            raise HTTPException(404, f"room {room!r}: {exc.code}") from None
+        except StorageError as exc:
+            status = 409 if exc.code in ("room-exists", "not-owner") else 503
+            raise HTTPException(status, f"room {to!r}: {exc.code}") from None
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        return {"room": to, "version": VersionOut(**vars(version)).model_dump()}
 
     @router.delete("/rooms/{room:path}", status_code=204, response_class=Response)
     async def delete_room(request: Request, room: str = Depends(room_write)) -> Response:

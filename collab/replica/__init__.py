@@ -61,6 +61,7 @@ from anyio.abc import TaskGroup, TaskStatus
 
 from collab.document import DEFAULT_TEXT, Document
 from collab.errors import NotFoundError, StorageError
+from collab.fork import fork_room
 from collab.history import find_version, restore_into_async
 from collab.observers import Observers
 from collab.peer.budget import ConnectionBudget
@@ -498,6 +499,34 @@ class ArchivalReplica(Service):
             {"from_version": version.id, "version": None if restored is None else restored.id},
         )
         return restored
+
+    async def fork(self, room: str, at: str, to: str) -> Version:
+        """Create room ``to`` whose history starts at version ``at`` of ``room`` (its first
+        version is labelled ``forked from ROOM@V``; authors are copied). Peers joining ``to``
+        get it from this replica, which loads it on demand like any archived room.
+
+        Raises:
+            NotFoundError: unknown room or version.
+            StorageError: ``room-exists`` when ``to`` is stored or loaded here;
+                ``not-owner`` when another replica holds it; or the store failed.
+            ValueError: a bad name or ``at``.
+        """
+        version = await self.resolve_version(room, at)
+        check_room(to)
+        if to in self.rooms or to in self._deleting:
+            raise StorageError("room-exists", f"room {to!r} is loaded")
+        self._deleting.add(to)  # no actor may start on the new room while it is written
+        try:
+            return await fork_room(
+                self.store,
+                room,
+                version.seq,
+                to,
+                owner=self.options.owner_id,
+                label=f"forked from {room}@{version.id}",
+            )
+        finally:
+            self._deleting.discard(to)
 
     async def delete_room(self, room: str) -> bool:
         """Delete a room's whole archive (log, snapshots, versions); ``False`` if unknown.

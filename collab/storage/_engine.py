@@ -131,7 +131,7 @@ class BufferedStore(ABC):
 
     @abstractmethod
     async def _db_load_log(
-        self, room: RoomName, upto: int | None, max_updates: int
+        self, room: RoomName, upto: int | None, max_updates: int, start_by: int | None
     ) -> TimedLog | None: ...
 
     @abstractmethod
@@ -604,14 +604,20 @@ class BufferedStore(ABC):
         return await self._db_list_versions(room)
 
     async def load_log(
-        self, room: RoomName, seq: int | None = None, *, max_updates: int = 50_000
+        self,
+        room: RoomName,
+        seq: int | None = None,
+        *,
+        max_updates: int = 50_000,
+        start_by: int | None = None,
     ) -> TimedLog:
         """The room's log up to ``seq`` (default: the last update) with each update's time.
 
         From the very first update when every row up to ``seq`` is still stored and there are
         at most ``max_updates`` of them; otherwise from the newest snapshot at or before
-        ``seq`` (compaction removed the rows before it, or the replay would be too long).
-        Commits what is queued for the room first.
+        ``seq`` — or at or before ``start_by`` when given (a diff replays from its older
+        version) — when compaction removed the rows before it, or the replay would be too
+        long. Commits what is queued for the room first.
 
         Raises:
             NotFoundError: ``room-not-found``; ``seq-not-found``; ``compacted``.
@@ -630,7 +636,7 @@ class BufferedStore(ABC):
             raise ValueError("max_updates must be >= 0")
         if any(p.room == room for p in self._pending):
             await self.flush()
-        stored = await self._db_load_log(room, seq, max_updates)
+        stored = await self._db_load_log(room, seq, max_updates, start_by)
         if stored is None:
             raise NotFoundError("room-not-found", f"no stored room {room!r}")
         return stored

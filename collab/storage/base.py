@@ -331,7 +331,12 @@ class UpdateStore(Protocol):
         ...
 
     async def load_log(
-        self, room: RoomName, seq: int | None = None, *, max_updates: int = 50_000
+        self,
+        room: RoomName,
+        seq: int | None = None,
+        *,
+        max_updates: int = 50_000,
+        start_by: int | None = None,
     ) -> TimedLog:
         """The log up to ``seq`` with each update's time: from the start when it is whole and
         at most ``max_updates`` long, else from the newest snapshot at or before ``seq``."""

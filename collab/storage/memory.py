@@ -163,7 +163,7 @@ class MemoryStore(BufferedStore):
         return sorted((v for v in self._versions if v.room == room), key=lambda v: (v.seq, v.id))
 
     async def _db_load_log(
-        self, room: RoomName, upto: int | None, max_updates: int
+        self, room: RoomName, upto: int | None, max_updates: int, start_by: int | None
     ) -> TimedLog | None:
         self._check_fault()
         r = self._rooms.get(room)
@@ -174,7 +174,8 @@ class MemoryStore(BufferedStore):
             raise NotFoundError("seq-not-found", f"{room!r} has no update {end}")
         base, snap, at = 0, None, None
         if not (end <= max_updates and all(s in r.log for s in range(1, end + 1))):
-            bases = [s for s in r.snapshots if s <= end]
+            limit = end if start_by is None else min(end, start_by)
+            bases = [s for s in r.snapshots if s <= limit]
             if bases:
                 base = max(bases)
                 snap, at = r.snapshots[base][0], r.snapshot_times.get(base, r.updated_at)

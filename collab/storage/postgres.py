@@ -651,7 +651,7 @@ class PostgresStore(BufferedStore):
         return await self._use("read", run)
 
     async def _db_load_log(
-        self, room: RoomName, upto: int | None, max_updates: int
+        self, room: RoomName, upto: int | None, max_updates: int, start_by: int | None
     ) -> TimedLog | None:
         async def run(conn: Conn) -> TimedLog | None:
             async with conn.transaction():
@@ -680,7 +680,7 @@ class PostgresStore(BufferedStore):
                         await conn.execute(
                             "SELECT seq, data, created_at FROM snapshots WHERE room_id = %s "
                             "AND seq <= %s ORDER BY seq DESC LIMIT 1",
-                            (rid, end),
+                            (rid, end if start_by is None else min(end, start_by)),
                         )
                     ).fetchone()
                     if snap:

@@ -480,7 +480,7 @@ class SQLiteStore(BufferedStore):
         ]
 
     async def _db_load_log(
-        self, room: RoomName, upto: int | None, max_updates: int
+        self, room: RoomName, upto: int | None, max_updates: int, start_by: int | None
     ) -> TimedLog | None:
         def run(conn: sqlite3.Connection) -> TimedLog | None:
             conn.execute("BEGIN")
@@ -505,7 +505,7 @@ class SQLiteStore(BufferedStore):
                     snap = conn.execute(
                         "SELECT seq, data, created_at FROM snapshots WHERE room_id = ? "
                         "AND seq <= ? ORDER BY seq DESC LIMIT 1",
-                        (rid, end),
+                        (rid, end if start_by is None else min(end, start_by)),
                     ).fetchone()
                     if snap:
                         base, data, at = int(snap[0]), bytes(snap[1]), float(snap[2])
