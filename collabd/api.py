@@ -6,6 +6,7 @@
 ``GET /api/rooms/{room}/text``             plain text of the shared text (``?name=``)
 ``GET /api/rooms/{room}/update``           full state as a Yjs V1 update (octet-stream)
 ``GET /api/rooms/{room}/json``             JSON of every root type the replica knows
+``GET /api/rooms/{room}/export``           one root as text/markdown/html/delta/json
 ``GET /api/rooms/{room}/versions``         recorded versions (id, seq, time, contributors)
 ``POST /api/rooms/{room}/versions``        record a version now (``?label=``)
 ``GET /api/rooms/{room}/diff``             unified diff of the text (``?from=&to=``)
@@ -17,7 +18,8 @@
 ``DELETE /api/rooms/{room}``               delete an idle room's archive (--allow-delete)
 =========================================  ==============================================
 
-``text``, ``update`` and ``json`` take ``?at=<version id or ISO time>`` for time travel.
+``text``, ``update``, ``json`` and ``export`` take ``?at=<version id or ISO time>`` for time
+travel.
 
 When signaling access control is on, reads need a token for the room (``?token=`` or
 ``Authorization: Bearer``), verified like the signaling upgrade; ``/api/rooms`` lists only the
@@ -36,9 +38,10 @@ import hmac
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import anyio
+import anyio.to_thread
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
@@ -48,6 +51,7 @@ from collab.attribution import diff_room as attributed_diff_room
 from collab.document import Document
 from collab.errors import NotFoundError, ProtocolError, StorageError
 from collab.history import text_diff
+from collab.render import RenderError, export_update
 from collab.replica import ArchivalReplica
 from collab.yupdate import infer_root_kinds
 from collabd.turn import IceConfig, safe_name
@@ -332,6 +336,35 @@ def api_router(
             if name not in document.roots and kind in ("text", "map", "array"):
                 getattr(document, kind)(name)
         return document.to_json()
+
+    @router.get("/rooms/{room:path}/export", response_class=Response)
+    async def export(
+        room: str = Depends(room_access),
+        format: str | None = Query(
+            None, max_length=16, description="text, markdown, html, delta, json or yjs"
+        ),
+        root: str | None = Query(None, max_length=1024, description="Root type name"),
+        at: str | None = at_query,
+    ) -> Response:
+        """One root type rendered: ``Y.XmlFragment`` (TipTap/ProseMirror) as ``html``,
+        ``markdown``, ``text`` or ProseMirror ``json``; ``Y.Text`` as ``text``, ``markdown`` or a
+        Quill ``delta``; maps and arrays as ``json``. Defaults: the room's main root (the shared
+        text, else the ``default``/``prosemirror`` fragment, else the first by kind and name)
+        and its kind's first format. 404 for an unknown root, 422 for a format the root's kind
+        lacks or a document nested too deeply to render."""
+        document = await load(room, at)
+        state = document.get_update()
+        try:
+            result = await anyio.to_thread.run_sync(export_update, state, root, format, text_name)
+        except NotFoundError as exc:
+            raise HTTPException(404, str(exc)) from None
+        except (RenderError, ProtocolError) as exc:
+            raise HTTPException(422, str(exc)) from None
+        headers = {"X-Collab-Root": quote(result.root), "X-Collab-Kind": result.kind}
+        if result.format == "html":  # stored content: never run it on our origin
+            headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
+            headers["X-Content-Type-Options"] = "nosniff"
+        return Response(result.data, media_type=result.media_type, headers=headers)
 
     @router.get("/rooms/{room:path}/versions", response_model=list[VersionOut])
     async def versions(room: str = Depends(room_access)) -> list[VersionOut]:
