@@ -30,17 +30,12 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
-from signaling.app import (
-    FrameHandler,
-    SignalingService,
-    Violation,
-    _Conn,
-    encode_text_frame,
-    valid_room,
-)
 from signaling.auth import TokenClaims
 from signaling.close_codes import CloseCode
+from signaling.conn import Conn as _Conn
+from signaling.conn import FrameHandler, Violation
 from signaling.hooks import SignalingHooks
+from signaling.protocol import SignalingService, encode_text_frame, valid_room
 from signaling.server import banner
 from signaling.settings import SignalingSettings
 
@@ -149,7 +144,7 @@ async def _handle(
     on_frame: FrameHandler
     on_close: Callable[[_Conn], None]
     if parts.path in ("/", "/signaling"):
-        endpoint, on_frame, on_close = "yjs", service._on_yjs_frame, service._on_yjs_close
+        endpoint, on_frame, on_close = "yjs", service.on_yjs_frame, service.on_yjs_close
     elif parts.path.startswith("/named/"):
         room = unquote(parts.path[len("/named/") :])
         if not valid_room(room) or "/" in room:

@@ -167,3 +167,18 @@ async def test_http_get_root_answers_okay(any_server: Server) -> None:
     async with httpx.AsyncClient() as http:
         r = await http.get(any_server.http + "/")
     assert r.status_code == 200 and r.text == "okay"
+
+
+async def test_a_burst_from_one_socket_arrives_complete_and_in_order(any_server: Server) -> None:
+    """250 publishes written back to back (no reads in between) reach every subscriber, sender
+    included, complete and in order — whatever batching the server does on the way out."""
+    n = 250
+    async with clients(any_server.url, 2) as (a, b):
+        await subscribe(a, "burst")
+        await subscribe(b, "burst")
+        for i in range(n):
+            await a.send({"type": "publish", "topic": "burst", "data": i})
+        for c in (a, b):
+            got = [(await c.recv())["data"] for _ in range(n)]
+            assert got == list(range(n))
+            assert await c.barrier() == []

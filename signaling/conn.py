@@ -1,0 +1,75 @@
+"""One accepted socket, transport-neutral: its identity, token claims, rate bucket, outbox.
+
+Each transport (``signaling.transport`` for ASGI) subclasses :class:`Conn` with its own
+``enqueue`` (queue one text frame) and ``request_close`` (ask the socket to close with a code).
+
+Example:
+    >>> Violation.__args__
+    (<class 'int'>, <class 'str'>)
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Protocol
+
+from signaling.auth import TokenClaims
+from signaling.hooks import SubscriberInfo
+from signaling.limits import TokenBucket
+
+if TYPE_CHECKING:
+    from signaling.protocol import SignalingService
+
+Violation = tuple[int, str]
+"""``(close code, reason)``: why a socket is refused or closed."""
+
+_ids = itertools.count(1)
+
+
+class FrameHandler(Protocol):
+    def __call__(self, conn: Conn, data: str | bytes, /) -> Awaitable[Violation | None]: ...
+
+
+class Conn:
+    """One accepted socket: identity, limits, outbox (the transport provides the last)."""
+
+    __slots__ = (
+        "bucket",
+        "claims",
+        "close_request",
+        "endpoint",
+        "id",
+        "info",
+        "service",
+        "throttled_since",
+        "topic_count",
+    )
+
+    def __init__(
+        self,
+        service: SignalingService,
+        endpoint: str,
+        address: str,
+        claims: TokenClaims | None,
+    ) -> None:
+        s = service.settings
+        self.id = next(_ids)
+        self.service = service
+        self.endpoint = endpoint
+        self.claims = claims
+        self.info = SubscriberInfo(self.id, address, claims, endpoint)
+        self.bucket = TokenBucket(s.rate_limit_per_second, s.rate_limit_burst, time.monotonic())
+        self.close_request: Violation | None = None
+        self.topic_count = 0
+        self.throttled_since: float | None = None
+
+    def enqueue(self, text: str, frame: bytes | None = None) -> None:
+        """Queue a text frame (``frame`` = the same text pre-encoded, if available); never
+        blocks: a full outbox closes this socket."""
+        raise NotImplementedError
+
+    def request_close(self, code: int, reason: str) -> None:
+        """Ask the connection to close with ``code``."""
+        raise NotImplementedError
