@@ -254,5 +254,38 @@ def restore_cmd(
     typer.echo(f"restored {room!r} to {at}: {count} update(s) appended")
 
 
+@app.command("blame")
+def blame_cmd(
+    room: Annotated[str, typer.Argument(help="Room name.")],
+    store: StoreOpt,
+    at: AtOpt = None,
+    from_: Annotated[
+        str | None,
+        typer.Option("--from", help="Show the attributed diff from this version instead."),
+    ] = None,
+    name: NameOpt = "codemirror",
+) -> None:
+    """Who wrote each line of the shared text (now or --at a version), from the stored log;
+    with --from, the diff between two versions naming who wrote and deleted each line."""
+    from collabd.blame import blame_text
+
+    typer.echo(_run_archive(blame_text(store, room, at, name, from_)), nl=False)
+
+
+@app.command("fork")
+def fork_cmd(
+    room: Annotated[str, typer.Argument(help="Room name.")],
+    store: StoreOpt,
+    at: Annotated[str, typer.Option(help="Version id or ISO time to start from.")],
+    to: Annotated[str, typer.Option(help="The new room's name (must not exist).")],
+) -> None:
+    """Create a new room whose history starts at a version of ROOM (offline; live servers:
+    POST /api/rooms/{room}/fork)."""
+    from collabd.blame import fork_text
+
+    version = _run_archive(fork_text(store, room, at, to))
+    typer.echo(f"forked {room!r} at {at} into {to!r} (version {version.id}: {version.label})")
+
+
 if __name__ == "__main__":
     app()

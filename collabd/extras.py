@@ -66,12 +66,16 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "versions": ("replica",),
     "diff": ("replica",),
     "restore": ("replica",),
+    "blame": ("replica",),
+    "fork": ("replica",),
 }
 """The extras each sub-command always needs. ``postgres`` and ``redis`` are added when the
 command is pointed at PostgreSQL (``--store``/``COLLAB_STORE``) or Redis
 (``--redis``/``COLLAB_REDIS_URL``)."""
 
-_STORE_COMMANDS = frozenset({"serve", "replica", "export", "import", "versions", "diff", "restore"})
+_STORE_COMMANDS = frozenset(
+    {"serve", "replica", "export", "import", "versions", "diff", "restore", "blame", "fork"}
+)
 _REDIS_COMMANDS = frozenset({"serve", "signaling"})
 _HELP = frozenset({"--help", "-h"})
 
