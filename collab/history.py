@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 import anyio
 import anyio.to_thread
 import pycrdt
 
+from collab import render
 from collab.document import DEFAULT_TEXT, Document, RootKind
 from collab.errors import NotFoundError, ProtocolError
 from collab.render import MAX_DEPTH, RenderError, to_json
@@ -29,7 +32,9 @@ from collab.storage.base import Version
 from collab.yupdate import infer_root_kinds
 
 __all__ = [
+    "RootDiff",
     "apply_text_edits",
+    "diff_root",
     "find_version",
     "plan_text_edits",
     "restore_into",
@@ -443,3 +448,181 @@ def text_diff(before: str, after: str, before_label: str, after_label: str) -> s
             tofile=after_label,
         )
     )
+
+
+_PLURALS: Final[dict[str, str]] = {
+    "paragraph": "paragraphs",
+    "heading": "headings",
+    "code_block": "code blocks",
+    "horizontal_rule": "rules",
+    "image": "images",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RootDiff:
+    """What :func:`diff_root` found between two versions of one root."""
+
+    root: str
+    "The root compared."
+    kind: str
+    "Its kind (``text``, ``xml``, ``map``, ``array``)."
+    diff: str
+    "Unified diff of the rendered root (Markdown for XML, text, pretty JSON for maps/arrays)."
+    summary: dict[str, Any]
+    "Structural counts, e.g. ``{'paragraphs': {'added': 2, 'removed': 1}, 'marks_changed': 3}``."
+    line: str
+    "The summary in one line: ``paragraphs +2 -1, headings ~1, marks changed 3``."
+
+
+def _fresh(document: Document | bytes) -> pycrdt.Doc[Any]:
+    doc: pycrdt.Doc[Any] = pycrdt.Doc()
+    doc.apply_update(document if isinstance(document, bytes) else document.get_update())
+    return doc
+
+
+def _counted(a: list[Any], b: list[Any]) -> tuple[int, int]:
+    """Items only in ``a`` and only in ``b`` (multisets)."""
+    left, right = Counter(a), Counter(b)
+    return sum((left - right).values()), sum((right - left).values())
+
+
+def _block_summary(before: list[tuple[str, str]], after: list[tuple[str, str]]) -> dict[str, Any]:
+    out: dict[str, dict[str, int]] = {}
+
+    def bump(kind: str, what: str) -> None:
+        name = _PLURALS.get(kind, kind.replace("_", " ") + "s")
+        entry = out.setdefault(name, {"added": 0, "removed": 0, "changed": 0})
+        entry[what] += 1
+
+    matcher = difflib.SequenceMatcher(a=before, b=after, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        old, new = before[i1:i2], after[j1:j2]
+        paired = min(len(old), len(new)) if tag == "replace" else 0
+        for (old_kind, _), (new_kind, _) in zip(old[:paired], new[:paired], strict=True):
+            if old_kind == new_kind:
+                bump(old_kind, "changed")
+            else:
+                bump(old_kind, "removed")
+                bump(new_kind, "added")
+        for kind, _ in old[paired:]:
+            bump(kind, "removed")
+        for kind, _ in new[paired:]:
+            bump(kind, "added")
+    return dict(out)
+
+
+def _summary_line(summary: dict[str, Any]) -> str:
+    parts = []
+    for name, value in summary.items():
+        if isinstance(value, dict):
+            signs = [
+                f"{sign}{value[key]}"
+                for key, sign in (("added", "+"), ("removed", "-"), ("changed", "~"))
+                if value.get(key)
+            ]
+            if signs:
+                parts.append(f"{name.replace('_', ' ')} {' '.join(signs)}")
+        elif value:
+            parts.append(f"{name.replace('_', ' ')} {value}")
+    return ", ".join(parts) or "no changes"
+
+
+def _text_summary(a: pycrdt.Text, b: pycrdt.Text) -> dict[str, Any]:
+    before, after = str(a), str(b)
+    edits = plan_text_edits(before, after)
+    lines_removed, lines_added = _counted(before.splitlines(), after.splitlines())
+    runs_a = [json.dumps([c, f], sort_keys=True) for c, f in _runs(a) if f]
+    runs_b = [json.dumps([c, f], sort_keys=True) for c, f in _runs(b) if f]
+    gone, new = _counted(runs_a, runs_b)
+    return {
+        "characters": {
+            "added": sum(len(replacement) for _, _, replacement in edits),
+            "removed": sum(end - start for start, end, _ in edits),
+        },
+        "lines": {"added": lines_added, "removed": lines_removed},
+        "formatting_changed": gone + new,
+    }
+
+
+def _map_summary(a: Any, b: Any) -> dict[str, Any]:
+    old = a if isinstance(a, dict) else {}
+    new = b if isinstance(b, dict) else {}
+    return {
+        "keys": {
+            "added": len(new.keys() - old.keys()),
+            "removed": len(old.keys() - new.keys()),
+            "changed": sum(1 for k in old.keys() & new.keys() if old[k] != new[k]),
+        }
+    }
+
+
+def _array_summary(a: Any, b: Any) -> dict[str, Any]:
+    old = [json.dumps(x, sort_keys=True) for x in (a if isinstance(a, list) else [])]
+    new = [json.dumps(x, sort_keys=True) for x in (b if isinstance(b, list) else [])]
+    removed = added = 0
+    matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag != "equal":
+            removed += i2 - i1
+            added += j2 - j1
+    return {"items": {"added": added, "removed": removed}}
+
+
+def diff_root(
+    before: Document | bytes,
+    after: Document | bytes,
+    before_label: str,
+    after_label: str,
+    root: str | None = None,
+    prefer: str = DEFAULT_TEXT,
+) -> RootDiff:
+    """Diff one root of two versions: a unified diff of its rendered form (Markdown for XML
+    fragments, the text for texts, pretty JSON for maps and arrays) plus a structural summary
+    (blocks added/removed/changed by type and marks changed for XML; characters, lines and
+    formatting runs for texts; keys for maps; items for arrays).
+
+    ``root=None`` picks the main root (:func:`collab.render.main_root`, ``prefer`` first).
+    Versions may be given as Yjs V1 updates (then this runs fine in a worker thread).
+
+    Raises:
+        NotFoundError: ``no-root`` if neither version has ``root``.
+        RenderError: (a ``ValueError``) a version nests too deeply to render.
+
+    Example:
+        >>> a, b = Document(), Document()
+        >>> a.map("board")["x"] = 1.0
+        >>> b.map("board")["x"] = 2.0
+        >>> b.map("board")["y"] = 3.0
+        >>> diff_root(a, b, "v1", "v2").line
+        'keys +1 ~1'
+    """
+    old, new = _fresh(before), _fresh(after)
+    kinds = {**render.root_kinds(old), **render.root_kinds(new)}
+    if root is None:
+        name, kind = render.main_root(kinds, prefer)
+    elif root in kinds:
+        name, kind = root, kinds[root]
+    else:
+        raise NotFoundError("no-root", f"neither version has a root named {root!r}")
+    a, b = render.root_of(old, name, kind), render.root_of(new, name, kind)
+    summary: dict[str, Any]
+    if kind == "xml":
+        rendered = render.pm_markdown(a), render.pm_markdown(b)
+        summary = _block_summary(render.pm_blocks(a), render.pm_blocks(b))
+        gone, added = _counted(render.pm_marked_runs(a), render.pm_marked_runs(b))
+        summary["marks_changed"] = gone + added
+    elif kind == "text":
+        rendered = str(a), str(b)
+        summary = _text_summary(a, b)
+    else:
+        json_a, json_b = render.to_json(a), render.to_json(b)
+        rendered = (
+            json.dumps(json_a, ensure_ascii=False, indent=2, sort_keys=True) + "\n",
+            json.dumps(json_b, ensure_ascii=False, indent=2, sort_keys=True) + "\n",
+        )
+        summary = _map_summary(json_a, json_b) if kind == "map" else _array_summary(json_a, json_b)
+    diff = text_diff(rendered[0], rendered[1], before_label, after_label)
+    return RootDiff(name, kind, diff, summary, _summary_line(summary))

@@ -55,8 +55,10 @@ __all__ = [
     "delta_markdown",
     "export_update",
     "main_root",
+    "pm_blocks",
     "pm_html",
     "pm_markdown",
+    "pm_marked_runs",
     "pm_text",
     "prosemirror_json",
     "render",
@@ -1121,3 +1123,44 @@ def export_update(
         raise RenderError("bad-format", f"unknown format {fmt!r}: {', '.join(MEDIA_TYPES)}")
     text = render(doc, name, kind, fmt)
     return Export(text.encode("utf-8", "surrogatepass"), MEDIA_TYPES[fmt], name, kind, fmt)
+
+
+def pm_blocks(fragment: pycrdt.XmlFragment) -> list[tuple[str, str]]:
+    """The fragment's text blocks and block leaves as ``(type, text)``, in document order
+    (TipTap names canonical: ``bulletList`` → ``bullet_list``); a list item or blockquote counts
+    through its paragraphs. For diff summaries.
+
+    Example:
+        >>> d = pycrdt.Doc()
+        >>> f = d.get("default", type=pycrdt.XmlFragment)
+        >>> _ = f.children.append(pycrdt.XmlElement("paragraph", None, [pycrdt.XmlText("hi")]))
+        >>> _ = f.children.append(pycrdt.XmlElement("horizontalRule"))
+        >>> pm_blocks(f)
+        [('paragraph', 'hi'), ('horizontal_rule', '')]
+    """
+    out: list[tuple[str, str]] = []
+    stack = list(reversed(_tree(fragment, 0).content))
+    while stack:
+        node = stack.pop()
+        if _is_inline(node):
+            continue
+        if _is_textblock(node) or not node.content:
+            out.append((_canonical(node.type), node.text_content))
+        else:
+            stack.extend(reversed(node.content))
+    return out
+
+
+def pm_marked_runs(fragment: pycrdt.XmlFragment) -> list[tuple[str, tuple[str, ...]]]:
+    """Every text run carrying marks, as ``(text, mark descriptions)``. For diff summaries."""
+    out: list[tuple[str, tuple[str, ...]]] = []
+    stack = [_tree(fragment, 0)]
+    while stack:
+        node = stack.pop()
+        if node.is_text and node.marks:
+            described = tuple(
+                json.dumps([_canonical(m.type), m.attrs], sort_keys=True) for m in node.marks
+            )
+            out.append((node.text or "", described))
+        stack.extend(reversed(node.content))
+    return out

@@ -43,14 +43,14 @@ from urllib.parse import quote, urlsplit
 import anyio
 import anyio.to_thread
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 
 from collab.attribution import blame_room
 from collab.attribution import diff_room as attributed_diff_room
 from collab.document import Document
 from collab.errors import NotFoundError, ProtocolError, StorageError
-from collab.history import text_diff
+from collab.history import diff_root, text_diff
 from collab.render import RenderError, export_update
 from collab.replica import ArchivalReplica
 from collab.yupdate import infer_root_kinds
@@ -399,16 +399,40 @@ def api_router(
         from_: str = Query(..., alias="from", description="Version id or ISO time"),
         to: str | None = Query(None, description="Version id or ISO time (default: now)"),
         name: str = Query(text_name, description="Name of the shared text"),
-    ) -> str:
-        """Unified diff of the shared text between two versions (or a version and now)."""
+        root: str | None = Query(None, max_length=1024, description="Root type (any kind)"),
+        summary: bool = Query(False, description="JSON: diff, structural summary, line"),
+    ) -> Response:
+        """Unified diff between two versions (or a version and now): of the shared text by
+        default; with ``root=`` of any root type (Markdown for XML fragments, pretty JSON for
+        maps and arrays; header ``X-Collab-Summary`` counts blocks/marks, keys or items); with
+        ``summary=true`` a JSON object ``{root, kind, diff, summary, line}``."""
         before = await load(room, from_)
         after = await load(room, to)
-        return text_diff(
-            str(before.text(name)),
-            str(after.text(name)),
-            f"{room}@{from_}",
-            f"{room}@{to or 'now'}",
-        )
+        before_label, after_label = f"{room}@{from_}", f"{room}@{to or 'now'}"
+        if root is None and not summary:
+            return PlainTextResponse(
+                text_diff(str(before.text(name)), str(after.text(name)), before_label, after_label)
+            )
+        old, new = before.get_update(), after.get_update()
+        try:
+            found = await anyio.to_thread.run_sync(
+                lambda: diff_root(old, new, before_label, after_label, root, text_name)
+            )
+        except NotFoundError as exc:
+            raise HTTPException(404, str(exc)) from None
+        except RenderError as exc:
+            raise HTTPException(422, str(exc)) from None
+        if summary:
+            return JSONResponse(
+                {
+                    "root": found.root,
+                    "kind": found.kind,
+                    "diff": found.diff,
+                    "summary": found.summary,
+                    "line": found.line,
+                }
+            )
+        return PlainTextResponse(found.diff, headers={"X-Collab-Summary": found.line})
 
     @router.post("/rooms/{room:path}/saved", response_model=SavedOut)
     async def saved(request: Request, room: str = Depends(room_access)) -> SavedOut:

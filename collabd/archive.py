@@ -4,8 +4,13 @@ They open the store directly, so run them against a store no replica is writing 
 same moment (stop ``collab serve``/``collab replica`` first), or use the HTTP API of the running
 server (``/api/rooms/{room}/update``, ``/restore``), which goes through the live replica.
 
+Every root type exports (``--root``; default: the shared text, else TipTap's ``default`` or
+y-prosemirror's ``prosemirror`` fragment, see :func:`collab.render.main_root`): XML fragments as
+HTML/Markdown/text/ProseMirror JSON, texts as text/Markdown/Quill delta, maps and arrays as JSON.
+
 Example:
     $ collab export --store sqlite:///data/collab.db notes --format markdown --at 12
+    $ collab export --store sqlite:///data/collab.db essay --root default --format html
 """
 
 from __future__ import annotations
@@ -22,11 +27,14 @@ from rich.table import Table
 
 from collab.document import Document, insert_text
 from collab.errors import ProtocolError, StorageError
-from collab.history import find_version, restore_into, text_diff
+from collab.history import RootDiff, diff_root, find_version, restore_into, text_diff
+from collab.render import delta_markdown, export_update, root_kinds, text_delta, to_json
 from collab.storage import StoredDoc, UpdateStore, Version, open_store
 
 __all__ = [
     "ExportFormat",
+    "all_roots_json",
+    "diff_room_root",
     "export_room",
     "import_room",
     "list_versions",
@@ -35,7 +43,8 @@ __all__ = [
     "restore_room",
 ]
 
-ExportFormat = Literal["text", "markdown", "json", "yjs"]
+ExportFormat = Literal["text", "markdown", "html", "delta", "json", "yjs"]
+EXPORT_FORMATS: tuple[str, ...] = ("text", "markdown", "html", "delta", "json", "yjs")
 IMPORT_CHUNK = 16 * 1024
 """Characters per transaction when importing text (huge pycrdt transactions are slow)."""
 OWNER = "collab-cli"
@@ -86,7 +95,8 @@ async def load_document(
 
 
 def render_markdown(text: pycrdt.Text) -> str:
-    """The text with Yjs formatting attributes (bold, italic, code, strike, link) as Markdown.
+    """The text with Yjs formatting attributes (bold, italic, code, strike, link; Quill's
+    header/list/blockquote line formats) as Markdown.
 
     Example:
         >>> doc = Document()
@@ -95,30 +105,36 @@ def render_markdown(text: pycrdt.Text) -> str:
         >>> render_markdown(doc.text())
         'plain **bold**'
     """
-    out = []
-    for content, attrs in text.diff():
-        attrs = attrs or {}
-        if not isinstance(content, str):
-            continue  # embeds have no Markdown form
-        if not attrs or not content.strip():
-            out.append(content)
-            continue
-        lead = content[: len(content) - len(content.lstrip())]
-        trail = content[len(content.rstrip()) :]
-        core = content.strip()
-        if attrs.get("code"):
-            core = f"`{core}`"
-        if attrs.get("bold"):
-            core = f"**{core}**"
-        if attrs.get("italic"):
-            core = f"_{core}_"
-        if attrs.get("strike"):
-            core = f"~~{core}~~"
-        link = attrs.get("link")
-        if isinstance(link, str):
-            core = f"[{core}]({link})"
-        out.append(lead + core + trail)
-    return "".join(out)
+    return delta_markdown(text_delta(text))
+
+
+def all_roots_json(document: Document) -> dict[str, Any]:
+    """JSON of every root (the declared ones and those inferred from the items): texts as
+    strings, maps/arrays as JSON, XML fragments as ProseMirror JSON.
+
+    Example:
+        >>> doc = Document()
+        >>> doc.map("meta")["n"] = 1.0
+        >>> all_roots_json(doc)
+        {'meta': {'n': 1}}
+    """
+    doc: pycrdt.Doc[Any] = pycrdt.Doc()
+    doc.apply_update(document.get_update())
+    kinds: dict[str, str] = dict(document.roots)
+    kinds.update(root_kinds(doc))
+    out: dict[str, Any] = {}
+    for name, kind in sorted(kinds.items()):
+        if kind in ("text", "map", "array", "xml"):
+            out[name] = to_json(doc.get(name, type=_KIND_TYPES[kind]))
+    return out
+
+
+_KIND_TYPES: dict[str, Any] = {
+    "text": pycrdt.Text,
+    "map": pycrdt.Map,
+    "array": pycrdt.Array,
+    "xml": pycrdt.XmlFragment,
+}
 
 
 async def export_room(
@@ -128,22 +144,25 @@ async def export_room(
     at: str | None = None,
     text_name: str = "codemirror",
     console: Console | None = None,
+    root: str | None = None,
 ) -> bytes:
-    """Export a room as text, Markdown, JSON or a Yjs V1 update.
+    """Export a room's root (``root``, default the main one) as text, Markdown, HTML, a Quill
+    delta, JSON, or the whole document as a Yjs V1 update; ``json`` without ``root`` is every
+    root's JSON in one object.
 
     Raises:
-        NotFoundError: unknown room or version.
+        NotFoundError: unknown room, version or root.
         StorageError: the store failed.
+        RenderError: (a ``ValueError``) the root's kind has no such format, or it nests too
+            deeply.
     """
     async with open_store(store_url) as store:
         document = await load_document(store, room, at, text_name, console)
     if fmt == "yjs":
         return document.get_update()
-    if fmt == "json":
-        return (json.dumps(document.to_json(), ensure_ascii=False, indent=2) + "\n").encode()
-    if fmt == "markdown":
-        return render_markdown(document.text(text_name)).encode()
-    return str(document.text(text_name)).encode()
+    if fmt == "json" and root is None:
+        return (json.dumps(all_roots_json(document), ensure_ascii=False, indent=2) + "\n").encode()
+    return export_update(document.get_update(), root, fmt, text_name).data
 
 
 async def _append_change(
@@ -236,6 +255,22 @@ async def diff_room(
         f"{room}@{before}",
         f"{room}@{after or 'now'}",
     )
+
+
+async def diff_room_root(
+    store_url: str,
+    room: str,
+    before: str,
+    after: str | None,
+    root: str | None = None,
+    text_name: str = "codemirror",
+) -> RootDiff:
+    """Diff any root between two versions: the rendered form's unified diff and a structural
+    summary (see :func:`collab.history.diff_root`)."""
+    async with open_store(store_url) as store:
+        a = await load_document(store, room, before, text_name)
+        b = await load_document(store, room, after, text_name)
+    return diff_root(a, b, f"{room}@{before}", f"{room}@{after or 'now'}", root, text_name)
 
 
 async def list_versions(store_url: str, room: str) -> Table:

@@ -162,6 +162,9 @@ StoreOpt = Annotated[
 ]
 AtOpt = Annotated[str | None, typer.Option(help="Version id or ISO 8601 time (default: now).")]
 NameOpt = Annotated[str, typer.Option("--name", help="Name of the shared text.")]
+RootOpt = Annotated[
+    str | None, typer.Option("--root", help="Root type to use (default: the room's main root).")
+]
 
 
 def _run_archive(coro: Any) -> Any:
@@ -180,19 +183,26 @@ def _run_archive(coro: Any) -> Any:
 def export_cmd(
     room: Annotated[str, typer.Argument(help="Room name.")],
     store: StoreOpt,
-    format: Annotated[str, typer.Option(help="text, markdown, json or yjs.")] = "text",
+    format: Annotated[
+        str | None,
+        typer.Option(help="text, markdown, html, delta, json or yjs (default: by root kind)."),
+    ] = None,
     at: AtOpt = None,
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="File (default: stdout).")
     ] = None,
     name: NameOpt = "codemirror",
+    root: RootOpt = None,
 ) -> None:
-    """Export a room (now or at a version) as text, Markdown, JSON or a Yjs V1 update."""
-    from collabd.archive import export_room, write_output
+    """Export a room's root (now or at a version): XML fragments (TipTap, ProseMirror) as HTML,
+    Markdown, text or JSON; texts as text, Markdown or a Quill delta; maps/arrays as JSON; or
+    the whole document as a Yjs V1 update."""
+    from collabd.archive import EXPORT_FORMATS, export_room, write_output
 
-    if format not in ("text", "markdown", "json", "yjs"):
-        raise typer.BadParameter("format must be text, markdown, json or yjs")
-    data = _run_archive(export_room(store, room, format, at, name))  # type: ignore[arg-type]
+    if format is not None and format not in EXPORT_FORMATS:
+        raise typer.BadParameter(f"format must be one of {', '.join(EXPORT_FORMATS)}")
+    fmt = format or ("text" if root is None else None)
+    data = _run_archive(export_room(store, room, fmt, at, name, root=root))  # type: ignore[arg-type]
     write_output(data, output)
 
 
@@ -233,11 +243,22 @@ def diff_cmd(
     from_: Annotated[str, typer.Option("--from", help="Version id or ISO time.")],
     to: AtOpt = None,
     name: NameOpt = "codemirror",
+    root: RootOpt = None,
+    summary: Annotated[
+        bool, typer.Option("--summary", help="Print a structural summary line first.")
+    ] = False,
 ) -> None:
-    """Unified diff of the shared text between two versions (or a version and now)."""
-    from collabd.archive import diff_room
+    """Unified diff between two versions (or a version and now): of the shared text, or with
+    --root/--summary of any root (Markdown for XML, pretty JSON for maps/arrays)."""
+    from collabd.archive import diff_room, diff_room_root
 
-    typer.echo(_run_archive(diff_room(store, room, from_, to, name)), nl=False)
+    if root is None and not summary:
+        typer.echo(_run_archive(diff_room(store, room, from_, to, name)), nl=False)
+        return
+    found = _run_archive(diff_room_root(store, room, from_, to, root, name))
+    if summary:
+        typer.echo(f"# {found.root} ({found.kind}): {found.line}")
+    typer.echo(found.diff, nl=False)
 
 
 @app.command("restore")

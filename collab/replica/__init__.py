@@ -481,9 +481,15 @@ class ArchivalReplica(Service):
     async def restore(self, room: str, at: str) -> Version | None:
         """Bring ``room`` back to a version *as a new change* every connected peer receives.
 
-        The shared text is edited (minimal delete/insert runs) into the old text; declared
-        maps get the old keys/values; arrays get the old items. History is not rewritten:
+        Every root type is restored (see :func:`collab.history.restore_into`): texts by
+        minimal edits plus their formatting, XML fragments (TipTap/ProseMirror) by replacing
+        the top-level nodes that differ, maps and arrays recursively. History is not rewritten:
         the restore is a normal update, recorded as a new version labelled ``restored …``.
+
+        Raises:
+            NotFoundError: no such room or version.
+            ValueError: ``at`` is malformed, or the old version cannot be restored (a root
+                declared with another kind, nesting deeper than ``collab.render.MAX_DEPTH``).
         """
         version = await self.resolve_version(room, at)
         old = await self._rebuilt(await self.store.load_at(room, version.seq))
