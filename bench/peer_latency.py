@@ -11,6 +11,10 @@ Two measurements, each against an anchor measured in the same run:
    Printed: ratio = (A starts typing → B holds the final text) / anchor. Goal ≤ 1.5×.
 
 Signaling: y-webrtc's own ``bin/server.js`` is started for the run (or ``--signaling URL``).
+With ``--replica`` a real ``collab serve`` (signaling + archival replica on SQLite) is started
+instead and both peers connect *only* to the replica (``max_conns=0``: they answer its offers
+and never offer to each other), so every update goes A → replica (apply, store) → B; the
+replica's CPU over the trace is printed too.
 Run inside the test namespace (host candidates on the veth pair), e.g.:
 
     scripts/netns-run .venv/bin/python bench/peer_latency.py --limit 50000
@@ -94,6 +98,61 @@ def start_signaling() -> tuple[str, subprocess.Popen[bytes]]:
     return f"ws://127.0.0.1:{port}", proc
 
 
+def start_replica() -> tuple[str, subprocess.Popen[bytes]]:
+    """A ``collab serve`` on a free port with its data in a temporary directory."""
+    import tempfile
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = tempfile.mkdtemp(prefix="collab-latency-")
+    proc = subprocess.Popen(
+        [str(ROOT / ".venv/bin/collab"), "serve", "--port", str(port), "--data", data,
+         "--log-level", "warning"],
+        env={**os.environ, "COLLAB_IDLE_UNLOAD_AFTER": "3600"},
+        stdout=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                return f"ws://127.0.0.1:{port}/signaling", proc
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise RuntimeError("collab serve did not start")
+        time.sleep(0.1)
+
+
+def peer_config() -> Any:
+    """Peers of this run: via the replica only (``max_conns=0``) when ``--replica``."""
+    from collab.peer import PeerConfig
+
+    return PeerConfig(ice_servers=[], max_conns=0 if os.environ.get(_VIA_REPLICA) else 20)
+
+
+_VIA_REPLICA = "COLLAB_BENCH_VIA_REPLICA"
+
+
+async def connect(peer: Any) -> None:
+    """Wait until ``peer`` is connected and synced; via the replica, re-announce until the
+    replica offers (it may have joined the room after our first announce)."""
+    via_replica = bool(os.environ.get(_VIA_REPLICA))
+    while not peer.connected_peers():
+        if via_replica:
+            await peer.room._announce()
+        with anyio.move_on_after(1.0):
+            await peer.wait_for_peers(1)
+    await peer.wait_synced()
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -104,9 +163,9 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 async def receiver(url: str, room: str, expected_len: int) -> None:
-    from collab.peer import PeerConfig, WebrtcPeer
+    from collab.peer import WebrtcPeer
 
-    async with WebrtcPeer(room, url, config=PeerConfig(ice_servers=[])) as peer:
+    async with WebrtcPeer(room, url, config=peer_config()) as peer:
         text = peer.document.text()
         changed = anyio.Event()
         first: list[float] = []
@@ -118,6 +177,9 @@ async def receiver(url: str, room: str, expected_len: int) -> None:
             changed.set()
 
         peer.document.observe(on_update)
+        if os.environ.get(_VIA_REPLICA):  # else A is not there yet: it starts on READY
+            with anyio.fail_after(60):
+                await connect(peer)
         print("READY", flush=True)
         while len(str(text)) != expected_len:
             await changed.wait()
@@ -130,16 +192,14 @@ async def receiver(url: str, room: str, expected_len: int) -> None:
 
 
 async def keystrokes(url: str, count: int, hz: float) -> None:
-    from collab.peer import PeerConfig, WebrtcPeer
+    from collab.peer import WebrtcPeer
 
-    cfg = PeerConfig(ice_servers=[])
+    cfg = peer_config()
     room = f"bench-keys-{os.getpid()}"
     async with WebrtcPeer(room, url, config=cfg) as a, WebrtcPeer(room, url, config=cfg) as b:
         with anyio.fail_after(30):
-            await a.wait_for_peers(1)
-            await b.wait_for_peers(1)
-            await a.wait_synced()
-            await b.wait_synced()
+            await connect(a)
+            await connect(b)
         arrived = anyio.Event()
         stamp: list[float] = []
 
@@ -173,8 +233,10 @@ async def keystrokes(url: str, count: int, hz: float) -> None:
     print(f"  SCTP smoothed RTT {rtt}")
 
 
-async def trace(url: str, limit: int | None, batch: int, burst: int) -> None:
-    from collab.peer import PeerConfig, WebrtcPeer
+async def trace(
+    url: str, limit: int | None, batch: int, burst: int, server: int | None = None
+) -> None:
+    from collab.peer import WebrtcPeer
 
     edits = load_trace(limit)
     anchor, final = anchor_replay(edits)
@@ -208,11 +270,11 @@ async def trace(url: str, limit: int | None, batch: int, burst: int) -> None:
 
         with anyio.fail_after(60):
             assert (await next_line()) == "READY"
-        async with WebrtcPeer(room, url, config=PeerConfig(ice_servers=[])) as a:
+        async with WebrtcPeer(room, url, config=peer_config()) as a:
             with anyio.fail_after(60):
-                await a.wait_for_peers(1)
-                await a.wait_synced()
+                await connect(a)
             t = a.document.text()
+            server_cpu = cpu_seconds(server) if server is not None else 0.0
             start = time.time()
             for i in range(0, len(edits), batch):
                 with a.document.transaction():
@@ -224,6 +286,8 @@ async def trace(url: str, limit: int | None, batch: int, burst: int) -> None:
             with anyio.fail_after(600):
                 done = await next_line()
             end = float(done.split()[1])
+            if server is not None:
+                server_cpu = cpu_seconds(server) - server_cpu
             (stats,) = await a.stats()
         assert str(t) == final
     finally:
@@ -249,6 +313,12 @@ async def trace(url: str, limit: int | None, batch: int, burst: int) -> None:
     )
     print(f"  typing alone / anchor = {typed / anchor:.2f}× (local Document + sync cost)")
     print(f"  delivery lag after the last edit: {(total - typed) * 1e3:.0f} ms")
+    if server is not None:
+        print(
+            f"  through the replica: its CPU {server_cpu:.2f} s = "
+            f"{server_cpu / len(edits) * 1e6:.1f} µs per typed edit, "
+            f"{server_cpu / max(1, stats.messages_out) * 1e6:.0f} µs per message from A"
+        )
     print(f"  RATIO end-to-end / anchor = {total / anchor:.2f}× (goal ≤ 1.5×)")
 
 
@@ -261,6 +331,9 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=16, help="transactions between yields")
     parser.add_argument("--signaling", default=None, help="use this signaling server")
     parser.add_argument("--loopback", action="store_true", help="ICE on 127.0.0.1 only")
+    parser.add_argument(
+        "--replica", action="store_true", help="through collab serve's replica (peers → replica)"
+    )
     parser.add_argument("--role", default="main", choices=["main", "receiver"])
     parser.add_argument("--room", default="")
     parser.add_argument("--expected-len", type=int, default=0)
@@ -272,12 +345,16 @@ def main() -> None:
         return
     proc = None
     url = opts.signaling
-    if url is None:
+    if opts.replica:
+        os.environ[_VIA_REPLICA] = "1"  # inherited by the receiver process
+        url, proc = start_replica()
+    elif url is None:
         url, proc = start_signaling()
+    server = proc.pid if opts.replica and proc is not None else None
     try:
         if opts.keystrokes:
             anyio.run(keystrokes, url, opts.keystrokes, opts.hz)
-        anyio.run(trace, url, opts.limit, opts.batch, opts.burst)
+        anyio.run(trace, url, opts.limit, opts.batch, opts.burst, server)
     finally:
         if proc is not None:
             stop(proc)

@@ -231,6 +231,32 @@ class Document:
             return False
         return True
 
+    def holds(self, update: bytes, state_vector: bytes | None = None) -> bool:
+        """True when applying ``update`` would change nothing: every struct it carries is
+        already integrated and it has no delete set (one Yrs call, no apply, no observers).
+
+        The sync layer drops such updates on arrival (y-webrtc floods: every peer re-sends
+        every update to all its connections). ``state_vector`` is ours, if already at hand.
+
+        Raises:
+            ProtocolError: ``bad-update`` if Yrs cannot decode it or it carries trailing
+                bytes (the same strictness as :meth:`apply_update`).
+
+        Example:
+            >>> a, b = Document(), Document()
+            >>> a.text().insert(0, "x")
+            >>> b.holds(a.get_update()), a.holds(a.get_update())
+            (False, True)
+        """
+        sv = self.state_vector() if state_vector is None else state_vector
+        with _BAD_UPDATE:
+            if pycrdt.get_update(update, sv) != b"\x00\x00":
+                return False
+            canonical = self._ydoc_reencode(update)
+        if canonical != len(update):
+            scan_update(update)  # not canonical: raises for trailing bytes
+        return True
+
     def _state_dict(self) -> dict[int, int]:
         decoder = Decoder(self.state_vector())
         count = decoder.read_var_uint()

@@ -91,6 +91,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import anyio
+import anyio.lowlevel
 import pycrdt
 
 from collab.awareness import Awareness, AwarenessEvent
@@ -135,6 +136,7 @@ log = logging.getLogger(__name__)
 _IGNORED_CODES: Final = frozenset({"empty", "unknown-type"})
 _SYNC_HEADER: Final = 16  # outer type + sync type + length varint, generously
 _MAX_SV_ENTRY: Final = 16  # an encoded state-vector entry: client + clock varUints, ≤ 8 each
+_RECV_YIELD_EVERY: Final = 16  # received messages handled per event-loop turn, at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +188,9 @@ class SyncCounters:
     "Queued updates merged into an earlier message instead of sent alone."
     new_clients: int = 0
     "Client ids this connection introduced into the document."
+    duplicates: int = 0
+    """Received updates the document already held entirely: dropped on arrival (not applied,
+    not stored, not relayed, not charged to any bound)."""
 
 
 _MESSAGE: Final = 0  # payload is a whole encoded message
@@ -446,6 +451,10 @@ class SyncRoom:
                 return
             stats.messages_in += 1
             stats.bytes_in += len(data)
+            if not stats.messages_in % _RECV_YIELD_EVERY:
+                # a channel's recv need not yield when a message is waiting: stay fair to
+                # the other connections and rooms on this event loop
+                await anyio.lowlevel.checkpoint()
             try:
                 await self._handle(connection, data)
             except ProtocolError as e:
@@ -487,10 +496,16 @@ class SyncRoom:
         """Apply one update from a connection within the room's bounds (module docstring)."""
         options = self.options
         document = self.document
+        sv = document.state_vector()
+        if len(update) <= options.offload_above and document.holds(update, sv):
+            # a duplicate (flooding delivers every update once per path): costs one Yrs
+            # call, and never reaches the bounds, the observers, the store or the relay
+            if update != b"\x00\x00":  # (an empty step 2 is not a duplicate)
+                connection.stats.duplicates += 1
+            return
         sections = _update_sections(update)
         if not document.parked:
             self._reserved_clients = 0  # everything parked has integrated (or was dropped)
-        sv = document.state_vector()
         before = _sv_count(sv)
         near_limit = (
             connection.stats.new_clients + sections > options.max_new_clients_per_connection
@@ -612,6 +627,13 @@ class SyncRoom:
                     await channel.send(message)
                     connection.stats.messages_out += 1
                     connection.stats.bytes_out += len(message)
+                    if len(messages) > 1:
+                        await anyio.lowlevel.checkpoint()  # pace the pieces of a split
+                if outbox:
+                    # a burst: let the transport flush before the next message (a channel's
+                    # send need not yield; firing thousands of sends in one turn overflows
+                    # aiortc's UDP path, performance-notes §3)
+                    await anyio.lowlevel.checkpoint()
         except TransportError as e:
             log.debug("%s: send failed: %s", connection.label, e)
             connection._fail(connection.close_reason or "remote-closed")

@@ -208,6 +208,21 @@ class DataChannel:
                 "too-large",
                 f"{len(message)} bytes > remote max-message-size {self.max_message_size}",
             )
+        channel = self._channel
+        if (
+            not self._send_lock.locked()
+            and self._opened.is_set()
+            and not self._closed.is_set()
+            and channel.bufferedAmount <= self._high_water
+            and channel.readyState == "open"
+        ):
+            # Fast path (nobody queued before us, room in the buffer): hand the message to
+            # aiortc without a checkpoint. Each yield is a whole event-loop iteration (an
+            # epoll call), which at typing rates cost more than the send itself; the sync
+            # room's send loop yields between the messages of a burst (pacing, see
+            # performance-notes §3).
+            self._send_now(message)
+            return
         async with self._send_lock:
             await self.wait_open()
             while self._channel.bufferedAmount > self._high_water and not self._closed.is_set():
@@ -216,16 +231,19 @@ class DataChannel:
                 await self._drained.wait()
             if self._closed.is_set() or self._channel.readyState != "open":
                 raise TransportError("closed", self.close_reason or "channel not open")
-            try:
-                self._channel.send(message)
-            except ValueError as e:  # aiortc: larger than the remote's max-message-size
-                raise ProtocolError("too-large", str(e)) from None
-            except (InvalidStateError, ConnectionError) as e:
-                raise TransportError("closed", str(e) or "channel not open") from None
-            self.counters.messages_out += 1
-            self.counters.bytes_out += len(message)
-        # Pace: let aiortc's flush run between sends (performance-notes §3, burst pathology).
+            self._send_now(message)
+        # Pace: let aiortc's flush run after a wait (performance-notes §3, burst pathology).
         await anyio.lowlevel.checkpoint()
+
+    def _send_now(self, message: bytes) -> None:
+        try:
+            self._channel.send(message)
+        except ValueError as e:  # aiortc: larger than the remote's max-message-size
+            raise ProtocolError("too-large", str(e)) from None
+        except (InvalidStateError, ConnectionError) as e:
+            raise TransportError("closed", str(e) or "channel not open") from None
+        self.counters.messages_out += 1
+        self.counters.bytes_out += len(message)
 
     async def recv(self) -> bytes:
         """Receive the next message.
@@ -233,6 +251,14 @@ class DataChannel:
         Raises:
             TransportError: ``closed`` once the channel closed and the inbox is drained.
         """
+        try:
+            # receive_nowait first: anyio's receive() yields once even when a message is
+            # waiting (one more event-loop iteration per message)
+            return self._inbox_recv.receive_nowait()
+        except anyio.WouldBlock:
+            pass
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            raise TransportError("closed", self.close_reason or "channel closed") from None
         try:
             return await self._inbox_recv.receive()
         except (anyio.EndOfStream, anyio.ClosedResourceError):

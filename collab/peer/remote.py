@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 from aiortc import (
     RTCConfiguration,
     RTCDataChannel,
@@ -577,6 +578,7 @@ class RemotePeer:
             except (TransportError, ProtocolError) as e:
                 log.info("%s: piecewise request not sent: %s", self.remote_id, e)
                 return
+            await anyio.lowlevel.checkpoint()  # pace a burst (send need not yield)
 
     async def _serve(self, pc: RTCPeerConnection, channel: DataChannel) -> None:
         try:

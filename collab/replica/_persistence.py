@@ -32,6 +32,12 @@ __all__ = ["LeaseLost", "Persistence"]
 
 log = logging.getLogger("collab.replica")
 
+REPORT_INTERVAL = 1.0
+"""Seconds between two :attr:`Persistence.on_saved` reports while updates keep coming (the
+last state is always reported, at most this late). Each report re-publishes the replica's
+awareness hint to every peer of the room: reported at every durability check
+(``saved_interval``, 0.1 s) it cost one awareness message per peer per typed update."""
+
 
 class LeaseLost(Exception):
     """Another replica took the room over (its lease expired here): stop serving it."""
@@ -76,6 +82,8 @@ class Persistence:
         self.on_saved: Callable[[bytes], None] | None = None
         "Called with the durable state vector after every durability check."
         self._dirty = anyio.Event()
+        self._unreported: bytes | None = None  # durable state not yet reported (throttled)
+        self._report_after = 0.0  # anyio.current_time() of the next allowed report
 
     @property
     def pending(self) -> bool:
@@ -100,6 +108,12 @@ class Persistence:
             LeaseLost: the store no longer holds the room's lease.
         """
         while True:
+            if self._unreported is not None:
+                with anyio.move_on_after(self._report_after - anyio.current_time()):
+                    await self._dirty.wait()
+                if not self._dirty.is_set():
+                    self._report(self._unreported)
+                    continue
             await self._dirty.wait()
             self._dirty = anyio.Event()
             await anyio.sleep(self.options.saved_interval)
@@ -116,8 +130,16 @@ class Persistence:
                     await anyio.sleep(1.0)
                     continue  # an update is missing from the log: do not claim it is saved
             self.saved_sv = sv
-            if self.on_saved is not None:
-                self.on_saved(sv)
+            if anyio.current_time() >= self._report_after:
+                self._report(sv)
+            else:
+                self._unreported = sv  # reported once the interval is over
+
+    def _report(self, sv: bytes) -> None:
+        self._unreported = None
+        self._report_after = anyio.current_time() + REPORT_INTERVAL
+        if self.on_saved is not None:
+            self.on_saved(sv)
 
     async def _flush_retrying(self) -> None:
         delay = 0.5

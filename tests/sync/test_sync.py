@@ -284,3 +284,32 @@ async def test_send_on_closed_memory_channel_raises() -> None:
     with pytest.raises(TransportError):
         await right.recv()
     assert [m async for m in right] == []
+
+
+async def test_duplicate_update_is_not_applied_stored_or_relayed() -> None:
+    """y-webrtc floods: the same update arrives once per path. The second copy is dropped on
+    arrival: no document event (so nothing stored), no relay, no charge to the bounds."""
+    room, downstream = SyncRoom(), SyncRoom()
+    events: list[RoomEvent] = []
+    room.observe(events.append)
+    source = SyncRoom()
+    source.document.text().insert(0, "hello")
+    update = source.document.get_update()
+    left, right = channel_pair()
+    net = MemoryNetwork()
+    async with serving() as tg:
+        tg.start_soon(room.serve, left, "raw")
+        connect(tg, room, downstream, net.link())
+        await net.settle()
+        await right.recv()  # step 1
+        await right.recv()  # awareness on open
+        relayed = downstream.connections[0].stats.messages_in
+        for _ in range(3):
+            await right.send(encode_update(update))
+        await net.settle()
+        assert str(downstream.document.text()) == "hello"
+        raw = next(c for c in room.connections if c.label == "raw")
+        assert raw.stats.duplicates == 2
+        assert [e.origin for e in events if isinstance(e, DocumentUpdated)] == [raw]
+        assert downstream.connections[0].stats.messages_in == relayed + 1  # relayed once
+        assert room._client_bytes == {source.document.client_id: len(update)}  # charged once
