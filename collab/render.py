@@ -64,6 +64,7 @@ __all__ = [
     "render",
     "root_kinds",
     "root_of",
+    "roots_json",
     "text_delta",
     "to_json",
 ]
@@ -339,6 +340,16 @@ _ALIASES: Final[dict[str, str]] = {
 _MARK_RANK: Final[dict[str, int]] = {"link": 0, "em": 1, "strong": 2, "strike": 3, "code": 4}
 """Mark order (ProseMirror sorts a node's marks by schema rank: the basic schema's order, with
 GFM strike before code, which must stay innermost)."""
+_TIPTAP_MARK_RANK: Final[dict[str, int]] = {
+    "link": 0,
+    "bold": 1,
+    "code": 2,
+    "italic": 3,
+    "strike": 4,
+}
+"""Marks named the TipTap way (``bold``, ``italic``, ``strike``) rank as StarterKit orders
+them (Link, priority 1000, first)."""
+_TIPTAP_ONLY: Final = frozenset({"bold", "italic", "strike"})
 _INLINE_LEAVES: Final = frozenset({"hard_break", "image"})
 _BLOCK_LEAVES: Final = frozenset({"horizontal_rule"})
 _TEXTBLOCKS: Final = frozenset({"paragraph", "heading", "code_block"})
@@ -349,8 +360,12 @@ def _canonical(name: str) -> str:
     return _ALIASES.get(name, name)
 
 
-def _mark_key(mark: _Mark) -> tuple[int, str]:
-    return (_MARK_RANK.get(_canonical(mark.type), len(_MARK_RANK)), mark.type)
+def _sorted_marks(marks: list[_Mark]) -> list[_Mark]:
+    ranks = _TIPTAP_MARK_RANK if any(m.type in _TIPTAP_ONLY for m in marks) else _MARK_RANK
+    last = len(ranks)
+    return sorted(
+        marks, key=lambda m: (ranks.get(m.type, ranks.get(_canonical(m.type), last)), m.type)
+    )
 
 
 def _marks(attrs: dict[str, Any] | None) -> list[_Mark]:
@@ -360,7 +375,7 @@ def _marks(attrs: dict[str, Any] | None) -> list[_Mark]:
         name = match.group(1) if match else key
         mark_attrs = to_json(value) if isinstance(value, dict) else {}
         out.append(_Mark(name, mark_attrs))
-    return sorted(out, key=_mark_key)
+    return _sorted_marks(out)
 
 
 def _tree(node: Any, depth: int) -> _Node:
@@ -368,7 +383,8 @@ def _tree(node: Any, depth: int) -> _Node:
     inner = _deeper(depth)
     if isinstance(node, pycrdt.XmlElement):
         pairs = list(node.attributes.__iter__())  # typed Iterable, not Iterator, in pycrdt
-        attrs = {key: to_json(value, inner) for key, value in pairs}
+        # None: null or undefined (TipTap's unset attrs) -- ProseMirror JSON would drop these
+        attrs = {key: to_json(value, inner) for key, value in pairs if value is not None}
         out = _Node(node.tag or "", {k: attrs[k] for k in sorted(attrs)})
     else:
         out = _Node("doc")
@@ -1008,6 +1024,11 @@ def pm_markdown(fragment: pycrdt.XmlFragment, *, tight_lists: bool = False) -> s
     state = _Markdown()
     state.tight_lists = tight_lists
     doc = _tree(fragment, 0)
+    stack = [doc]
+    while stack:  # Markdown needs code innermost: the basic schema's mark order, always
+        node = stack.pop()
+        node.marks.sort(key=lambda m: (_MARK_RANK.get(_canonical(m.type), len(_MARK_RANK)), m.type))
+        stack.extend(node.content)
     state.render_content(doc, 0)
     return state.out
 
@@ -1164,3 +1185,28 @@ def pm_marked_runs(fragment: pycrdt.XmlFragment) -> list[tuple[str, tuple[str, .
             out.append((node.text or "", described))
         stack.extend(reversed(node.content))
     return out
+
+
+def roots_json(update: bytes, declared: dict[str, str] | None = None) -> dict[str, Any]:
+    """JSON of every root of a document given as a Yjs V1 update: the ``declared`` roots
+    (``name -> kind``, e.g. the page's shared text) and those inferred from the items. Texts
+    are strings, maps/arrays JSON, XML fragments ProseMirror JSON. Pure and thread-safe.
+
+    Raises:
+        RenderError: ``too-deep`` beyond :data:`MAX_DEPTH`.
+
+    Example:
+        >>> d = pycrdt.Doc()
+        >>> d["meta"] = pycrdt.Map({"n": 1.0})
+        >>> roots_json(d.get_update(), {"codemirror": "text"})
+        {'codemirror': '', 'meta': {'n': 1}}
+    """
+    doc: pycrdt.Doc[Any] = pycrdt.Doc()
+    doc.apply_update(update)
+    kinds: dict[str, str] = dict(declared or {})
+    kinds.update(root_kinds(doc))
+    return {
+        name: to_json(root_of(doc, name, kind))
+        for name, kind in sorted(kinds.items())
+        if kind in _ROOT_TYPES
+    }

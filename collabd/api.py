@@ -51,9 +51,8 @@ from collab.attribution import diff_room as attributed_diff_room
 from collab.document import Document
 from collab.errors import NotFoundError, ProtocolError, StorageError
 from collab.history import diff_root, text_diff
-from collab.render import RenderError, export_update
+from collab.render import RenderError, export_update, roots_json
 from collab.replica import ArchivalReplica
-from collab.yupdate import infer_root_kinds
 from collabd.turn import IceConfig, safe_name
 from signaling.auth import TokenClaims, TokenError, verify_token
 from signaling.limits import TokenBucket
@@ -326,16 +325,16 @@ def api_router(
         room: str = Depends(room_access), at: str | None = at_query
     ) -> dict[str, Any]:
         """Every root type, rendered as JSON: the declared ones plus the kinds inferred from
-        the document's items (Yjs does not record root types; XML fragments are left out)."""
-        document = _copy(await load(room, at))
+        the document's items (Yjs does not record root types): texts as strings, maps and
+        arrays like ``toJSON()``, XML fragments as ProseMirror JSON. 422 when nested deeper
+        than ``collab.render.MAX_DEPTH``."""
+        document = await load(room, at)
+        state = document.get_update()
+        declared: dict[str, str] = dict(document.roots)
         try:
-            kinds = infer_root_kinds(document.get_update())
-        except ProtocolError:
-            kinds = {}
-        for name, kind in kinds.items():
-            if name not in document.roots and kind in ("text", "map", "array"):
-                getattr(document, kind)(name)
-        return document.to_json()
+            return await anyio.to_thread.run_sync(roots_json, state, declared)
+        except RenderError as exc:
+            raise HTTPException(422, str(exc)) from None
 
     @router.get("/rooms/{room:path}/export", response_class=Response)
     async def export(
@@ -549,6 +548,7 @@ def api_router(
         passwords = replica().options.passwords
         if room in passwords or to in passwords:
             raise HTTPException(422, "password rooms cannot be forked through the API")
+        await seq_of(room, at)  # 404/422 before spending a token
         limit(request, "fork", room)
         try:
             version = await replica().fork(room, at, to)

@@ -28,7 +28,7 @@ from rich.table import Table
 from collab.document import Document, insert_text
 from collab.errors import ProtocolError, StorageError
 from collab.history import RootDiff, diff_root, find_version, restore_into, text_diff
-from collab.render import delta_markdown, export_update, root_kinds, text_delta, to_json
+from collab.render import delta_markdown, export_update, roots_json, text_delta
 from collab.storage import StoredDoc, UpdateStore, Version, open_store
 
 __all__ = [
@@ -118,23 +118,7 @@ def all_roots_json(document: Document) -> dict[str, Any]:
         >>> all_roots_json(doc)
         {'meta': {'n': 1}}
     """
-    doc: pycrdt.Doc[Any] = pycrdt.Doc()
-    doc.apply_update(document.get_update())
-    kinds: dict[str, str] = dict(document.roots)
-    kinds.update(root_kinds(doc))
-    out: dict[str, Any] = {}
-    for name, kind in sorted(kinds.items()):
-        if kind in ("text", "map", "array", "xml"):
-            out[name] = to_json(doc.get(name, type=_KIND_TYPES[kind]))
-    return out
-
-
-_KIND_TYPES: dict[str, Any] = {
-    "text": pycrdt.Text,
-    "map": pycrdt.Map,
-    "array": pycrdt.Array,
-    "xml": pycrdt.XmlFragment,
-}
+    return roots_json(document.get_update(), dict(document.roots))
 
 
 async def export_room(

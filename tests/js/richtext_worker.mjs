@@ -15,6 +15,8 @@ import {
   prosemirrorJSONToYXmlFragment, yXmlFragmentToProseMirrorRootNode, yXmlFragmentToProsemirrorJSON,
   updateYFragment
 } from 'y-prosemirror'
+import { getSchema } from '@tiptap/core'
+import StarterKit from '@tiptap/starter-kit'
 import { createInterface } from 'node:readline'
 
 // basic + list: the schema prosemirror-markdown's default serializer speaks
@@ -22,7 +24,8 @@ const basic = new Schema({
   nodes: addListNodes(basicSchema.spec.nodes, 'paragraph block*', 'block'),
   marks: basicSchema.spec.marks
 })
-const schemas = { basic }
+// TipTap's own schema (StarterKit: bulletList, bold, strike, …), as the tiptap_room example uses
+const schemas = { basic, tiptap: getSchema([StarterKit]) }
 
 // ------------------------------------------------------------------ a minimal DOM for DOMSerializer
 // Only what DOMSerializer.renderSpec uses; outerHTML follows the HTML serialization algorithm
@@ -63,7 +66,8 @@ function render (doc, fragment, schemaName) {
   const out = {
     node: node.toJSON(),
     pmjson: yXmlFragmentToProsemirrorJSON(doc.getXmlFragment(fragment)),
-    html: DOMSerializer.fromSchema(schema).serializeFragment(node.content, { document: miniDocument }).html
+    html: DOMSerializer.fromSchema(schema).serializeFragment(node.content, { document: miniDocument }).html,
+    text: node.textBetween(0, node.content.size, '\n', '\n')
   }
   if (schema === basic) {
     out.markdown = defaultMarkdownSerializer.serialize(node)

@@ -1,0 +1,192 @@
+"""Helpers for the TipTap room tests (``examples/tiptap_room``): its build, ``collab serve``
+serving it, Chromium editors on it, and the archive read back by stock y-prosemirror in Node.
+
+The page exposes the stock objects as ``window.tiptapRoom`` (``editor``, ``provider``, ``doc``);
+everything here reads them, nothing in the page is test-only.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from playwright.async_api import Page
+from playwright.async_api import TimeoutError as PlaywrightTimeoutError
+
+from tests.support.browser import Chromium
+from tests.support.paths import NODE, ROOT
+from tests.support.servers import CollabServer
+
+EXAMPLE = ROOT / "examples" / "tiptap_room"
+FRAGMENT = "default"
+"""TipTap Collaboration's default ``field``: the Y.XmlFragment the editor binds."""
+TIMEOUT_MS = 60_000
+"""Generous: two or three Chromium processes and the server share two loaded cores."""
+JS_WAIT: dict[str, Any] = {"timeout": TIMEOUT_MS, "polling": 100}
+
+CANON_JS = """const canon = v => Array.isArray(v) ? '[' + v.map(canon).join(',') + ']'
+  : v !== null && typeof v === 'object'
+    ? '{' + Object.keys(v).sort().map(k => JSON.stringify(k) + ':' + canon(v[k])).join(',') + '}'
+    : JSON.stringify(v)"""
+"""Key-order-independent JSON text, for comparing ProseMirror JSON inside the page."""
+
+
+def build_page(out: Path) -> Path:
+    """Bundle the example page into ``out`` with its own build script (never into the
+    example's ``dist/``, which belongs to whoever runs the example)."""
+    subprocess.run(
+        [NODE, str(EXAMPLE / "build.mjs"), "--outdir", str(out)],
+        cwd=ROOT, check=True, timeout=180, capture_output=True,
+    )  # fmt: skip
+    assert (out / "index.html").is_file() and (out / "app.js").is_file()
+    return out
+
+
+def tiptap_server(data: Path, log: Path, page: Path) -> CollabServer:
+    """``collab serve`` with the example page at ``/`` (``--web-dir``, as its README says)."""
+    return CollabServer(data, log, env={"COLLAB_WEB_DIR": str(page)})
+
+
+def room_url(server: CollabServer, room: str, name: str) -> str:
+    return f"{server.http}/?{urlencode({'name': name})}#{quote(room, safe='')}"
+
+
+@asynccontextmanager
+async def editor_browser(profile: Path, label: str) -> AsyncIterator[Chromium]:
+    """One Chromium process (its own profile: no BroadcastChannel with the others), ended by
+    its process group afterwards."""
+    browser = Chromium(profile, name=f"chromium-{label}")
+    try:
+        await browser.start()
+        yield browser
+    finally:
+        await browser.close()
+
+
+async def open_editor(browser: Chromium, server: CollabServer, room: str, name: str) -> Page:
+    """The example page in ``browser``, in ``room`` as ``name``, once TipTap is up."""
+    assert browser.browser is not None
+    page = await browser.browser.contexts[0].new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.on("console", lambda m: browser.console.append(f"{m.type}: {m.text}"))
+    page.on("pageerror", lambda e: browser.console.append(f"pageerror: {e}"))
+    await page.goto(room_url(server, room, name))
+    await page.wait_for_function(
+        "() => window.tiptapRoom !== undefined && window.tiptapRoom.editor.isInitialized !== false"
+        " && document.querySelector('#editor .ProseMirror') !== null",
+        **JS_WAIT,
+    )
+    return page
+
+
+PEER_VIEW_JS = """() => {
+  const p = window.tiptapRoom.provider
+  const me = window.tiptapRoom.doc.clientID
+  return {
+    signaling: p.signalingConns.map(c => c.connected),
+    bc: p.room ? p.room.bcConns.size : -1,
+    webrtc: p.room ? [...p.room.webrtcConns.values()]
+      .map(c => ({connected: c.connected, synced: c.synced})) : [],
+    others: [...p.awareness.getStates().entries()].filter(([id]) => id !== me).map(([, s]) => ({
+      name: s && s.user ? s.user.name : null,
+      replica: !!(s && s.collab && s.collab.role === 'replica')
+    }))
+  }
+}"""
+"""y-webrtc's own view of the room: signaling sockets, data channels, other peers' awareness."""
+
+
+async def peer_view(page: Page) -> dict[str, Any]:
+    view: dict[str, Any] = await page.evaluate(PEER_VIEW_JS)
+    return view
+
+
+async def wait_peers(page: Page, others: int, replicas: int = 1) -> None:
+    """Wait until y-webrtc has ``others`` data channels open (replicas included), ``others``
+    other awareness states (they came over those channels), ``replicas`` of them archival
+    replicas, and no BroadcastChannel peer.
+
+    A connection's own ``synced`` flag is not waited on: y-webrtc 10.3.0 sets it only while the
+    room as a whole is not synced yet, so a channel that opens after the first peer synced keeps
+    ``synced: false`` for good (measured here: the replica first, then the other browser).
+    The documents themselves are compared by the tests."""
+    try:
+        await page.wait_for_function(
+            f"""([others, replicas]) => {{
+              const view = ({PEER_VIEW_JS})()
+              return view.bc === 0
+                && view.webrtc.filter(c => c.connected).length === others
+                && view.others.length === others
+                && view.others.filter(o => o.replica).length === replicas
+            }}""",
+            arg=[others, replicas],
+            **JS_WAIT,
+        )
+    except PlaywrightTimeoutError:
+        raise AssertionError(f"peers never settled: {await peer_view(page)}") from None
+
+
+async def editor_json(page: Page) -> dict[str, Any]:
+    result: dict[str, Any] = await page.evaluate("() => window.tiptapRoom.editor.getJSON()")
+    return result
+
+
+async def editor_html(page: Page) -> str:
+    return str(await page.evaluate("() => window.tiptapRoom.editor.getHTML()"))
+
+
+async def wait_json(page: Page, expected: dict[str, Any]) -> None:
+    """Wait until the editor shows exactly ``expected`` (ProseMirror JSON)."""
+    await page.wait_for_function(
+        f"expected => {{ {CANON_JS}; "
+        "return canon(window.tiptapRoom.editor.getJSON()) === canon(expected) }",
+        arg=expected,
+        **JS_WAIT,
+    )
+
+
+async def wait_same(pages: list[Page]) -> dict[str, Any]:
+    """Wait until every editor shows the first one's document; return it."""
+    while True:
+        first = await editor_json(pages[0])
+        for other in pages[1:]:
+            await wait_json(other, first)
+        if await editor_json(pages[0]) == first:  # nothing moved while we waited
+            return first
+
+
+async def wait_archived(page: Page) -> None:
+    """Wait until the page's badge says the server confirmed this document as archived (the
+    page posts ``Y.encodeSnapshot(Y.snapshot(doc))`` to ``/api/rooms/{room}/saved``)."""
+    await page.wait_for_function(
+        "() => document.querySelector('#status-archive').dataset.state === 'saved'", **JS_WAIT
+    )
+
+
+async def focus_end(page: Page) -> None:
+    await page.evaluate("() => window.tiptapRoom.editor.commands.focus('end')")
+
+
+async def focus_end_of_first_block(page: Page) -> None:
+    await page.evaluate(
+        "() => { const e = window.tiptapRoom.editor;"
+        " e.commands.focus(e.state.doc.firstChild.nodeSize - 1) }"
+    )
+
+
+def archived_doc(server: CollabServer, room: str, at: str | None = None) -> dict[str, Any]:
+    """The room's archived document (``GET /api/rooms/{room}/update``) decoded in Node by
+    stock y-prosemirror (``yXmlFragmentToProseMirrorRootNode``) with the page's schema: the
+    example's own ``archived_doc.mjs``."""
+    args = [NODE, str(EXAMPLE / "archived_doc.mjs"), server.http, room]
+    if at is not None:
+        args += ["--at", at]
+    run = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+    assert run.returncode == 0, run.stderr[-2000:]
+    result: dict[str, Any] = json.loads(run.stdout)
+    return result
