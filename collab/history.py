@@ -272,7 +272,8 @@ def _copy_xml(
         return
     element = parent.children.insert(index, pycrdt.XmlElement(node.tag or ""))
     for key, value in list(node.attributes.__iter__()):
-        element.attributes[key] = value
+        if value is not None:  # null/undefined: "unset" for y-prosemirror (it never stores null)
+            element.attributes[key] = value
     for position, child in enumerate(node.children):
         _copy_xml(element, position, child, inner)
 
