@@ -132,7 +132,10 @@ async def wait_peers(page: Page, others: int, replicas: int = 1) -> None:
 
 
 async def editor_json(page: Page) -> dict[str, Any]:
-    result: dict[str, Any] = await page.evaluate("() => window.tiptapRoom.editor.getJSON()")
+    """``JSON.stringify(editor.getJSON())``, parsed: the document as JSON carries it (an
+    attribute whose value is ``undefined``, like a new ordered list's ``type``, is left out)."""
+    text = await page.evaluate("() => JSON.stringify(window.tiptapRoom.editor.getJSON())")
+    result: dict[str, Any] = json.loads(text)
     return result
 
 
@@ -142,12 +145,19 @@ async def editor_html(page: Page) -> str:
 
 async def wait_json(page: Page, expected: dict[str, Any]) -> None:
     """Wait until the editor shows exactly ``expected`` (ProseMirror JSON)."""
-    await page.wait_for_function(
-        f"expected => {{ {CANON_JS}; "
-        "return canon(window.tiptapRoom.editor.getJSON()) === canon(expected) }",
-        arg=expected,
-        **JS_WAIT,
-    )
+    try:
+        await page.wait_for_function(
+            f"expected => {{ {CANON_JS}; "
+            "const shown = JSON.parse(JSON.stringify(window.tiptapRoom.editor.getJSON()));"
+            "return canon(shown) === canon(expected) }",
+            arg=expected,
+            **JS_WAIT,
+        )
+    except PlaywrightTimeoutError:
+        shown = await editor_json(page)
+        raise AssertionError(
+            f"the editor never showed\n{expected}\nit shows\n{shown}\n{await peer_view(page)}"
+        ) from None
 
 
 async def wait_same(pages: list[Page]) -> dict[str, Any]:
@@ -168,15 +178,22 @@ async def wait_archived(page: Page) -> None:
     )
 
 
+async def focus_at(page: Page, position: str) -> None:
+    """Put the caret at ``position`` (a JS expression of ``e``, the editor) and wait until the
+    editor has the keyboard focus: TipTap's ``focus`` command sets the selection at once but
+    focuses the DOM in the next animation frame, and keys pressed before that are lost."""
+    await page.evaluate(
+        f"() => {{ const e = window.tiptapRoom.editor; e.commands.focus({position}) }}"
+    )
+    await page.wait_for_function("() => window.tiptapRoom.editor.view.hasFocus()", **JS_WAIT)
+
+
 async def focus_end(page: Page) -> None:
-    await page.evaluate("() => window.tiptapRoom.editor.commands.focus('end')")
+    await focus_at(page, "'end'")
 
 
 async def focus_end_of_first_block(page: Page) -> None:
-    await page.evaluate(
-        "() => { const e = window.tiptapRoom.editor;"
-        " e.commands.focus(e.state.doc.firstChild.nodeSize - 1) }"
-    )
+    await focus_at(page, "e.state.doc.firstChild.nodeSize - 1")
 
 
 def archived_doc(server: CollabServer, room: str, at: str | None = None) -> dict[str, Any]:
