@@ -29,7 +29,6 @@ from collab.document import DEFAULT_TEXT, Document, RootKind
 from collab.errors import NotFoundError, ProtocolError
 from collab.render import MAX_DEPTH, RenderError, to_json
 from collab.storage.base import Version
-from collab.yupdate import infer_root_kinds
 
 __all__ = [
     "RootDiff",
@@ -305,12 +304,11 @@ def _root_kinds(document: Document, old: Document, text_name: str) -> dict[str, 
     kinds: dict[str, RootKind] = {}
     for doc in (old, document):
         try:
-            inferred = infer_root_kinds(doc.get_update())
+            inferred = render.infer_kinds(doc.get_update())
         except ProtocolError:
-            inferred = {}
+            inferred = {}  # our own documents decode; a bad one restores its declared roots
         for name, kind in inferred.items():
-            if kind in ("text", "map", "array", "xml"):
-                kinds.setdefault(name, kind)  # type: ignore[arg-type]
+            kinds.setdefault(name, kind)
     for doc in (old, document):
         for name, kind in doc.roots.items():
             kinds.setdefault(name, kind)

@@ -32,6 +32,7 @@ Example:
 from __future__ import annotations
 
 import base64
+import bisect
 import json
 import math
 import re
@@ -42,7 +43,19 @@ from typing import Any, Final, Literal
 import pycrdt
 
 from collab.errors import NotFoundError, ProtocolError
-from collab.yupdate import infer_root_kinds
+from collab.lib0 import Decoder
+from collab.yupdate import (
+    BIT_PARENT_SUB,
+    REF_DELETED,
+    REF_EMBED,
+    REF_FORMAT,
+    REF_GC,
+    REF_SKIP,
+    REF_STRING,
+    REF_TYPE,
+    Struct,
+    decode_update,
+)
 
 __all__ = [
     "FORMATS",
@@ -54,6 +67,7 @@ __all__ = [
     "default_format",
     "delta_markdown",
     "export_update",
+    "infer_kinds",
     "main_root",
     "pm_blocks",
     "pm_html",
@@ -123,8 +137,103 @@ _ROOT_TYPES: Final[dict[str, Any]] = {
 }
 
 
+_XML_TYPE_REFS: Final = frozenset({3, 4, 5, 6})  # XmlElement, XmlFragment, XmlHook, XmlText
+_KIND_RANK: Final[dict[str, int]] = {"map": 3, "xml": 2, "text": 1, "array": 0}
+
+
+def infer_kinds(update: bytes) -> dict[str, ExportKind]:
+    """Each root type's kind, from the items of a Yjs V1 update (Yjs does not record it).
+
+    Every item is traced to its root: items carrying their parent name it; the others (which
+    carry left/right origins instead) belong to their origin's parent, followed iteratively.
+    A root with a map key (parentSub) is a map, with XML elements/texts an XML fragment, with
+    strings/formats/embeds a text, with anything else an array. A root whose items are all
+    garbage-collected has no kind (left out): it renders as nothing anyway.
+
+    Raises:
+        ProtocolError: if the update is malformed.
+
+    Example:
+        >>> d = pycrdt.Doc()
+        >>> d["t"] = pycrdt.Text("hello")
+        >>> del d["t"][0:1]  # the item naming the root is gone; "ello" still says "text"
+        >>> infer_kinds(d.get_update())
+        {'t': 'text'}
+    """
+    parsed = decode_update(update)
+    data = parsed.data
+    clocks: dict[int, list[int]] = {}
+    items: dict[int, list[Struct]] = {}
+    for section in parsed.clients:
+        structs = [s for s in section.structs if s.ref not in (REF_GC, REF_SKIP)]
+        items[section.client] = structs
+        clocks[section.client] = [s.clock for s in structs]
+
+    def locate(target: tuple[int, int] | None) -> Struct | None:
+        if target is None or target[0] not in items:
+            return None
+        at = bisect.bisect_right(clocks[target[0]], target[1]) - 1
+        if at < 0:
+            return None
+        found = items[target[0]][at]
+        return found if found.clock + found.length > target[1] else None
+
+    roots: dict[tuple[int, int], str | None] = {}  # (client, clock) of an item -> root name
+
+    def root_of_item(struct: Struct, client: int) -> str | None:
+        path: list[tuple[int, int]] = []
+        key = (client, struct.clock)
+        name: str | None = None
+        current: Struct | None = struct
+        while current is not None:
+            if key in roots:
+                name = roots[key]
+                break
+            path.append(key)
+            if current.origin is None and current.right_origin is None:
+                if current.parent_id is None:
+                    r = Decoder(data, current.start + 1)
+                    if r.read_var_uint() == 1:
+                        name = r.read_var_string()
+                break
+            origin = current.origin
+            following = locate(origin)
+            if following is None:
+                origin = current.right_origin
+                following = locate(origin)
+            if following is None or origin is None:
+                break
+            key = (origin[0], following.clock)
+            if key in path:
+                break
+            current = following
+        for visited in path:
+            roots[visited] = name
+        return name
+
+    kinds: dict[str, ExportKind] = {}
+    for client, structs in items.items():
+        for struct in structs:
+            name = root_of_item(struct, client)
+            if name is None:
+                continue
+            kind: ExportKind | None = None
+            if struct.info & BIT_PARENT_SUB:  # a map key (written even when origins replace it)
+                kind = "map"
+            elif struct.ref in (REF_STRING, REF_FORMAT, REF_EMBED):
+                kind = "text"
+            elif struct.ref == REF_TYPE:
+                r = Decoder(data, struct.content_start)
+                kind = "xml" if r.read_var_uint() in _XML_TYPE_REFS else "array"
+            elif struct.ref != REF_DELETED:
+                kind = "array"
+            if kind is not None and _KIND_RANK[kind] > _KIND_RANK.get(kinds.get(name, ""), -1):
+                kinds[name] = kind
+    return kinds
+
+
 def root_kinds(doc: pycrdt.Doc[Any]) -> dict[str, ExportKind]:
-    """Every root of ``doc`` with its inferred kind (an empty root has none and is left out).
+    """Every root of ``doc`` with its kind (:func:`infer_kinds`; empty roots are left out).
 
     Example:
         >>> d = pycrdt.Doc()
@@ -133,10 +242,9 @@ def root_kinds(doc: pycrdt.Doc[Any]) -> dict[str, ExportKind]:
         {'m': 'map'}
     """
     try:
-        kinds = infer_root_kinds(doc.get_update())
+        return infer_kinds(doc.get_update())
     except ProtocolError:
         return {}
-    return {name: kind for name, kind in kinds.items() if kind in _ROOT_TYPES}  # type: ignore[misc]
 
 
 def root_of(doc: pycrdt.Doc[Any], name: str, kind: str) -> Any:

@@ -147,6 +147,10 @@ const handlers = {
     })
     return { update: b64(Y.encodeStateAsUpdate(doc)), change: b64(Y.encodeStateAsUpdate(doc, before)) }
   },
+  // what `updates` hold beyond `base` (one update)
+  diff ({ base, updates }) {
+    return { change: b64(Y.encodeStateAsUpdate(load(updates), Y.encodeStateVector(load(base)))) }
+  },
   // Y.Doc#toJSON of the given roots, each read as the given kind
   json ({ updates, roots }) {
     const doc = load(updates)
