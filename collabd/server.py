@@ -39,6 +39,7 @@ from pydantic import SecretStr, ValidationError
 from collab.errors import StorageError
 from collab.peer.config import IceServer, PeerConfig
 from collab.replica import ArchivalReplica, RoomPolicy
+from collab.service import Service
 from collab.storage import StoreOptions, UpdateStore, open_store
 from collabd.api import api_router
 from collabd.hosts import AllowedHostsMiddleware, default_allowed_hosts
@@ -87,6 +88,8 @@ class Served:
     replica: ArchivalReplica
     monitor: LoopMonitor
     webhooks: WebhookSender
+    worker: Service | None = None
+    "``--workers``: this worker's routing (collabd.workers), started after the replica."
 
 
 def build_app(
@@ -255,10 +258,15 @@ def run_serve(settings: ServeSettings) -> None:
     Raises:
         StartupError: an expected failure (one line for the operator; see collabd.startup).
     """
+    from collabd.workers import WorkerContext, run_supervisor
+
+    worker = WorkerContext.from_environment()  # set in a worker the supervisor started
+    if worker is None and settings.workers > 1:
+        run_supervisor(settings)  # N workers: each runs this function on inherited sockets
+        return
+    key = worker.key if worker is not None else secrets.token_urlsafe(32)
     try:
-        sig = load_settings().model_copy(
-            update={"internal_key": SecretStr(secrets.token_urlsafe(32))}
-        )
+        sig = load_settings().model_copy(update={"internal_key": SecretStr(key)})
     except ValidationError as exc:
         raise invalid_setting(exc) from exc
     tls: dict[str, Any] = {}
@@ -270,10 +278,12 @@ def run_serve(settings: ServeSettings) -> None:
     if settings.store is None:
         prepare_data_dir(settings.data)
     raise_fd_limit()
-    sock = bind_listener(settings.host, settings.port)
+    sock = worker.public if worker is not None else bind_listener(settings.host, settings.port)
     port = sock.getsockname()[1]
-    internal = bind_listener("127.0.0.1", 0)
+    internal = worker.private if worker is not None else bind_listener("127.0.0.1", 0)
     served = build_app(settings, port=internal.getsockname()[1], signaling_settings=sig)
+    if worker is not None:
+        worker.install(served, settings)
     shown = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
     if ":" in shown:
         shown = f"[{shown}]"
@@ -296,6 +306,8 @@ def run_serve(settings: ServeSettings) -> None:
         f"collab is serving on {scheme}://{shown}:{port}/  "
         f"(archive: {redact_url(settings.store_url)})"
     )
+    if worker is not None:
+        banner = worker.banner()  # the supervisor prints the one above
     asyncio.run(_serve(served, sig, (public, sock), (private, internal), banner))
 
 
@@ -317,7 +329,12 @@ async def _serve(
                 tg.start_soon(private[0].serve, [private[1]])
                 await _wait_started(private[0])
                 # webhooks outlive the replica: its last events (on leaving) are still queued
-                async with served.webhooks, served.replica, served.monitor:
+                async with (
+                    served.webhooks,
+                    served.replica,
+                    served.monitor,
+                    served.worker or contextlib.nullcontext(),
+                ):
                     await _wait_replica_connected(served.replica)
                     tg.start_soon(public[0].serve, [public[1]])
                     await _wait_started(public[0])

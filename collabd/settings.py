@@ -146,6 +146,10 @@ class ServeSettings(ArchiveSettings):
     "Directory with the built page (default: the page packaged in the wheel, else ``web/dist``)."
     idle_unload_after: float = Field(default=30.0, gt=0)
     "Seconds without peers before the replica unloads a room from memory."
+    workers: int = Field(default=1, ge=1, le=64)
+    """Worker processes sharing the port, each with its own replica, so archiving uses every
+    core (PostgreSQL ``--store`` and ``COLLAB_REDIS_URL`` needed above 1; a supervisor restarts
+    a dead worker; rooms are shared through the store's leases)."""
     allow_delete: bool = False
     """Allow ``DELETE /api/rooms/{room}`` (an idle room's whole archive: log, snapshots,
     versions). Off by default: the archive's promise is that a document never dies, and with

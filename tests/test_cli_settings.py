@@ -34,6 +34,7 @@ SAMPLES: dict[str, list[str]] = {
     "tls_key": ["/tmp/key.pem"],
     "web_dir": ["/tmp/web"],
     "idle_unload_after": ["5"],
+    "workers": ["3"],
     "allowed_hosts": ["collab.example", "*.example.org"],
     "ice_servers": ["stun:stun.example.org:3478"],
     "text_name": ["prosemirror"],
