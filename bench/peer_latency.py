@@ -76,10 +76,15 @@ def anchor_replay(edits: list[tuple[int, int, str]]) -> tuple[float, str]:
     doc: pycrdt.Doc[Any] = pycrdt.Doc()
     t = doc.get("t", type=pycrdt.Text)
     start = time.perf_counter()
+    cpu = time.process_time()
     for pos, dels, ins in edits:
         with doc.transaction():
             apply_edit(t, pos, dels, ins)
+    _ANCHOR_CPU.append(time.process_time() - cpu)
     return time.perf_counter() - start, str(t)
+
+
+_ANCHOR_CPU: list[float] = []
 
 
 def start_signaling() -> tuple[str, subprocess.Popen[bytes]]:
@@ -174,6 +179,7 @@ async def receiver(url: str, room: str, expected_len: int) -> None:
             # never read the document inside its own observer (the transaction is open)
             if not first:
                 first.append(time.time())
+                first.append(time.process_time())
             changed.set()
 
         peer.document.observe(on_update)
@@ -184,7 +190,8 @@ async def receiver(url: str, room: str, expected_len: int) -> None:
         while len(str(text)) != expected_len:
             await changed.wait()
             changed = anyio.Event()
-        print(f"DONE {time.time():.6f} {first[0]:.6f}", flush=True)
+        cpu = time.process_time() - first[1]
+        print(f"DONE {time.time():.6f} {first[0]:.6f} {cpu:.6f}", flush=True)
         await anyio.sleep(0.2)
 
 
@@ -275,6 +282,7 @@ async def trace(
                 await connect(a)
             t = a.document.text()
             server_cpu = cpu_seconds(server) if server is not None else 0.0
+            a_cpu = time.process_time()
             start = time.time()
             for i in range(0, len(edits), batch):
                 with a.document.transaction():
@@ -285,7 +293,9 @@ async def trace(
             typed = time.time() - start
             with anyio.fail_after(600):
                 done = await next_line()
+            a_cpu = time.process_time() - a_cpu
             end = float(done.split()[1])
+            b_cpu = float(done.split()[3])  # from its first update on
             if server is not None:
                 server_cpu = cpu_seconds(server) - server_cpu
             (stats,) = await a.stats()
@@ -319,6 +329,14 @@ async def trace(
             f"{server_cpu / len(edits) * 1e6:.1f} µs per typed edit, "
             f"{server_cpu / max(1, stats.messages_out) * 1e6:.0f} µs per message from A"
         )
+    anchor_cpu = _ANCHOR_CPU[-1]
+    print(
+        f"  CPU (load-independent): anchor {anchor_cpu:.2f} s; peer A (typing + sending) "
+        f"{a_cpu:.2f} s = {a_cpu / anchor_cpu:.2f}×; peer B (receiving) "
+        f"{b_cpu:.2f} s = {b_cpu / anchor_cpu:.2f}×"
+        + (f"; replica {server_cpu:.2f} s = {server_cpu / anchor_cpu:.2f}×" if server else "")
+    )
+    print(f"  load {os.getloadavg()[0]:.2f} (1 min) on {os.cpu_count()} CPUs")
     print(f"  RATIO end-to-end / anchor = {total / anchor:.2f}× (goal ≤ 1.5×)")
 
 

@@ -86,7 +86,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -145,8 +145,14 @@ class SyncOptions:
 
     outbox_size: int = 4096
     "Messages queued per connection before it is closed with ``outbox-overflow``."
-    coalesce_max_updates: int = 100
-    "Merge at most this many queued updates into one message (merge_updates is superlinear)."
+    coalesce_max_updates: int = 500
+    """Merge at most this many queued updates into one message (merge_updates is
+    superlinear: ~2 ms for 500 keystrokes, far less than the messages it saves)."""
+    coalesce_wait: float = 0.005
+    """Seconds the sender waits, at most, while its previous message is unacknowledged (a
+    channel with ``wait_writable``: aiortc's) before sending queued updates; what queues
+    meanwhile is merged into the same message (Nagle). No wait when the transport is idle,
+    which is the case at typing rates; a burst goes out as ≤ 1 message per 5 ms."""
     coalesce_max_bytes: int = 64 * 1024
     "Stop merging once a run reaches this many bytes."
     max_incoming_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
@@ -597,10 +603,18 @@ class SyncRoom:
         options = self.options
         outbox = connection._outbox
         channel = connection.channel
+        wait_writable: Callable[[], Awaitable[None]] | None = getattr(
+            channel, "wait_writable", None
+        )
         try:
             while True:
                 kind, payload = await connection._next()
                 if kind == _UPDATE:
+                    if wait_writable is not None and not getattr(channel, "writable", True):
+                        # the transport is backed up: let updates queue up behind this one
+                        # and go out merged (fewer, larger messages), bounded in time
+                        with anyio.move_on_after(options.coalesce_wait):
+                            await wait_writable()
                     run = [payload]
                     size = len(payload)
                     while len(run) < options.coalesce_max_updates and size < (

@@ -50,6 +50,8 @@ class ChannelCounters:
     """Incoming messages ignored (text frames, oversized, or after close)."""
     send_waits: int = 0
     """How often ``send`` waited for ``bufferedAmount`` to drain."""
+    writable_waits: int = 0
+    """How often ``wait_writable`` waited (the sender then merged what queued meanwhile)."""
 
 
 class DataChannel:
@@ -93,9 +95,12 @@ class DataChannel:
         self._opened = anyio.Event()
         self._closed = anyio.Event()
         self._drained = anyio.Event()
+        self._writable = anyio.Event()
+        self._low_water = low_water
         self._send_lock = anyio.Lock()
         self._inbox_send, self._inbox_recv = anyio.create_memory_object_stream[bytes](max_inbox)
         channel.bufferedAmountLowThreshold = low_water
+        _sack_hooks(channel.transport).append(self._on_sack)
         channel.on("message", self._on_message)
         channel.on("open", self._on_open)
         channel.on("close", self._on_close)
@@ -114,6 +119,7 @@ class DataChannel:
 
     def _on_low(self) -> None:
         self._drained.set()
+        self._writable.set()
 
     def _on_message(self, message: Any) -> None:
         if self._closed.is_set():
@@ -154,6 +160,10 @@ class DataChannel:
             self.close_reason = reason
         self._closed.set()
         self._drained.set()
+        self._writable.set()
+        hooks = _sack_hooks(self._channel.transport)
+        if self._on_sack in hooks:
+            hooks.remove(self._on_sack)
         self._opened.set()  # wake waiters; they re-check
         self._inbox_send.close()
 
@@ -245,6 +255,40 @@ class DataChannel:
         self.counters.messages_out += 1
         self.counters.bytes_out += len(message)
 
+    @property
+    def writable(self) -> bool:
+        """True when nothing sent earlier is still unacknowledged: the data channel's queue
+        is empty and SCTP has no data in flight (read from aiortc's association)."""
+        if self._closed.is_set():
+            return True
+        if self._channel.bufferedAmount:
+            return False
+        sctp = self._channel.transport
+        return not getattr(sctp, "_flight_size", 0) and not getattr(sctp, "_outbound_queue", ())
+
+    async def wait_writable(self) -> None:
+        """Wait until :attr:`writable` (at once if it is, or once the channel closed).
+
+        Nagle's rule for CRDT updates: the sync room's sender waits here (bounded by
+        ``SyncOptions.coalesce_wait``) before taking queued updates, so that while a message
+        is in flight the updates typed meanwhile are merged into the next one instead of
+        each going out alone (every message costs a DATA chunk, a SACK and their DTLS
+        records and syscalls on both ends). At typing rates the previous message is long
+        acknowledged: no wait."""
+        channel = self._channel
+        while not self.writable:
+            self.counters.writable_waits += 1
+            self._writable = anyio.Event()
+            channel.bufferedAmountLowThreshold = 0  # fire "bufferedamountlow" at empty
+            try:
+                await self._writable.wait()  # set by a SACK, the buffer draining, or close
+            finally:
+                channel.bufferedAmountLowThreshold = self._low_water
+
+    def _on_sack(self) -> None:
+        if not self._writable.is_set() and self.writable:
+            self._writable.set()
+
     async def recv(self) -> bytes:
         """Receive the next message.
 
@@ -278,6 +322,27 @@ class DataChannel:
         self._channel.close()
         self._mark_closed(self.close_reason)
         self._inbox_recv.close()
+
+
+def _sack_hooks(sctp: Any) -> list[Callable[[], None]]:
+    """Callbacks run after ``sctp`` (aiortc's ``RTCSctpTransport``) handled a SACK: aiortc
+    has no event for "data acknowledged", so its handler is wrapped once per association."""
+    hooks: list[Callable[[], None]] | None = getattr(sctp, "_collab_sack_hooks", None)
+    if hooks is not None:
+        return hooks
+    found: list[Callable[[], None]] = []
+    original = getattr(sctp, "_receive_sack_chunk", None)
+    if original is None:  # not aiortc's transport (a test double): no hooks ever run
+        return found
+
+    async def receive_sack_chunk(chunk: Any) -> None:
+        await original(chunk)
+        for hook in tuple(found):
+            hook()
+
+    sctp._receive_sack_chunk = receive_sack_chunk
+    sctp._collab_sack_hooks = found
+    return found
 
 
 def watch_peer_connection(

@@ -383,3 +383,42 @@ async def test_data_channel_adapter(channel_pair: tuple[DataChannel, DataChannel
         await right.send(b"x")
     with pytest.raises(TransportError):
         await right.recv()
+
+
+@pytest.mark.anyio
+async def test_burst_is_merged_while_a_message_is_in_flight(
+    channel_pair: tuple[DataChannel, DataChannel, Any],
+) -> None:
+    """Nagle for updates: while A's previous message is unacknowledged, what A types is
+    queued and merged into the next message (fewer SCTP messages than event-loop turns);
+    the receiver still gets every keystroke."""
+    import anyio.lowlevel
+
+    from collab.sync import SyncRoom
+
+    left, right, _raw = channel_pair
+    a, b = SyncRoom(), SyncRoom()
+    turns, per_turn = 200, 16
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(a.serve, left, "a->b")
+        tg.start_soon(b.serve, right, "b->a")
+        with anyio.fail_after(20):
+            await a.wait_connected_synced()
+            await b.wait_connected_synced()
+        (conn,) = a.connections
+        sent_before = conn.stats.messages_out
+        changed = [anyio.Event()]
+        b.document.observe(lambda update, origin: changed[0].set())
+        text = a.document.text()
+        for turn in range(turns):
+            for i in range(per_turn):
+                with a.document.transaction():
+                    text.insert(turn * per_turn + i, "x")
+            await anyio.lowlevel.checkpoint()  # the sender gets one turn per 16 keystrokes
+        with anyio.fail_after(30):
+            while str(b.document.text()) != "x" * (turns * per_turn):
+                await changed[0].wait()
+                changed[0] = anyio.Event()
+        tg.cancel_scope.cancel()
+    assert left.counters.writable_waits > 0
+    assert conn.stats.messages_out - sent_before < turns  # fewer messages than turns
