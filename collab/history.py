@@ -214,8 +214,16 @@ def _prelim(value: Any, depth: int = 0) -> Any:
     return value
 
 
+def _signature(value: Any, depth: int = 0) -> str:
+    """A comparable form of a value; a too-deep one (a vandal's) equals nothing."""
+    try:
+        return json.dumps(to_json(value, depth), sort_keys=True)
+    except RenderError:
+        return f"too-deep {id(value)}"
+
+
 def _same(a: Any, b: Any) -> bool:
-    return bool(to_json(a) == to_json(b))
+    return _signature(a) == _signature(b)
 
 
 def _restore_map(target: pycrdt.Map[Any], source: pycrdt.Map[Any], depth: int = 0) -> None:
@@ -243,9 +251,9 @@ _MISSING: Any = object()
 def _restore_array(target: pycrdt.Array[Any], source: pycrdt.Array[Any], depth: int = 0) -> None:
     """Replace the runs of items that differ (unchanged items, nested types included, stay)."""
     inner = _check_depth(depth)
-    have = [json.dumps(to_json(item, inner), sort_keys=True) for item in target]
+    have = [_signature(item, inner) for item in target]
     want_items = list(source)
-    want = [json.dumps(to_json(item, inner), sort_keys=True) for item in want_items]
+    want = [_signature(item, inner) for item in want_items]
     matcher = difflib.SequenceMatcher(a=have, b=want, autojunk=False)
     for tag, i1, i2, j1, j2 in reversed(matcher.get_opcodes()):
         if tag == "equal":
@@ -280,9 +288,9 @@ def _copy_xml(
 def _restore_xml(target: pycrdt.XmlFragment, source: pycrdt.XmlFragment) -> None:
     """Coarse but exact: top-level nodes that differ are replaced by copies of the old ones
     (y-prosemirror renders the result like any remote change)."""
-    have = [json.dumps(to_json(_wrap(child)), sort_keys=True) for child in target.children]
+    have = [_signature(_wrap(child)) for child in target.children]
     old = list(source.children)
-    want = [json.dumps(to_json(_wrap(child)), sort_keys=True) for child in old]
+    want = [_signature(_wrap(child)) for child in old]
     matcher = difflib.SequenceMatcher(a=have, b=want, autojunk=False)
     for tag, i1, i2, j1, j2 in reversed(matcher.get_opcodes()):
         if tag == "equal":
@@ -328,7 +336,10 @@ def _restore(
     kinds: dict[str, RootKind],
     plans: dict[str, tuple[str, list[TextEdit]]],
 ) -> None:
-    # read every old root first: a root missing in the old version reads as empty
+    # refuse too-deep versions before editing anything (a restore is all or nothing)
+    for name, kind in kinds.items():
+        if kind != "text":
+            to_json(_root(old, name, kind))  # the current side may be deep: it is replaced
     with document.transaction(origin="restore"):
         for name, kind in sorted(kinds.items()):
             target, source = _root(document, name, kind), _root(old, name, kind)
