@@ -196,6 +196,22 @@ async def focus_end_of_first_block(page: Page) -> None:
     await focus_at(page, "e.state.doc.firstChild.nodeSize - 1")
 
 
+async def focus_end_of_block(page: Page, index: int) -> None:
+    """The caret at the end of the innermost textblock of top-level block ``index`` (a list's
+    last item)."""
+    await focus_at(
+        page,
+        f"""(() => {{
+          let end = 0
+          for (let i = 0; i <= {index}; i++) end += e.state.doc.child(i).nodeSize
+          let node = e.state.doc.child({index})
+          let pos = end - 1
+          while (!node.isTextblock) {{ node = node.lastChild; pos -= 1 }}
+          return pos
+        }})()""",
+    )
+
+
 def archived_doc(server: CollabServer, room: str, at: str | None = None) -> dict[str, Any]:
     """The room's archived document (``GET /api/rooms/{room}/update``) decoded in Node by
     stock y-prosemirror (``yXmlFragmentToProseMirrorRootNode``) with the page's schema: the
@@ -207,3 +223,34 @@ def archived_doc(server: CollabServer, room: str, at: str | None = None) -> dict
     assert run.returncode == 0, run.stderr[-2000:]
     result: dict[str, Any] = json.loads(run.stdout)
     return result
+
+
+def agreed_markdown(document: dict[str, Any]) -> str:
+    """The Markdown of a TipTap document (ProseMirror JSON) as agreed with the exporter:
+    prosemirror-markdown's default serializer on the basic schema's names
+    (``tiptap_markdown.mjs``)."""
+    run = subprocess.run(
+        [NODE, str(Path(__file__).with_name("tiptap_markdown.mjs"))],
+        input=json.dumps(document), cwd=ROOT, capture_output=True, text=True, timeout=60,
+        check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    return run.stdout
+
+
+def export(server: CollabServer, room: str, fmt: str, at: str | None = None) -> str:
+    """``GET /api/rooms/{room}/export?format=…&root=default`` (200 expected)."""
+    params = {"format": fmt, "root": FRAGMENT, **({"at": at} if at is not None else {})}
+    response = server.get(f"/api/rooms/{quote(room, safe='')}/export", params=params)
+    assert response.status_code == 200, response.text
+    assert response.headers["x-collab-kind"] == "xml", response.headers
+    return response.text
+
+
+def changed_lines(diff: str) -> list[str]:
+    """The ``-``/``+`` lines of a unified diff (headers left out)."""
+    return [
+        line
+        for line in diff.splitlines()
+        if line[:1] in ("-", "+") and not line.startswith(("---", "+++"))
+    ]
