@@ -308,14 +308,27 @@ def _wrap(node: Any) -> Any:
     return node
 
 
-def _root_kinds(document: Document, old: Document, text_name: str) -> dict[str, RootKind]:
-    kinds: dict[str, RootKind] = {}
-    for doc in (old, document):
+def _infer(updates: list[bytes]) -> list[dict[str, RootKind]]:
+    out: list[dict[str, RootKind]] = []
+    for update in updates:
         try:
-            inferred = render.infer_kinds(doc.get_update())
+            out.append(dict(render.infer_kinds(update)))
         except ProtocolError:
-            inferred = {}  # our own documents decode; a bad one restores its declared roots
-        for name, kind in inferred.items():
+            out.append({})  # our own documents decode; a bad one restores its declared roots
+    return out
+
+
+def _root_kinds(
+    document: Document,
+    old: Document,
+    text_name: str,
+    inferred: list[dict[str, RootKind]] | None = None,
+) -> dict[str, RootKind]:
+    if inferred is None:
+        inferred = _infer([old.get_update(), document.get_update()])
+    kinds: dict[str, RootKind] = {}
+    for found in inferred:
+        for name, kind in found.items():
             kinds.setdefault(name, kind)
     for doc in (old, document):
         for name, kind in doc.roots.items():
@@ -389,9 +402,12 @@ def restore_into(document: Document, old: Document, text_name: str = DEFAULT_TEX
 async def restore_into_async(
     document: Document, old: Document, text_name: str = DEFAULT_TEXT
 ) -> None:
-    """:func:`restore_into` with the text diffs computed in a worker thread (large documents
-    never stall the event loop); the edits are applied on the caller's thread."""
-    kinds = _root_kinds(document, old, text_name)
+    """:func:`restore_into` with the root kinds and the text diffs computed in a worker thread
+    (large documents never stall the event loop); the edits are applied on the caller's
+    thread."""
+    updates = [old.get_update(), document.get_update()]
+    inferred = await anyio.to_thread.run_sync(_infer, updates)
+    kinds = _root_kinds(document, old, text_name, inferred)
     texts = {
         name: (str(document.text(name)), str(old.text(name)))
         for name, kind in kinds.items()
