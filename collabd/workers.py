@@ -31,6 +31,7 @@ the two facilities the multi-instance deployment already has share the work betw
   work and reads see the owner's live document whichever worker the request reached. If the
   owner does not answer, the request is served locally (this worker then waits for the
   lease like any replica).
+* ``GET /api/rooms`` asks every worker and merges the lists (a room's peers summed).
 * **metrics**: ``/metrics`` on the public port answers with every worker's metrics, each
   sample labelled ``worker="<slot>"`` (a worker that does not answer is ``collab_worker_up 0``).
 
@@ -567,6 +568,9 @@ class _RouterMiddleware:
             text = await router.gather_metrics()
             await _respond(send, 200, text.encode(), b"text/plain; version=0.0.4; charset=utf-8")
             return
+        if path == "/api/rooms" and method == "GET":
+            await self._rooms(scope, send)
+            return
         room = room_of(method, path)
         if room is not None:
             slot = await router.owner_slot(room)
@@ -590,6 +594,48 @@ class _RouterMiddleware:
             return
         ready = b'{"ready": true}' if self.router._running else b'{"ready": false}'
         await _respond(send, 200, ready, b"application/json")
+
+    async def _rooms(self, scope: Any, send: Any) -> None:
+        """``GET /api/rooms`` of every worker, merged: a room's connected peers summed over
+        the workers, ``loaded`` if any worker holds it (the stored facts are the same)."""
+        router = self.router
+        headers = [(k, v) for k, v in scope["headers"] if k.lower() not in _HOP]
+        headers.append((FORWARD_HEADER.encode(), router.ctx.key.encode()))
+        query = scope.get("query_string", b"").decode("latin-1")
+        answers: dict[int, httpx.Response] = {}
+
+        async def fetch(slot: int) -> None:
+            assert router._client is not None
+            port = router.ctx.ports[slot]
+            with contextlib.suppress(Exception):  # a worker that does not answer is left out
+                answers[slot] = await router._client.get(
+                    f"http://127.0.0.1:{port}/api/rooms" + (f"?{query}" if query else ""),
+                    headers=headers,
+                    timeout=30.0,
+                )
+
+        async with anyio.create_task_group() as tg:
+            for slot in range(router.ctx.count):
+                tg.start_soon(fetch, slot)
+        own = answers.get(router.ctx.slot)
+        if own is None or own.status_code != 200:
+            status = own.status_code if own is not None else 503
+            body = own.content if own is not None else b'{"detail": "unavailable"}'
+            await _respond(send, status, body, b"application/json")
+            return
+        merged: dict[str, dict[str, Any]] = {}
+        for response in answers.values():
+            if response.status_code != 200:
+                continue
+            for row in response.json():
+                seen = merged.setdefault(row["name"], dict(row, peers=0, loaded=False))
+                seen["peers"] += row["peers"]
+                seen["loaded"] = seen["loaded"] or row["loaded"]
+                seen["size"] = max(seen["size"], row["size"])
+                if (row["updated_at"] or 0) > (seen["updated_at"] or 0):
+                    seen["updated_at"] = row["updated_at"]
+        body = json.dumps([merged[name] for name in sorted(merged)]).encode()
+        await _respond(send, 200, body, b"application/json")
 
     async def _forward(self, slot: int, scope: Any, receive: Any, send: Any) -> bool:
         """Replay the request on ``slot``'s private port; ``False`` if it does not answer

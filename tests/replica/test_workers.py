@@ -186,6 +186,10 @@ async def test_two_workers_share_rooms_and_a_killed_worker_loses_nothing(
                     for room, p in zip(rooms, peers, strict=True):
                         r = await client.get(f"/api/rooms/{room}/text")
                         assert r.status_code == 200 and r.text == str(p.document.text())
+                    r = await client.get("/api/rooms")  # every worker's rooms, merged
+                    listed = {row["name"]: row for row in r.json()}
+                    assert all(listed[room]["loaded"] for room in rooms), listed
+                    assert all(listed[room]["peers"] == 1 for room in rooms), listed
             scraped = await anyio.to_thread.run_sync(server.metrics)
             forwarded = sum(
                 metric(scraped, "collab_worker_forwarded_requests_total", w) for w in (0, 1)
