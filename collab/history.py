@@ -185,7 +185,7 @@ def _restore_text(
             _rewrite_text(text, target)
         return
     wanted = "".join(content for content, _ in target)
-    current = str(text)
+    current = "".join(content for content, _ in _runs(text))  # str(XmlText) is markup
     if plan is None or plan[0] != current:
         plan = (current, plan_text_edits(current, wanted))
     apply_text_edits(text, plan[0], plan[1])
@@ -285,9 +285,16 @@ def _copy_xml(
         _copy_xml(element, position, child, inner)
 
 
-def _restore_xml(target: pycrdt.XmlFragment, source: pycrdt.XmlFragment) -> None:
-    """Coarse but exact: top-level nodes that differ are replaced by copies of the old ones
-    (y-prosemirror renders the result like any remote change)."""
+def _restore_children(
+    target: pycrdt.XmlFragment | pycrdt.XmlElement,
+    source: pycrdt.XmlFragment | pycrdt.XmlElement,
+    depth: int,
+) -> None:
+    """Children that differ are edited in place when they pair up with an old child of the
+    same shape (same element name: attributes and children restored recursively; texts: minimal
+    edits and marks), else replaced by copies of the old ones. y-prosemirror applies the result
+    like any remote change, and a collaborator's cursor in an unchanged node stays put."""
+    inner = _check_depth(depth)
     have = [_signature(_wrap(child)) for child in target.children]
     old = list(source.children)
     want = [_signature(_wrap(child)) for child in old]
@@ -295,10 +302,43 @@ def _restore_xml(target: pycrdt.XmlFragment, source: pycrdt.XmlFragment) -> None
     for tag, i1, i2, j1, j2 in reversed(matcher.get_opcodes()):
         if tag == "equal":
             continue
+        if tag == "replace" and i2 - i1 == j2 - j1:
+            for offset in reversed(range(i2 - i1)):
+                _restore_child(target, i1 + offset, old[j1 + offset], inner)
+            continue
         if i2 > i1:
             del target.children[i1:i2]
         for offset, child in enumerate(old[j1:j2]):
-            _copy_xml(target, i1 + offset, child, 0)
+            _copy_xml(target, i1 + offset, child, inner)
+
+
+def _restore_child(
+    parent: pycrdt.XmlFragment | pycrdt.XmlElement, index: int, old: Any, depth: int
+) -> None:
+    current = parent.children[index]
+    if isinstance(current, pycrdt.XmlText) and isinstance(old, pycrdt.XmlText):
+        _restore_text(current, _runs(old), None)
+    elif (
+        isinstance(current, pycrdt.XmlElement)
+        and isinstance(old, pycrdt.XmlElement)
+        and current.tag == old.tag
+    ):
+        wanted = {k: v for k, v in list(old.attributes.__iter__()) if v is not None}
+        for key, _ in list(current.attributes.__iter__()):
+            if key not in wanted:
+                del current.attributes[key]
+        for key, value in wanted.items():
+            if current.attributes.get(key) != value:
+                current.attributes[key] = value
+        _restore_children(current, old, depth)
+    else:
+        del parent.children[index]
+        _copy_xml(parent, index, old, depth)
+
+
+def _restore_xml(target: pycrdt.XmlFragment, source: pycrdt.XmlFragment) -> None:
+    """Exact: see :func:`_restore_children`."""
+    _restore_children(target, source, 0)
 
 
 def _wrap(node: Any) -> Any:
@@ -373,8 +413,9 @@ def restore_into(document: Document, old: Document, text_name: str = DEFAULT_TEX
     declared, see :func:`collab.yupdate.infer_root_kinds`):
 
     * texts get minimal character edits, then their formatting attributes (Quill);
-    * XML fragments (y-prosemirror: TipTap, ProseMirror) get the top-level nodes that differ
-      replaced by copies of the old ones (attributes and marks included);
+    * XML fragments (y-prosemirror: TipTap, ProseMirror) are edited node by node: a changed
+      node that pairs with an old one of the same name gets its attributes and children
+      restored (texts by minimal edits and marks), other runs are replaced by copies;
     * maps get the old keys, recursively (unchanged values, including nested Y types, stay);
     * arrays get the runs of items that differ replaced.
 

@@ -201,3 +201,28 @@ def test_xml_diff_summary(js: RichtextWorker) -> None:
         "marks_changed": 4,
     }
     assert found.line == "headings ~1, paragraphs -1 ~3, code blocks ~1, rules -1, marks changed 4"
+
+
+def test_prosemirror_restore_edits_in_place(js: RichtextWorker) -> None:
+    """A paragraph that only changed is edited, not replaced: its Y.XmlElement and XmlText
+    stay the same items (a collaborator's cursor inside it survives the restore)."""
+    v1 = doc(para(text("Hello world")), node("heading", text("Head"), level=1), para(text("x")))
+    v2 = doc(
+        para(text("Hello "), text("brave", "strong"), text(" world")),
+        node("heading", text("Head"), level=3),
+        para(text("x")),
+    )
+    old = js.pm(v1, fragment="prosemirror", client=1)
+    new = js.pm(v2, fragment="prosemirror", client=2, base=[old["update"]])
+    live = document(new["update"])
+    fragment = live.xml("prosemirror")
+    paragraph, heading = fragment.children[0], fragment.children[1]
+    words = paragraph.children[0]
+    before = live.state_vector()
+    restore_into(live, document(old["update"]))
+    assert fragment.children[0] == paragraph and paragraph.children[0] == words
+    assert fragment.children[1] == heading
+    seen = js.call(
+        "render", updates=[new["update"], change_since(live, before)], fragment="prosemirror"
+    )
+    assert seen["node"] == old["node"]
