@@ -482,9 +482,10 @@ class ArchivalReplica(Service):
         """Bring ``room`` back to a version *as a new change* every connected peer receives.
 
         Every root type is restored (see :func:`collab.history.restore_into`): texts by
-        minimal edits plus their formatting, XML fragments (TipTap/ProseMirror) by replacing
-        the top-level nodes that differ, maps and arrays recursively. History is not rewritten:
-        the restore is a normal update, recorded as a new version labelled ``restored …``.
+        minimal edits plus their formatting, XML fragments (TipTap/ProseMirror) node by node
+        (changed nodes edited in place, others replaced), maps and arrays recursively. History
+        is not rewritten: the restore is a normal update, recorded as a new version labelled
+        ``restored …``.
 
         Raises:
             NotFoundError: no such room or version.
