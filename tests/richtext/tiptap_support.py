@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
+import anyio
 from playwright.async_api import Page
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
@@ -160,14 +161,20 @@ async def wait_json(page: Page, expected: dict[str, Any]) -> None:
         ) from None
 
 
-async def wait_same(pages: list[Page]) -> dict[str, Any]:
-    """Wait until every editor shows the first one's document; return it."""
-    while True:
-        first = await editor_json(pages[0])
-        for other in pages[1:]:
-            await wait_json(other, first)
-        if await editor_json(pages[0]) == first:  # nothing moved while we waited
-            return first
+async def wait_same(pages: list[Page], timeout: float = TIMEOUT_MS / 1000) -> dict[str, Any]:
+    """Wait until every editor shows the same document at once; return it. (Each editor is
+    another process: polled, since no event spans them.)"""
+    shown: list[dict[str, Any]] = []
+    try:
+        with anyio.fail_after(timeout):
+            while True:
+                shown = [await editor_json(page) for page in pages]
+                if all(other == shown[0] for other in shown[1:]):
+                    return shown[0]
+                await anyio.sleep(0.1)
+    except TimeoutError:
+        views = [await peer_view(page) for page in pages]
+        raise AssertionError(f"the editors never agreed:\n{shown}\n{views}") from None
 
 
 async def wait_archived(page: Page) -> None:
