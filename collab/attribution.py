@@ -43,7 +43,7 @@ from typing import Any
 import anyio
 import pycrdt
 
-from collab.errors import ProtocolError
+from collab.errors import NotFoundError, ProtocolError
 from collab.lib0 import Decoder
 from collab.storage.base import (
     MAX_AUTHOR_NAME,
@@ -207,13 +207,15 @@ class Attributor:
         []
     """
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, *, origins_of: Attributor | None = None) -> None:
         self.root = root
         self._doc: pycrdt.Doc[Any] = pycrdt.Doc()
         self._text = self._doc.get(root, type=pycrdt.Text)
         self._text.observe(self._on_event)
         self._origins: list[tuple[int | None, float | None]] = []
         self._origin_ids: dict[tuple[int | None, float | None], int] = {}
+        if origins_of is not None:  # share the (client, time) table: tags stay comparable
+            self._origins, self._origin_ids = origins_of._origins, origins_of._origin_ids
         self._who = array("l")  # per UTF-8 byte of the text: index into _origins
         self._tag = array("l")  # per byte: its position at mark() (or -1), to follow deletions
         self._deleted: array[int] | None = None  # per marked byte: deleter origin, -2 = kept
@@ -318,6 +320,18 @@ class Attributor:
         if progress is not None:
             progress(total, total)
 
+    def check_root(self) -> None:
+        """Raise ``ValueError`` when the root holds something other than text (a map, an
+        array, an XML fragment): blame covers text roots only."""
+        if self.text:
+            return
+        try:
+            kind = infer_root_kinds(self._doc.get_update()).get(self.root)
+        except ProtocolError:
+            kind = None
+        if kind not in (None, "text"):
+            raise ValueError(f"root {self.root!r} is a {kind}: blame covers text roots only")
+
     # ------------------------------------------------------------------ results
     @property
     def text(self) -> str:
@@ -366,6 +380,15 @@ class Attributor:
         self._marked_who = array("l", self._who)
         self._tag = array("l", range(len(self._who)))
         self._deleted = array("l", [-2]) * len(self._who)
+
+    def mark_from(self, older: Attributor) -> None:
+        """Diff against ``older``'s text (built with ``origins_of=older``) when the log between
+        the two points is gone (compacted): writers stay exact, deleters are unknown."""
+        if older._origins is not self._origins:
+            raise RuntimeError("build this Attributor with origins_of=older")
+        self._marked_text = older.text
+        self._marked_who = array("l", older._who)
+        self._deleted = array("l", [_NO_ORIGIN]) * len(older._who)
 
     def diff(self, context: int = 3) -> list[DiffLine]:
         """Line diff from the text at :meth:`mark` to now, every line attributed; deleted lines
@@ -453,6 +476,7 @@ def attributed_diff(
         raise ValueError(f"the log starts after seq {from_seq}: diff from a later version")
     attributor = Attributor(root)
     attributor.replay(log, progress, mark_at=from_seq)
+    attributor.check_root()
     return attributor.diff(context)
 
 
@@ -497,17 +521,6 @@ class Blame:
         }
 
 
-def _check_root(attributor: Attributor) -> None:
-    if attributor.text:
-        return
-    try:
-        kind = infer_root_kinds(attributor._doc.get_update()).get(attributor.root)
-    except ProtocolError:
-        kind = None
-    if kind not in (None, "text"):
-        raise ValueError(f"root {attributor.root!r} is a {kind}: blame covers text roots only")
-
-
 async def blame_room(
     store: UpdateStore,
     room: str,
@@ -540,7 +553,7 @@ async def blame_room(
     def work() -> list[BlameLine]:
         attributor = Attributor(root)
         attributor.replay(log, progress)
-        _check_root(attributor)
+        attributor.check_root()
         return attributor.blame()
 
     lines = await anyio.to_thread.run_sync(work, limiter=limiter)
@@ -573,17 +586,34 @@ async def diff_room(
         >>> [line["deleted_by"] for line in diff["lines"] if line["op"] == "-"]  # doctest: +SKIP
         [[5678]]
     """
-    log = await store.load_log(room, to_seq, max_updates=max_updates, start_by=from_seq)
+    older: TimedLog | None = None
+    try:
+        log = await store.load_log(room, to_seq, max_updates=max_updates, start_by=from_seq)
+    except NotFoundError as exc:
+        if exc.code != "compacted":
+            raise
+        # the log between the two points is gone: compare the two states (versions pin
+        # snapshots); who wrote each line stays exact, who deleted it becomes unknown
+        older = await store.load_log(room, from_seq, max_updates=max_updates)
+        log = await store.load_log(room, to_seq, max_updates=max_updates)
     if from_seq > log.last_seq:
         raise ValueError(f"from ({from_seq}) is after to ({log.last_seq})")
-    if len(log.entries) > max_updates:
-        raise ValueError(f"the diff would replay {len(log.entries)} updates (max {max_updates})")
+    longest = max(len(log.entries), len(older.entries) if older is not None else 0)
+    if longest > max_updates:
+        raise ValueError(f"the diff would replay {longest} updates (max {max_updates})")
     authors = {a.client: a for a in await store.list_authors(room)}
 
     def work() -> list[DiffLine]:
-        attributor = Attributor(root)
-        attributor.replay(log, progress, mark_at=from_seq)
-        _check_root(attributor)
+        if older is None:
+            attributor = Attributor(root)
+            attributor.replay(log, progress, mark_at=from_seq)
+        else:
+            before = Attributor(root)
+            before.replay(older)
+            attributor = Attributor(root, origins_of=before)
+            attributor.replay(log, progress)
+            attributor.mark_from(before)
+        attributor.check_root()
         return attributor.diff(context)
 
     lines = await anyio.to_thread.run_sync(work, limiter=limiter)

@@ -1,0 +1,1 @@
+"""Attribution (blame, attributed diffs, the client id → author map) and fork."""
