@@ -40,19 +40,19 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+import anyio
 import anyio.to_thread
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 
 from collab.attribution import blame_room
 from collab.attribution import diff_room as attributed_diff_room
 from collab.document import Document
 from collab.errors import NotFoundError, ProtocolError, StorageError
-from collab.history import text_diff
-from collab.render import RenderError, export_update
+from collab.history import diff_root, text_diff
+from collab.render import RenderError, export_update, roots_json
 from collab.replica import ArchivalReplica
-from collab.yupdate import infer_root_kinds
 from collabd.turn import IceConfig, safe_name
 from signaling.auth import TokenClaims, TokenError, verify_token
 from signaling.limits import TokenBucket
@@ -325,16 +325,16 @@ def api_router(
         room: str = Depends(room_access), at: str | None = at_query
     ) -> dict[str, Any]:
         """Every root type, rendered as JSON: the declared ones plus the kinds inferred from
-        the document's items (Yjs does not record root types; XML fragments are left out)."""
-        document = _copy(await load(room, at))
+        the document's items (Yjs does not record root types): texts as strings, maps and
+        arrays like ``toJSON()``, XML fragments as ProseMirror JSON. 422 when nested deeper
+        than ``collab.render.MAX_DEPTH``."""
+        document = await load(room, at)
+        state = document.get_update()
+        declared: dict[str, str] = dict(document.roots)
         try:
-            kinds = infer_root_kinds(document.get_update())
-        except ProtocolError:
-            kinds = {}
-        for name, kind in kinds.items():
-            if name not in document.roots and kind in ("text", "map", "array"):
-                getattr(document, kind)(name)
-        return document.to_json()
+            return await anyio.to_thread.run_sync(roots_json, state, declared)
+        except RenderError as exc:
+            raise HTTPException(422, str(exc)) from None
 
     @router.get("/rooms/{room:path}/export", response_class=Response)
     async def export(
@@ -398,16 +398,40 @@ def api_router(
         from_: str = Query(..., alias="from", description="Version id or ISO time"),
         to: str | None = Query(None, description="Version id or ISO time (default: now)"),
         name: str = Query(text_name, description="Name of the shared text"),
-    ) -> str:
-        """Unified diff of the shared text between two versions (or a version and now)."""
+        root: str | None = Query(None, max_length=1024, description="Root type (any kind)"),
+        summary: bool = Query(False, description="JSON: diff, structural summary, line"),
+    ) -> Response:
+        """Unified diff between two versions (or a version and now): of the shared text by
+        default; with ``root=`` of any root type (Markdown for XML fragments, pretty JSON for
+        maps and arrays; header ``X-Collab-Summary`` counts blocks/marks, keys or items); with
+        ``summary=true`` a JSON object ``{root, kind, diff, summary, line}``."""
         before = await load(room, from_)
         after = await load(room, to)
-        return text_diff(
-            str(before.text(name)),
-            str(after.text(name)),
-            f"{room}@{from_}",
-            f"{room}@{to or 'now'}",
-        )
+        before_label, after_label = f"{room}@{from_}", f"{room}@{to or 'now'}"
+        if root is None and not summary:
+            return PlainTextResponse(
+                text_diff(str(before.text(name)), str(after.text(name)), before_label, after_label)
+            )
+        old, new = before.get_update(), after.get_update()
+        try:
+            found = await anyio.to_thread.run_sync(
+                lambda: diff_root(old, new, before_label, after_label, root, text_name)
+            )
+        except NotFoundError as exc:
+            raise HTTPException(404, str(exc)) from None
+        except RenderError as exc:
+            raise HTTPException(422, str(exc)) from None
+        if summary:
+            return JSONResponse(
+                {
+                    "root": found.root,
+                    "kind": found.kind,
+                    "diff": found.diff,
+                    "summary": found.summary,
+                    "line": found.line,
+                }
+            )
+        return PlainTextResponse(found.diff, headers={"X-Collab-Summary": found.line})
 
     @router.post("/rooms/{room:path}/saved", response_model=SavedOut)
     async def saved(request: Request, room: str = Depends(room_access)) -> SavedOut:
@@ -524,6 +548,7 @@ def api_router(
         passwords = replica().options.passwords
         if room in passwords or to in passwords:
             raise HTTPException(422, "password rooms cannot be forked through the API")
+        await seq_of(room, at)  # 404/422 before spending a token
         limit(request, "fork", room)
         try:
             version = await replica().fork(room, at, to)
