@@ -1,5 +1,8 @@
-// The history panel: the archive's timeline of a room, with preview and restore.
-// Shown only when `GET /api/rooms/{room}/versions` answers 200; hidden otherwise.
+// The history panel: the archive's timeline of a room, with preview, blame, restore and
+// "Open a copy from here" (a fork). Shown only when `GET /api/rooms/{room}/versions` answers
+// 200; hidden otherwise.
+import { fetchBlame, renderBlame } from './blame.js'
+import { roomHash } from './router.js'
 import { el, fetchJson, formatAgo, formatBytes, parseTime, replaceChildren } from './util.js'
 
 /** @param {string} room */
@@ -56,9 +59,12 @@ export const mountHistory = (section, room) => {
   const list = el('ol', { class: 'versions' })
   const preview = el('pre', { class: 'preview', hidden: true })
   const restore = el('button', { class: 'button button-small', type: 'button', hidden: true, text: 'Restore' })
+  const blameButton = el('button', { class: 'button button-quiet button-small', type: 'button', hidden: true, text: 'Blame', title: 'Who wrote each line of this version' })
+  const copy = el('button', { class: 'button button-quiet button-small', type: 'button', hidden: true, text: 'Open a copy from here', title: 'A new room whose history starts at this version' })
+  const blameView = el('div', { class: 'blame-view', hidden: true })
   const note = el('p', { class: 'muted small', hidden: true })
   const save = el('button', { class: 'button button-quiet button-small', type: 'button', id: 'save-version', text: 'Save version', title: 'Record the current text as a version' })
-  replaceChildren(section.querySelector('.panel-body') ?? section, [list, preview, el('div', { class: 'history-actions' }, [restore, save]), note])
+  replaceChildren(section.querySelector('.panel-body') ?? section, [list, preview, blameView, el('div', { class: 'history-actions' }, [restore, blameButton, copy, save]), note])
 
   save.addEventListener('click', async () => {
     save.disabled = true
@@ -85,8 +91,44 @@ export const mountHistory = (section, room) => {
     preview.hidden = false
     preview.textContent = text === null ? 'Preview unavailable.' : text === '' ? '(empty)' : text
     restore.hidden = text === null
+    blameButton.hidden = text === null
+    copy.hidden = text === null
+    blameView.hidden = true
     note.hidden = true
   }
+
+  blameButton.addEventListener('click', async () => {
+    const version = selected
+    if (!version) return
+    blameButton.disabled = true
+    const blame = await fetchBlame(room, version.id)
+    blameButton.disabled = false
+    if (destroyed || selected !== version) return
+    note.hidden = blame !== null
+    if (blame === null) {
+      note.textContent = 'Blame unavailable for this version.'
+      return
+    }
+    replaceChildren(blameView, [renderBlame(blame)])
+    blameView.dataset.versionId = version.id
+    blameView.hidden = false
+    preview.hidden = true
+  })
+
+  copy.addEventListener('click', async () => {
+    if (!selected) return
+    const to = `${room}-copy-${Math.random().toString(36).slice(2, 8)}`
+    copy.disabled = true
+    const res = await fetchJson(`${roomPath(room)}/fork?at=${encodeURIComponent(selected.id)}&to=${encodeURIComponent(to)}`, { method: 'POST' })
+    copy.disabled = false
+    if (destroyed) return
+    if (res.ok) {
+      location.hash = roomHash(to, false)
+      return
+    }
+    note.hidden = false
+    note.textContent = res.status === 429 ? 'Too many copies just now: try again in a little while.' : `Could not open a copy (${res.status || 'network'}).`
+  })
 
   restore.addEventListener('click', async () => {
     if (!selected) return
