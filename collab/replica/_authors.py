@@ -77,6 +77,7 @@ class AuthorRecorder:
         self._pending: dict[int, tuple[float, Connection | None]] = {}
         self._rename: set[int] = set()
         self._scan = False
+        self._failures = 0
         self._changed = anyio.Event()
         awareness.observe(self._on_awareness)
 
@@ -127,7 +128,8 @@ class AuthorRecorder:
         while True:
             await self._changed.wait()
             self._changed = anyio.Event()
-            await anyio.sleep(self.interval)
+            # a failing store is retried with capped exponential backoff (logged each time)
+            await anyio.sleep(min(30.0, self.interval * 2**self._failures))
             await self.flush()
 
     async def flush(self) -> None:
@@ -155,11 +157,11 @@ class AuthorRecorder:
             await self.store.add_authors(self.room, batch)
         except (StorageError, ValueError) as exc:
             self.stats.storage_errors += 1
+            self._failures = min(self._failures + 1, 10)
             log.warning("replica: room %r: cannot record authors: %s", self.room, exc)
             self._changed.set()
             return
+        self._failures = 0
         for author in batch:
             self._pending.pop(author.client, None)
-            self._known[author.client] = self._known.get(author.client, False) or bool(
-                author.name
-            )
+            self._known[author.client] = self._known.get(author.client, False) or bool(author.name)
