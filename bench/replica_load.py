@@ -175,17 +175,18 @@ async def _worker(
 
         # connected: star = the replica only (re-announce until it offers: it may have joined
         # the room after our first announce); mesh = every other peer of the room
-        with anyio.fail_after(120):
-            for _spec, peer in peers:
-                need = want if want is not None else opts["peers"] - 1
-                while len(peer.connected_peers()) < need:
-                    if mode == "star":
+        need = want if want is not None else opts["peers"] - 1
+        with anyio.fail_after(120 + len(peers)):
+            while missing := [p for _s, p in peers if len(p.connected_peers()) < need]:
+                if mode == "star":
+                    for peer in missing:
                         await peer.room._announce()
-                    with anyio.move_on_after(1.0):
-                        await peer.wait_for_peers(need)
+                await anyio.sleep(1.0)  # polling the peers' connections (set-up only)
+            for _spec, peer in peers:
                 await peer.wait_synced()
         pipe.send(("ready", len(peers)))
-        await anyio.to_thread.run_sync(pipe.recv)  # go
+        if await anyio.to_thread.run_sync(pipe.recv) == "leave":  # go (or hold, then leave)
+            return
 
         rng = random.Random(opts["seed"] + os.getpid())
         interval = 1.0 / opts["rate"]
@@ -215,17 +216,12 @@ async def _worker(
                     tg.start_soon(typist, spec, peer)
         result.cpu = time.process_time() - cpu0
         pipe.send(("typed", result.typed))
-        await anyio.to_thread.run_sync(pipe.recv)  # everyone stopped typing: settle
-        with anyio.fail_after(opts["settle"]):
-            while True:
-                texts = {f"{s.room}/{s.index}": str(p.document.text()) for s, p in peers}
-                rooms: dict[str, set[str]] = {}
-                for key, value in texts.items():
-                    rooms.setdefault(key.split("/")[0], set()).add(value)
-                if all(len(v) == 1 for v in rooms.values()):
-                    break
-                await anyio.sleep(0.05)  # polling the peers' documents for convergence
+        # everyone stopped typing: the main process polls every peer's text (rooms span
+        # processes) until every room converged
+        while (await anyio.to_thread.run_sync(pipe.recv)) == "texts":
+            pipe.send({f"{s.room}/{s.index}": str(p.document.text()) for s, p in peers})
         await anyio.sleep(opts["tail"])  # late duplicates would show up here
+        texts = {f"{s.room}/{s.index}": str(p.document.text()) for s, p in peers}
         window["on"] = False
         result.texts = texts
         pipe.send(("result", result))
@@ -241,6 +237,7 @@ class Phase:
     cpu_server: float = 0.0
     cpu_idle: float = 0.0  # server CPU per second with the connections idle
     system_share: float = 0.0  # kernel share of the server's CPU in the window
+    converge_seconds: float = 0.0  # from the end of typing until every room converged
     seconds: float = 0.0
     cpu_workers: float = 0.0
     typed: int = 0
@@ -343,8 +340,22 @@ def run_phase(
             pipe.send("go")
         for pipe in pipes:
             pipe.recv()  # typed
+        deadline = time.monotonic() + opts["settle"]
+        while time.monotonic() < deadline:
+            texts: dict[str, str] = {}
+            for pipe in pipes:
+                pipe.send("texts")
+            for pipe in pipes:
+                texts.update(pipe.recv())
+            by_room: dict[str, set[str]] = {}
+            for key, value in texts.items():
+                by_room.setdefault(key.split("/")[0], set()).add(value)
+            if all(len(v) == 1 for v in by_room.values()):
+                break
+            time.sleep(0.05)  # polling the load processes for convergence
+        phase.converge_seconds = time.monotonic() - t0 - args.duration
         for pipe in pipes:
-            pipe.send("settle")
+            pipe.send("done")
         results: list[WorkerResult] = []
         for pipe in pipes:
             if not pipe.poll(120):
@@ -391,7 +402,7 @@ def run_phase(
         for key in receivers[owner.split("/")[0]]:
             if key != owner and (key, client, clock) not in seen:
                 phase.dropped += 1
-    by_room: dict[str, set[str]] = {}
+    by_room = {}
     for key, value in phase.texts.items():
         by_room.setdefault(key.split("/")[0], set()).add(value)
     phase.converged = all(len(v) == 1 for v in by_room.values())
@@ -467,6 +478,7 @@ def report(phase: Phase, anchor_us: float) -> dict[str, Any]:
         "dropped": phase.dropped,
         "converged": phase.converged,
         "pycrdt_us_per_update": anchor_us,
+        "converge_s": phase.converge_seconds,
     }
     return out
 
@@ -567,7 +579,8 @@ def _line(row: dict[str, Any]) -> str:
         f"idle {row['server_idle_cpu_pct']:.1f} %, kernel {row['server_kernel_share']:.0%}, "
         f"p50 {row['p50_ms']:.2f} ms p99 "
         f"{row['p99_ms']:.2f} ms, noop {row['noop_deliveries']}, dropped {row['dropped']}, "
-        f"dup {row['duplicated']}, pycrdt {row['pycrdt_us_per_update']:.1f} µs"
+        f"dup {row['duplicated']}, pycrdt {row['pycrdt_us_per_update']:.1f} µs, converged "
+        f"{row['converge_s']:.1f} s after typing"
     )
 
 

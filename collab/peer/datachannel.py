@@ -285,6 +285,27 @@ class DataChannel:
             finally:
                 channel.bufferedAmountLowThreshold = self._low_water
 
+    def try_send(self, message: bytes) -> bool:
+        """Send ``message`` now if that needs no waiting at all — open, nobody queued in
+        :meth:`send`, nothing unacknowledged (:attr:`writable`), within the remote's size
+        limit — and return True; else return False and send nothing (the caller queues it).
+        Synchronous: the sync room calls it from a document event, saving its send loop a
+        task switch per delivered message."""
+        if (
+            self._send_lock.locked()
+            or not self._opened.is_set()
+            or not self.writable
+            or self._closed.is_set()
+            or len(message) > self.max_message_size
+            or self._channel.readyState != "open"
+        ):
+            return False
+        try:
+            self._send_now(message)
+        except (ProtocolError, TransportError):
+            return False
+        return True
+
     def _on_sack(self) -> None:
         if not self._writable.is_set() and self.writable:
             self._writable.set()

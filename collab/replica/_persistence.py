@@ -33,10 +33,11 @@ __all__ = ["LeaseLost", "Persistence"]
 log = logging.getLogger("collab.replica")
 
 REPORT_INTERVAL = 1.0
-"""Seconds between two :attr:`Persistence.on_saved` reports while updates keep coming (the
-last state is always reported, at most this late). Each report re-publishes the replica's
-awareness hint to every peer of the room: reported at every durability check
-(``saved_interval``, 0.1 s) it cost one awareness message per peer per typed update."""
+"""Seconds between two durability checks (each followed by an :attr:`Persistence.on_saved`
+report) while updates keep coming; the last state is always checked and reported, at most
+this late. Each report re-publishes the replica's awareness hint to every peer of the room:
+at every ``saved_interval`` (0.1 s) it cost about one awareness message per peer per typed
+update in a busy room, plus the check's own wake-up."""
 
 
 class LeaseLost(Exception):
@@ -82,8 +83,7 @@ class Persistence:
         self.on_saved: Callable[[bytes], None] | None = None
         "Called with the durable state vector after every durability check."
         self._dirty = anyio.Event()
-        self._unreported: bytes | None = None  # durable state not yet reported (throttled)
-        self._report_after = 0.0  # anyio.current_time() of the next allowed report
+        self._report_after = 0.0  # anyio.current_time() of the next allowed check
 
     @property
     def pending(self) -> bool:
@@ -108,15 +108,12 @@ class Persistence:
             LeaseLost: the store no longer holds the room's lease.
         """
         while True:
-            if self._unreported is not None:
-                with anyio.move_on_after(self._report_after - anyio.current_time()):
-                    await self._dirty.wait()
-                if not self._dirty.is_set():
-                    self._report(self._unreported)
-                    continue
             await self._dirty.wait()
             self._dirty = anyio.Event()
-            await anyio.sleep(self.options.saved_interval)
+            # the first change after a quiet second is checked after saved_interval; while
+            # changes keep coming, one check (and report) per REPORT_INTERVAL
+            delay = self._report_after - anyio.current_time()
+            await anyio.sleep(max(self.options.saved_interval, delay))
             seq, sv = self.last_seq, self.document.state_vector()
             await self._flush_retrying()
             self.saved_seq = max(self.saved_seq, seq)
@@ -130,16 +127,9 @@ class Persistence:
                     await anyio.sleep(1.0)
                     continue  # an update is missing from the log: do not claim it is saved
             self.saved_sv = sv
-            if anyio.current_time() >= self._report_after:
-                self._report(sv)
-            else:
-                self._unreported = sv  # reported once the interval is over
-
-    def _report(self, sv: bytes) -> None:
-        self._unreported = None
-        self._report_after = anyio.current_time() + REPORT_INTERVAL
-        if self.on_saved is not None:
-            self.on_saved(sv)
+            self._report_after = anyio.current_time() + REPORT_INTERVAL
+            if self.on_saved is not None:
+                self.on_saved(sv)
 
     async def _flush_retrying(self) -> None:
         delay = 0.5

@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -87,6 +88,8 @@ class VersionRecorder:
         self._deleters: set[int] = set()
         self._names: dict[int, str] = {}
         self._changed = anyio.Event()
+        self._due = anyio.Event()  # version_every updates reached
+        self._last_change = time.monotonic()
         self.on_recorded: Callable[[Version], None] | None = None
         "Called with every version recorded (the replica's ``version.recorded`` event)."
         awareness.observe(self._remember_names)
@@ -104,7 +107,10 @@ class VersionRecorder:
         """Count one document update (called from the sync room's event inside the document's
         commit: it must not raise nor touch the document)."""
         self.since_version += 1
+        self._last_change = time.monotonic()
         self._changed.set()
+        if self.since_version >= self.options.version_every:
+            self._due.set()
         if (
             update[:1] == b"\x00"  # no struct section: a delete-only edit ...
             and isinstance(origin, Connection)  # ... from a direct peer speaking for one client
@@ -128,12 +134,15 @@ class VersionRecorder:
         while True:
             await self._changed.wait()
             self._changed = anyio.Event()
+            # one wake-up per pause window (not one per update: a timer and a cancel scope
+            # for every keystroke), early once version_every updates arrived
             while self.since_version < self.options.version_every:
-                with anyio.move_on_after(self.options.version_pause) as pause:
-                    await self._changed.wait()
-                    self._changed = anyio.Event()
-                if pause.cancelled_caught:
+                left = self._last_change + self.options.version_pause - time.monotonic()
+                if left <= 0:
                     break
+                with anyio.move_on_after(left):
+                    await self._due.wait()
+            self._due = anyio.Event()
             if self.since_version:
                 await self.record("")
 
