@@ -27,6 +27,7 @@ import anyio
 import pytest
 
 from tests.richtext.tiptap_support import (
+    JS_WAIT,
     agreed_markdown,
     archived_doc,
     build_page,
@@ -93,6 +94,16 @@ async def test_two_browsers_coedit_and_a_late_browser_gets_it_from_the_replica(
         grace = await open_editor(grace_browser, server, room, "Grace")
         for page in (ada, grace):
             await wait_peers(page, others=2)  # the other browser and the replica
+        # what the page shows of it: both data channels, and everyone's awareness name
+        for page, people in ((ada, ["Ada (you)", "Grace"]), (grace, ["Ada", "Grace (you)"])):
+            await page.wait_for_function(
+                """people => document.querySelector('#status-peers').textContent === '2'
+                  && document.querySelector('#status-signaling').dataset.state === 'connected'
+                  && JSON.stringify([...document.querySelectorAll('#people li')]
+                    .map(li => li.textContent).sort()) === JSON.stringify(people)""",
+                arg=sorted([*people, "archive (archive)"]),
+                **JS_WAIT,
+            )
 
         # Ada: a heading and a paragraph with bold, typed as a person would
         await ada.click("#editor .ProseMirror")
