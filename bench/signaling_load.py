@@ -20,6 +20,8 @@ import asyncio
 import contextlib
 import os
 import random
+import resource
+import shlex
 import shutil
 import socket
 import subprocess
@@ -30,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
-from websockets.asyncio.client import ClientConnection, connect
+from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
 ROOT = Path(__file__).resolve().parent.parent
 ROOM_SIZE = 10
@@ -42,38 +44,43 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@contextlib.contextmanager
-def start_server(kind: str) -> Iterator[str]:
-    port = free_port()
+OURS_ENV = {  # the benchmark measures throughput, not the per-socket abuse limits
+    "COLLAB_MAX_SOCKETS_PER_ADDRESS": "1000000",
+    "COLLAB_RATE_LIMIT_PER_SECOND": "1000000",
+    "COLLAB_RATE_LIMIT_BURST": "1000000",
+    "COLLAB_IDLE_TIMEOUT_SECONDS": "3600",
+    "COLLAB_SEND_QUEUE_SIZE": "100000",
+}
+
+
+def server_command(kind: str, port: int) -> tuple[list[str], dict[str, str]]:
+    """``node`` = y-webrtc's bin/server.js (the anchor); ``ours`` = ``collab signaling`` (the
+    engine ``collab serve`` mounts); anything else = ``collab signaling --engine <kind>``."""
     if kind == "node":
-        cmd = [
-            shutil.which("node") or "/usr/bin/node",
-            str(ROOT / "node_modules/y-webrtc/bin/server.js"),
-        ]
-        env = {**os.environ, "PORT": str(port)}
+        node = shutil.which("node") or "/usr/bin/node"
+        return [node, str(ROOT / "node_modules/y-webrtc/bin/server.js")], {"PORT": str(port)}
+    cmd = [sys.executable, "-m", "collabd.cli", "signaling", "--host", "127.0.0.1"]
+    cmd += ["--port", str(port)]
+    if kind != "ours":
+        cmd += ["--engine", kind]
+    return cmd, OURS_ENV
+
+
+@contextlib.contextmanager
+def start_server(kind: str, command: str | None = None) -> Iterator[tuple[str, int]]:
+    """Start one server on a free port; yields its URL and PID (ended by PID at the end).
+    ``command`` (a shell-free template with ``{port}``) overrides the built-in ones."""
+    port = free_port()
+    if command is not None:
+        cmd, env = shlex.split(command.format(port=port)), OURS_ENV
     else:
-        cmd = [
-            sys.executable,
-            "-m",
-            "collabd.cli",
-            "signaling",
-            "--engine",
-            "fast" if kind == "fast" else "uvicorn",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ]
-        env = {
-            **os.environ,
-            "COLLAB_MAX_SOCKETS_PER_ADDRESS": "1000000",
-            "COLLAB_RATE_LIMIT_PER_SECOND": "1000000",
-            "COLLAB_RATE_LIMIT_BURST": "1000000",
-            "COLLAB_IDLE_TIMEOUT_SECONDS": "3600",
-            "COLLAB_SEND_QUEUE_SIZE": "100000",
-        }
+        cmd, env = server_command(kind, port)
     proc = subprocess.Popen(
-        cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        cmd,
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 30
@@ -85,10 +92,29 @@ def start_server(kind: str) -> Iterator[str]:
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise RuntimeError(f"{kind} server did not start") from None
                 time.sleep(0.05)
-        yield f"ws://127.0.0.1:{port}/"
+        yield f"ws://127.0.0.1:{port}/", proc.pid
     finally:
         proc.kill()
         proc.wait(timeout=10)
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """CPU time (user + system) of a process and its children (e.g. a server's worker
+    processes), or of this process when ``pid`` is None, from /proc."""
+    if pid is None:
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
+    total = 0.0
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                total += sum(cpu_seconds(int(child)) for child in f.read().split())
+    except OSError:
+        pass
+    return total
 
 
 @dataclass
@@ -100,68 +126,86 @@ class Step:
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+class _Socket(WSListener):  # type: ignore[misc]  # picows ships no stubs for subclassing
+    """One generator socket: every text frame goes to its Load (a synchronous callback)."""
+
+    def __init__(self, load: Load) -> None:
+        super().__init__()
+        self.on_text = load.on_text
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        if frame.msg_type == WSMsgType.TEXT:
+            self.on_text(frame.get_payload_as_bytes())
+
+
 class Load:
+    """N sockets on one server, driven by picows: Cython framing and a synchronous callback
+    per received frame, so the generator costs a fraction of what the servers under test do
+    (the same client for every server, so the comparison stays fair)."""
+
     def __init__(self, url: str, sockets: int) -> None:
         self.url = url
         self.n = sockets
-        self.conns: list[ClientConnection] = []
+        self.conns: list[WSTransport] = []
         self.step: Step | None = None
         self.step_id = 0
-        self.tasks: list[asyncio.Task[None]] = []
+        self.pongs = 0
+        self.pongs_wanted = -1
+        self.all_ponged = asyncio.Event()
+
+    def on_text(self, payload: bytes) -> None:
+        msg = orjson.loads(payload)
+        data = msg.get("data")
+        if data is None:
+            if msg.get("type") == "pong":
+                self.pongs += 1
+                if self.pongs == self.pongs_wanted:
+                    self.all_ponged.set()
+            return
+        step = self.step
+        if step is not None and isinstance(data, list) and data[0] == self.step_id:
+            step.latencies.append(time.perf_counter() - data[1])
+            if len(step.latencies) == step.expected:
+                step.done.set()
 
     async def open(self) -> None:
         sem = asyncio.Semaphore(100)
 
-        async def one(i: int) -> ClientConnection:
+        async def one(i: int) -> WSTransport:
             async with sem:
-                ws = await connect(
-                    self.url, ping_interval=None, max_queue=None, open_timeout=60, compression=None
+                transport, _ = await ws_connect(
+                    lambda: _Socket(self), self.url, websocket_handshake_timeout=60
                 )
-                await ws.send(
-                    orjson.dumps(
-                        {"type": "subscribe", "topics": [f"room-{i // ROOM_SIZE}"]}
-                    ).decode()
+                topic = f"room-{i // ROOM_SIZE}"
+                transport.send(
+                    WSMsgType.TEXT, orjson.dumps({"type": "subscribe", "topics": [topic]})
                 )
-                return ws
+                return transport
 
         self.conns = list(await asyncio.gather(*(one(i) for i in range(self.n))))
         # make sure every subscription is active: one ping round trip per socket
+        self.pongs, self.pongs_wanted = 0, self.n
         for ws in self.conns:
-            await ws.send('{"type":"ping"}')
-        for ws in self.conns:
-            while orjson.loads(await ws.recv()).get("type") != "pong":
-                pass
-        self.tasks = [asyncio.create_task(self.reader(ws)) for ws in self.conns]
-
-    async def reader(self, ws: ClientConnection) -> None:
-        now = time.perf_counter
-        with contextlib.suppress(Exception):
-            async for frame in ws:
-                msg = orjson.loads(frame)
-                data = msg.get("data")
-                step = self.step
-                if step is not None and isinstance(data, list) and data[0] == self.step_id:
-                    step.latencies.append(now() - data[1])
-                    if len(step.latencies) == step.expected:
-                        step.done.set()
+            ws.send(WSMsgType.TEXT, b'{"type":"ping"}')
+        await asyncio.wait_for(self.all_ponged.wait(), 60)
 
     async def run_step(self, rate: int, duration: float) -> Step:
         self.step_id += 1
         step = self.step = Step(rate)
         tick = 0.005
         start = time.perf_counter()
-        carry = 0.0
         i = 0
+        pad = "x" * 64
         while (elapsed := time.perf_counter() - start) < duration:
-            due = rate * elapsed - step.sent + carry
+            due = rate * elapsed - step.sent
             for _ in range(int(due)):
                 idx = random.randrange(self.n)
                 payload = {
                     "type": "publish",
                     "topic": f"room-{idx // ROOM_SIZE}",
-                    "data": [self.step_id, time.perf_counter(), i, "x" * 64],
+                    "data": [self.step_id, time.perf_counter(), i, pad],
                 }
-                await self.conns[idx].send(orjson.dumps(payload).decode())
+                self.conns[idx].send(WSMsgType.TEXT, orjson.dumps(payload))
                 step.sent += 1
                 i += 1
             await asyncio.sleep(tick)
@@ -173,9 +217,9 @@ class Load:
         return step
 
     async def close(self) -> None:
-        for t in self.tasks:
-            t.cancel()
-        await asyncio.gather(*(ws.close() for ws in self.conns), return_exceptions=True)
+        for ws in self.conns:
+            ws.disconnect()
+        await asyncio.gather(*(ws.wait_disconnected() for ws in self.conns))
 
 
 def pct(values: list[float], q: float) -> float:
@@ -189,9 +233,13 @@ def pct(values: list[float], q: float) -> float:
 class Track:
     kind: str
     load: Load
+    pid: int | None = None
     best_rate: int = 0
     best_p99: float = float("inf")
     saturated: bool = False
+    cpu_per_publish: dict[int, float] = field(default_factory=dict)
+    """Server CPU µs per publish (fan-out included) at each offered rate: robust to a busy
+    box, where saturation is not (the servers share two cores with everything else)."""
 
 
 def evaluate(step: Step, p99_goal: float) -> tuple[bool, float, float, float]:
@@ -205,12 +253,20 @@ def evaluate(step: Step, p99_goal: float) -> tuple[bool, float, float, float]:
 async def attempt(t: Track, rate: int, args: argparse.Namespace) -> None:
     """Up to --tries attempts at one rate (the box is shared: a noisy neighbour can spoil one)."""
     for n in range(1, args.tries + 1):
+        cpu0, gen0, t0 = cpu_seconds(t.pid), cpu_seconds(None), time.perf_counter()
         step = await t.load.run_step(rate, args.duration)
+        wall = time.perf_counter() - t0
+        cpu = (cpu_seconds(t.pid) - cpu0) / wall * 100
+        gen = (cpu_seconds(None) - gen0) / wall * 100
         holds, loss, p50, p99 = evaluate(step, args.p99_ms)
         got = len(step.latencies)
+        if t.pid is not None and step.sent:
+            us = (cpu_seconds(t.pid) - cpu0) / step.sent * 1e6
+            t.cpu_per_publish[rate] = min(us, t.cpu_per_publish.get(rate, float("inf")))
         print(
-            f"[{t.kind:4s}] offered {rate:6d} pub/s  delivered {got / args.duration:9.0f} msg/s  "
+            f"[{t.kind:>6s}] offered {rate:6d} pub/s  delivered {got / args.duration:8.0f} msg/s  "
             f"p50 {p50:7.2f} ms  p99 {p99:7.2f} ms  loss {loss * 100:5.1f}%  "
+            f"cpu server {cpu:3.0f}% generator {gen:3.0f}%  "
             f"{'ok' if holds else 'SATURATED'}{f' (try {n})' if n > 1 else ''}",
             flush=True,
         )
@@ -226,7 +282,7 @@ async def run_tracks(tracks: list[Track], args: argparse.Namespace) -> None:
         t0 = time.perf_counter()
         await t.load.open()
         print(
-            f"[{t.kind:4s}] {args.sockets} sockets connected+subscribed in "
+            f"[{t.kind:>6s}] {args.sockets} sockets connected+subscribed in "
             f"{time.perf_counter() - t0:.2f}s",
             flush=True,
         )
@@ -248,31 +304,35 @@ async def main_async(args: argparse.Namespace) -> None:
     if args.url:
         await run_tracks([Track("ext", Load(args.url, args.sockets))], args)
         return
-    with (
-        start_server("node") as node_url,
-        start_server("asgi") as asgi_url,
-        start_server("fast") as fast_url,
-    ):
-        node = Track("node", Load(node_url, args.sockets))
-        asgi = Track("asgi", Load(asgi_url, args.sockets))
-        fast = Track("fast", Load(fast_url, args.sockets))
-        await run_tracks([node, asgi, fast], args)
+    commands = dict(c.split("=", 1) for c in args.cmd)
+    kinds = ["node", *args.servers, *commands]
+    with contextlib.ExitStack() as stack:
+        tracks = []
+        for kind in kinds:
+            url, pid = stack.enter_context(start_server(kind, commands.get(kind)))
+            tracks.append(Track(kind, Load(url, args.sockets), pid))
+        await run_tracks(tracks, args)
+    node = tracks[0]
     print()
     print(
         f"saturation (highest step with loss<=1% and p99<={args.p99_ms:g} ms), "
         f"publishes/s, x{ROOM_SIZE} fan-out, {args.sockets} sockets:"
     )
-    for t, name in (
-        (node, "node: y-webrtc bin/server.js   "),
-        (asgi, "asgi: collab FastAPI app/uvicorn"),
-        (fast, "fast: collab --engine fast      "),
-    ):
+    for t in tracks:
         ratio = t.best_rate / node.best_rate if node.best_rate else float("nan")
         print(
-            f"  {name}  {t.best_rate:6d} pub/s  p99 {t.best_p99:6.2f} ms  "
+            f"  {t.kind:>12s}  {t.best_rate:6d} pub/s  p99 {t.best_p99:6.2f} ms  "
             f"ratio vs node {ratio:.2f}x"
         )
-    if not all(t.saturated for t in (node, asgi, fast)):
+    common = [r for r in args.rates if all(r in t.cpu_per_publish for t in tracks)]
+    if common:
+        rate = max(common)
+        print(f"server CPU per publish (x{ROOM_SIZE} fan-out) at {rate} pub/s, best try:")
+        for t in tracks:
+            us = t.cpu_per_publish[rate]
+            ratio = node.cpu_per_publish[rate] / us if us else float("nan")
+            print(f"  {t.kind:>12s}  {us:7.1f} µs  node/this {ratio:.2f}x (>1: cheaper than node)")
+    if not all(t.saturated for t in tracks):
         print("  note: a server held the highest offered step; raise --rates for its true ceiling")
 
 
@@ -285,10 +345,23 @@ def main() -> None:
     parser.add_argument(
         "--rates",
         type=lambda s: [int(x) for x in s.split(",")],
-        default=[200, 400, 800, 1200, 1600, 2000, 2400, 2800, 3200, 4000, 4800],
+        default=[1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 10000, 12000, 14000, 16000],
         help="comma-separated publish rates (publishes/s) to try in order",
     )
-    parser.add_argument("--p99-ms", type=float, default=50.0)
+    parser.add_argument("--p99-ms", type=float, default=100.0)
+    parser.add_argument(
+        "--servers",
+        type=lambda s: [x for x in s.split(",") if x],
+        default=["ours"],
+        help="ours = collab signaling (the engine collab serve mounts); others: --engine names",
+    )
+    parser.add_argument(
+        "--cmd",
+        action="append",
+        default=[],
+        metavar="NAME=COMMAND",
+        help="also measure a server started by COMMAND ({port} is replaced), e.g. a candidate",
+    )
     parser.add_argument("--tries", type=int, default=3, help="attempts per step (best counts)")
     parser.add_argument("--url", help="only load an already running server at this ws:// URL")
     args = parser.parse_args()

@@ -116,7 +116,6 @@ def signaling_cmd(settings: SignalingCommandSettings) -> None:
         port=settings.port,
         redis_url=settings.redis_url,
         config=settings.config,
-        engine=settings.engine,
         log_level=settings.log_level,
         sock=sock,
     )

@@ -60,7 +60,7 @@ from collabd.webdir import default_web_dir
 from collabd.webhooks import WebhookOptions, WebhookSender
 from signaling.app import INTERNAL_HEADER, SignalingService, install_signaling
 from signaling.hooks import SignalingHooks
-from signaling.server import load_settings
+from signaling.server import WS_IMPL, load_settings
 from signaling.settings import SignalingSettings
 
 __all__ = ["Served", "build_app", "run_serve"]
@@ -291,6 +291,7 @@ def run_serve(settings: ServeSettings) -> None:
         "log_level": settings.log_level,
         "log_config": None,  # configure_logging's handler formats uvicorn's lines too
         "lifespan": "off",  # run_serve starts the parts itself, in order
+        "ws": WS_IMPL,  # the signaling transport's measured choice (signaling/README.md)
         "ws_max_size": sig.max_frame_bytes + 1024,
         "ws_ping_interval": sig.ws_ping_interval_seconds,
         "ws_ping_timeout": sig.ws_ping_timeout_seconds,

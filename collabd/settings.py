@@ -243,5 +243,3 @@ class SignalingCommandSettings(CommandSettings):
     "redis:// URL: share topics with other signaling instances."
     config: Path | None = None
     "A KEY=value file of COLLAB_* settings."
-    engine: Literal["uvicorn", "fast"] = "uvicorn"
-    "uvicorn (the FastAPI app) or fast (the websockets server)."

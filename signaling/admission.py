@@ -159,7 +159,7 @@ class Admission:
         size = len(data)
         if isinstance(data, str) and size * 4 > self.settings.max_frame_bytes:
             size = len(data.encode("utf-8", "surrogatepass"))
-        self.metrics.bytes_in.inc(size)
+        self.metrics.tally.bytes_in += size
         if size > self.settings.max_frame_bytes:
             return (CloseCode.FRAME_TOO_LARGE, "frame too large")
         if conn.claims is INTERNAL_CLAIMS:

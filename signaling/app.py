@@ -26,15 +26,15 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI, WebSocket
+from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse, Response
 
 from signaling.admission import INTERNAL_CLAIMS, INTERNAL_HEADER
 from signaling.conn import Conn, FrameHandler, Violation
 from signaling.hooks import SignalingHooks
-from signaling.protocol import SignalingService, encode_text_frame, valid_room
+from signaling.protocol import SignalingService, valid_room
 from signaling.settings import SignalingSettings
-from signaling.transport import serve_named, serve_yjs
+from signaling.transport import SignalingFront
 
 
 def install_signaling(
@@ -55,7 +55,7 @@ def install_signaling(
         settings: limits and options (default: ``SignalingSettings()`` from the environment).
         hooks: composition hooks.
         path: the y-webrtc WebSocket path.
-        named_path: the named-dialect path (must contain ``{room}``), or None to skip.
+        named_path: the named-dialect path (must end with ``/{room}``), or None to skip.
         health_path: plain-text ``okay`` health answer, or None to skip.
         metrics_path: Prometheus endpoint, or None to skip.
         root: also answer ``GET /`` with ``okay`` and accept y-webrtc sockets at ``/``.
@@ -69,18 +69,17 @@ def install_signaling(
         >>> svc.settings.max_frame_bytes
         262144
     """
+    if named_path is not None and not named_path.endswith("/{room}"):
+        raise ValueError("named_path must end with '/{room}'")
     service = SignalingService(settings, hooks)
-
-    async def yjs_endpoint(websocket: WebSocket) -> None:
-        await serve_yjs(service, websocket)
-
-    app.add_api_websocket_route(path, yjs_endpoint, name="signaling")
-    if named_path is not None:
-
-        async def named_endpoint(websocket: WebSocket, room: str) -> None:
-            await serve_named(service, websocket, room)
-
-        app.add_api_websocket_route(named_path, named_endpoint, name="signaling_named")
+    # the sockets bypass routing and the framework's middleware (per frame, that is most of
+    # the cost); middleware added later (e.g. a Host check) still wraps them
+    app.add_middleware(
+        SignalingFront,
+        service=service,
+        paths=(path, "/") if root else (path,),
+        named_prefix=None if named_path is None else named_path.removesuffix("{room}"),
+    )
 
     async def okay() -> PlainTextResponse:
         return PlainTextResponse("okay")
@@ -89,7 +88,6 @@ def install_signaling(
         app.add_api_route(health_path, okay, methods=["GET"], include_in_schema=False)
     if root:
         app.add_api_route("/", okay, methods=["GET"], include_in_schema=False)
-        app.add_api_websocket_route("/", yjs_endpoint, name="signaling_root")
     if metrics_path is not None:
 
         async def metrics() -> Response:
@@ -134,7 +132,6 @@ __all__ = [
     "SignalingService",
     "Violation",
     "create_app",
-    "encode_text_frame",
     "install_signaling",
     "valid_room",
 ]

@@ -65,9 +65,8 @@ class Conn:
         self.topic_count = 0
         self.throttled_since: float | None = None
 
-    def enqueue(self, text: str, frame: bytes | None = None) -> None:
-        """Queue a text frame (``frame`` = the same text pre-encoded, if available); never
-        blocks: a full outbox closes this socket."""
+    def enqueue(self, text: str) -> None:
+        """Send or queue a text frame; never blocks (a full outbox closes this socket)."""
         raise NotImplementedError
 
     def request_close(self, code: int, reason: str) -> None:

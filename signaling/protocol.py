@@ -41,22 +41,6 @@ if TYPE_CHECKING:  # imported when a Redis URL is set: redis is the optional 're
 MAX_ROOM_NAME = 256
 
 
-def encode_text_frame(text: str) -> bytes:
-    """One unmasked, uncompressed WebSocket text frame (server → client), encoded once per fan-out.
-
-    Example:
-        >>> encode_text_frame("hi")
-        b'\\x81\\x02hi'
-    """
-    payload = text.encode()
-    n = len(payload)
-    if n < 126:
-        return bytes((0x81, n)) + payload
-    if n < 65536:
-        return bytes((0x81, 126)) + n.to_bytes(2, "big") + payload
-    return bytes((0x81, 127)) + n.to_bytes(8, "big") + payload
-
-
 class SignalingService:
     """State and logic of one signaling instance (topics, named rooms, limits, hooks, Redis).
 
@@ -87,13 +71,7 @@ class SignalingService:
         self.hooks = HookRunner(hooks, self.metrics)
         self.bus: RedisBus | None = None
         self.started = False
-        self.raw_frames = False
-        """Set by the fast standalone server: fan-out frames are encoded once, shared."""
-        m = self.metrics
-        self._m_in = {
-            t: m.messages_in.labels(type=t)
-            for t in ("subscribe", "unsubscribe", "publish", "ping", "ignored", "named")
-        }
+        self._m_in = self.metrics.tally.messages_in
         # the admission checks, under the names the transports call
         self.admit = self.admission.admit
         self.refused = self.admission.refused
@@ -140,14 +118,14 @@ class SignalingService:
         """Handle one (admitted, size- and rate-checked) y-webrtc frame from ``conn``."""
         msg = parse_frame(data)
         if isinstance(msg, Publish):
-            self._m_in["publish"].inc()
+            self._m_in["publish"] += 1
             return await self._publish(conn, msg)
         if isinstance(msg, Ping):
-            self._m_in["ping"].inc()
+            self._m_in["ping"] += 1
             conn.enqueue(PONG)
             return None
         if isinstance(msg, Subscribe):
-            self._m_in["subscribe"].inc()
+            self._m_in["subscribe"] += 1
             violation = self._subscribe(conn, msg.topics)
             if violation is None and self.bus is not None:
                 # this socket's next frame (its announce) waits until other instances can
@@ -155,12 +133,12 @@ class SignalingService:
                 await self.bus.subscribed(topic for topic in msg.topics if topic)
             return violation
         if isinstance(msg, Unsubscribe):
-            self._m_in["unsubscribe"].inc()
+            self._m_in["unsubscribe"] += 1
             for topic in msg.topics:
                 self._unsubscribe(conn, topic)
             return None
         # the only remaining case of the closed union: Ignored
-        self._m_in["ignored"].inc()
+        self._m_in["ignored"] += 1
         self.metrics.refusals.labels(reason=msg.reason).inc()
         return None
 
@@ -229,9 +207,9 @@ class SignalingService:
             self._fan_out(receivers, with_clients(raw, clients))
 
     def _fan_out(self, receivers: Set[Conn], text: str) -> None:
-        frame = encode_text_frame(text) if self.raw_frames else None
+        # the frame text is built once (``with_clients``); every receiver gets the same str
         for receiver in list(receivers):
-            receiver.enqueue(text, frame)
+            receiver.enqueue(text)
 
     # ----------------------------------------------------------------- named dialect
     def named_callbacks(
@@ -244,7 +222,7 @@ class SignalingService:
             peers[conn.id] = NamedPeer(conn.enqueue)
 
         async def on_frame(conn: Conn, data: str | bytes) -> Violation | None:
-            self._m_in["named"].inc()
+            self._m_in["named"] += 1
             self.named.handle(room, peers[conn.id], data)
             return None
 

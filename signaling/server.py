@@ -6,8 +6,6 @@ Example:
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import socket
 from pathlib import Path
 from typing import Any
@@ -37,44 +35,34 @@ def load_settings(config: Path | None = None, **overrides: object) -> SignalingS
     return SignalingSettings(**values)
 
 
+WS_IMPL = "websockets-sansio"
+"""uvicorn's WebSocket implementation for signaling (measured fastest of uvicorn's three with
+``signaling.transport``: its send frames and writes at once, without suspending)."""
+
+
 def run_signaling(
     host: str = "127.0.0.1",
     port: int = 4444,
     redis_url: str | None = None,
     config: Path | None = None,
     log_level: str = "info",
-    engine: str = "uvicorn",
     *,
     sock: socket.socket | None = None,
 ) -> None:
     """Serve the signaling service alone (on ``host:port``, or on an already bound ``sock``).
 
-    ``engine="uvicorn"`` (default) serves ``create_app`` with uvicorn (uvloop + httptools when
-    installed); WebSocket keepalive (pings every ``ws_ping_interval_seconds``, drop after
-    ``ws_ping_timeout_seconds``) and the frame-size cap are enforced by uvicorn as well.
-    ``engine="fast"`` serves the same service on the websockets server (``signaling.fastserver``).
+    Serves ``create_app`` with uvicorn (uvloop + httptools when installed), the same engine
+    ``collab serve`` mounts; WebSocket keepalive (pings every ``ws_ping_interval_seconds``,
+    drop after ``ws_ping_timeout_seconds``) and the frame-size cap are enforced by uvicorn.
     """
-    if engine not in ("uvicorn", "fast"):
-        raise ValueError("engine must be 'uvicorn' or 'fast'")
     settings = load_settings(config, redis_url=redis_url)
-    if engine == "fast":
-        from signaling.fastserver import run_fast
-
-        try:
-            import uvloop
-
-            uvloop.run(run_fast(settings, host, port, sock=sock))
-        except ImportError:
-            asyncio.run(run_fast(settings, host, port, sock=sock))
-        except KeyboardInterrupt:
-            logging.getLogger("signaling").info("stopped")
-        return
     where: dict[str, Any] = {} if sock is not None else {"host": host, "port": port}
     server_config = uvicorn.Config(
         create_app(settings),
         **where,
         log_level=log_level,
         log_config=None,  # configure_logging formats uvicorn's lines too
+        ws=WS_IMPL,
         ws_max_size=settings.max_frame_bytes + 1024,
         ws_ping_interval=settings.ws_ping_interval_seconds,
         ws_ping_timeout=settings.ws_ping_timeout_seconds,

@@ -67,9 +67,6 @@ class SignalingSettings(BaseSettings):
     send_queue_size: int = Field(default=1024, ge=1)
     """Frames buffered per socket towards a slow reader. Overflow: close 1013."""
 
-    send_buffer_bytes: int = Field(default=4_194_304, ge=1024)
-    """Fast engine: bytes buffered towards a slow reader before it is closed with 1013."""
-
     ws_ping_interval_seconds: float = Field(default=30.0, gt=0)
     """WebSocket-level ping interval (used by ``collab signaling`` for uvicorn)."""
 

@@ -1,184 +1,305 @@
-"""Transport: y-webrtc and named-dialect sockets served through ASGI (uvicorn).
+"""Transport: y-webrtc and named-dialect sockets on raw ASGI (uvicorn), lean per message.
 
-One task reads (size cap, rate shaping, dispatch); a writer drains the socket's bounded outbox,
-so a slow reader only ever fills its own queue (then it is closed with 1013).
+Per socket, one reader (the ASGI task: size cap, rate shaping, dispatch) and one writer task
+that is idle almost always. A fan-out hands each receiver its frame *in the publisher's task*:
+the ASGI ``send`` of an idle, writable socket completes without suspending (uvicorn frames and
+writes it at once), so a publish to ten receivers costs ten calls, not ten task switches.
+When a receiver's ``send`` would wait (its transport is paused: a slow reader), the suspended
+send is handed to that socket's writer, later frames queue behind it (bounded by
+``send_queue_size``: past it the socket is closed with 1013), and the publisher moves on.
+
+Only the ASGI messages of the WebSocket spec are used (``websocket.accept``/``send``/
+``close``); no frame is ever written behind the server's back.
+
+:class:`SignalingFront` (ASGI middleware) routes signaling sockets here before any framework
+layer; everything else goes on to the app.
 
 Example:
-    >>> # async def endpoint(websocket): await serve_yjs(service, websocket)
+    >>> # app.add_middleware(SignalingFront, service=service, paths=("/signaling",))
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import time
+from collections import deque
+from collections.abc import Callable, Generator
+from typing import Any
+from urllib.parse import parse_qs
 
 import anyio
-from anyio import CancelScope
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
-from fastapi import WebSocket
-from starlette.websockets import WebSocketDisconnect, WebSocketState
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from signaling.auth import TokenClaims
 from signaling.close_codes import CloseCode
-from signaling.conn import Conn, FrameHandler, Violation
+from signaling.conn import Conn, FrameHandler
 from signaling.protocol import SignalingService, valid_room
 
 log = logging.getLogger("signaling")
 
-_SEND_ERRORS = (WebSocketDisconnect, OSError, RuntimeError)
+
+_SEND_ERRORS = (OSError, RuntimeError)  # uvicorn: ClientDisconnected is an OSError
+
+
+class _Resume:
+    """Await the rest of a send that suspended outside any task (in a publisher's fan-out).
+
+    The suspended awaitable yielded what it waits on (a future); awaiting this object passes
+    that up to the awaiting task and drives the send on from there, as ``await`` would have
+    (any ``__await__`` iterator works: coroutines, and servers' own awaitables).
+    """
+
+    __slots__ = ("_it", "_pending")
+
+    def __init__(self, it: Generator[Any, Any, Any], pending: Any) -> None:
+        self._it = it
+        self._pending = pending
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        it, pending = self._it, self._pending
+        while True:
+            try:
+                value = yield pending
+            except BaseException as exc:
+                throw = getattr(it, "throw", None)
+                if throw is None:
+                    raise
+                try:
+                    pending = throw(exc)
+                except StopIteration:
+                    return
+            else:
+                try:
+                    pending = next(it) if value is None else it.send(value)
+                except StopIteration:
+                    return
 
 
 class AsgiConn(Conn):
-    """A socket served through ASGI (FastAPI/Starlette): a bounded outbox drained by a writer."""
+    """A socket served through ASGI: frames go out at once when the socket is writable, else
+    through a bounded outbox drained by this socket's writer."""
 
-    __slots__ = ("recv_stream", "send_stream", "ws")
+    __slots__ = ("_asgi_send", "_busy", "_stalled", "_wake", "gone", "last_frame", "outbox")
 
     def __init__(
         self,
         service: SignalingService,
-        ws: WebSocket,
+        send: Send,
         endpoint: str,
         address: str,
         claims: TokenClaims | None,
     ) -> None:
         super().__init__(service, endpoint, address, claims)
-        self.ws = ws
-        self.send_stream: MemoryObjectSendStream[str]
-        self.recv_stream: MemoryObjectReceiveStream[str]
-        self.send_stream, self.recv_stream = anyio.create_memory_object_stream[str](
-            service.settings.send_queue_size
-        )
+        self._asgi_send = send
+        self.outbox: deque[str] = deque()
+        self._busy = False  # the writer owns sending: frames queue behind it, in order
+        self._stalled: _Resume | None = None  # a send that suspended, for the writer to finish
+        self._wake = anyio.Event()
+        self.gone = False
+        "The client disconnected (or a send failed): nothing more is sent."
+        self.last_frame = time.monotonic()
 
-    def enqueue(self, text: str, frame: bytes | None = None) -> None:
-        """Queue a text frame; a full queue closes this socket (1013), never blocks others."""
+    def enqueue(self, text: str) -> None:
+        """Send a text frame now if the socket is writable, else queue it (never blocks; a
+        full outbox closes this socket with 1013)."""
+        if self.close_request is not None or self.gone:
+            return
+        if self._busy:
+            if len(self.outbox) >= self.service.settings.send_queue_size:
+                self.service.metrics.refusals.labels(reason="slow_consumer").inc()
+                self.request_close(CloseCode.SLOW_CONSUMER, "send queue full")
+                return
+            self.outbox.append(text)
+            return
+        send = self._asgi_send({"type": "websocket.send", "text": text}).__await__()
+        # the send runs right here, in the publisher's task: done unless it has to wait
+        tally = self.service.metrics.tally
+        tally.messages_out += 1
+        tally.bytes_out += len(text)
         try:
-            self.send_stream.send_nowait(text)
-        except anyio.WouldBlock:
-            self.service.metrics.refusals.labels(reason="slow_consumer").inc()
-            self.request_close(CloseCode.SLOW_CONSUMER, "send queue full")
-        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-            self.service.metrics.refusals.labels(reason="send_after_close").inc()
+            pending = next(send)
+        except StopIteration:
+            return
+        except _SEND_ERRORS as exc:
+            log.debug("send failed", extra={"socket": self.id, "error": repr(exc)})
+            self.disconnected()
+            return
+        self._busy = True
+        self._stalled = _Resume(send, pending)
+        self._wake.set()
 
     def request_close(self, code: int, reason: str) -> None:
-        """Ask the connection to close with ``code`` (its writer stops, the reader is cancelled)."""
+        """Ask the connection to close with ``code`` (its writer sends the close)."""
         if self.close_request is None:
             self.close_request = (code, reason)
-            self.send_stream.close()
+            self._wake.set()
+
+    def disconnected(self) -> None:
+        """The client is gone: stop sending, let the writer end."""
+        self.gone = True
+        self._wake.set()
+
+    async def writer(self) -> None:
+        """Finish stalled sends, drain the outbox, close an idle socket; when asked to close,
+        send the close and return (also when the client is gone)."""
+        send = self._asgi_send
+        tally = self.service.metrics.tally
+        idle = self.service.settings.idle_timeout_seconds
+        try:
+            while self.close_request is None and not self.gone:
+                with anyio.move_on_after(self.last_frame + idle - time.monotonic()):
+                    await self._wake.wait()
+                self._wake = anyio.Event()
+                if time.monotonic() - self.last_frame >= idle:
+                    self.request_close(CloseCode.IDLE_TIMEOUT, "idle timeout")
+                stalled, self._stalled = self._stalled, None
+                if stalled is not None:
+                    await stalled
+                while self.outbox and self.close_request is None and not self.gone:
+                    text = self.outbox.popleft()
+                    tally.messages_out += 1
+                    tally.bytes_out += len(text)
+                    await send({"type": "websocket.send", "text": text})
+                self._busy = False
+        except _SEND_ERRORS as exc:
+            log.debug("send failed", extra={"socket": self.id, "error": repr(exc)})
+            self.gone = True
+        if self.close_request is not None and not self.gone:
+            await _close_quietly(send, *self.close_request)
 
 
-async def serve_yjs(service: SignalingService, ws: WebSocket) -> None:
-    """Serve one y-webrtc signaling socket until it closes."""
-    await _serve(service, ws, "yjs", None, service.on_yjs_frame, service.on_yjs_close)
+async def _close_quietly(send: Send, code: int, reason: str) -> None:
+    try:
+        await send({"type": "websocket.close", "code": code, "reason": reason})
+    except _SEND_ERRORS as exc:
+        log.debug("close failed", extra={"code": code, "error": repr(exc)})
 
 
-async def serve_named(service: SignalingService, ws: WebSocket, room: str) -> None:
-    """Serve one named-dialect socket in ``room`` until it closes."""
-    if not valid_room(room):
-        await ws.accept()
-        service.metrics.refusals.labels(reason="bad_room").inc()
-        await _close_quietly(ws, CloseCode.BAD_MESSAGE, "invalid room name")
-        return
-    on_frame, on_close, on_open = service.named_callbacks(room)
-    await _serve(service, ws, "named", room, on_frame, on_close, on_open)
+def _header_getter(scope: Scope) -> Callable[[str], str | None]:
+    headers: dict[str, str] = {}
+    for name, value in scope.get("headers") or ():
+        headers.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
+    return headers.get
 
 
-async def _serve(
+async def serve_socket(
     service: SignalingService,
-    ws: WebSocket,
-    endpoint: str,
-    room: str | None,
-    on_frame: FrameHandler,
-    on_close: Callable[[Conn], None],
-    on_open: Callable[[Conn], None] | None = None,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    room: str | None = None,
 ) -> None:
+    """Serve one signaling socket (an ASGI ``websocket`` scope) until it closes: y-webrtc, or
+    the named dialect in ``room``."""
     if not service.started:
         await service.start()
-    address = ws.client.host if ws.client is not None else "unknown"
-    query = ws.query_params
-    claims, refusal = service.admission.admit(ws.headers.get, query.get("token"), address, room)
-    await ws.accept()
+    if (await receive())["type"] != "websocket.connect":
+        return
+    endpoint = "yjs" if room is None else "named"
+    if room is not None and not valid_room(room):
+        await send({"type": "websocket.accept"})
+        service.metrics.refusals.labels(reason="bad_room").inc()
+        await _close_quietly(send, CloseCode.BAD_MESSAGE, "invalid room name")
+        return
+    client = scope.get("client")
+    address = str(client[0]) if client else "unknown"
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    token = query["token"][0] if "token" in query else None
+    claims, refusal = service.admission.admit(_header_getter(scope), token, address, room)
+    # refusals come after the upgrade, so browsers see the code (a refused upgrade is 1006)
+    await send({"type": "websocket.accept"})
     if refusal is not None:
         service.admission.refused(endpoint, address, *refusal)
-        await _close_quietly(ws, *refusal)
+        await _close_quietly(send, *refusal)
         return
-    conn = AsgiConn(service, ws, endpoint, address, claims)
+    on_open: Callable[[Conn], None] | None = None
+    if room is None:
+        on_frame: FrameHandler = service.on_yjs_frame
+        on_close: Callable[[Conn], None] = service.on_yjs_close
+    else:
+        on_frame, on_close, on_open = service.named_callbacks(room)
+    conn = AsgiConn(service, send, endpoint, address, claims)
     service.admission.opened(conn)
     try:
         if on_open is not None:
             on_open(conn)
         async with anyio.create_task_group() as tg:
-            tg.start_soon(_writer, conn, tg.cancel_scope)
-            violation = await _reader(conn, on_frame)
-            if violation is not None:
-                conn.request_close(*violation)
+            reader_done = anyio.Event()
+            tg.start_soon(_reader, conn, receive, on_frame, reader_done)
+            await conn.writer()
+            # after a close: the reader ends on the client's answer (or its disconnect)
+            with anyio.move_on_after(service.settings.ws_ping_timeout_seconds):
+                await reader_done.wait()
             tg.cancel_scope.cancel()
     finally:
         on_close(conn)
-        conn.send_stream.close()
         service.admission.closed(conn)
-        if conn.close_request is not None:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(2):
-                await _close_quietly(ws, *conn.close_request)
 
 
-async def _writer(conn: AsgiConn, scope: CancelScope) -> None:
-    ws_send = conn.ws.send
-    metrics = conn.service.metrics
-    m_out, b_out = metrics.messages_out, metrics.bytes_out
-    recv = conn.recv_stream
-    try:
-        async with recv:
-            while conn.close_request is None:
-                # drain without a checkpoint per item; only wait when the outbox is empty
-                try:
-                    text = recv.receive_nowait()
-                except anyio.WouldBlock:
-                    try:
-                        text = await recv.receive()
-                    except anyio.EndOfStream:
-                        break
-                except anyio.EndOfStream:
-                    break
-                if conn.close_request is not None:
-                    break
-                await ws_send({"type": "websocket.send", "text": text})
-                m_out.inc()
-                b_out.inc(len(text))
-    except _SEND_ERRORS as exc:
-        log.debug("send failed", extra={"socket": conn.id, "error": repr(exc)})
-    scope.cancel()
-
-
-async def _reader(conn: AsgiConn, on_frame: FrameHandler) -> Violation | None:
-    receive = conn.ws.receive
+async def _reader(
+    conn: AsgiConn, receive: Receive, on_frame: FrameHandler, done: anyio.Event
+) -> None:
+    """Read, check and dispatch frames until the socket closes or breaks a limit (the idle
+    timeout is the writer's: a timer per frame would cost more than the frame)."""
     check_frame = conn.service.admission.check_frame
-    idle = conn.service.settings.idle_timeout_seconds
-    while True:
-        with anyio.move_on_after(idle) as scope:
-            try:
-                msg = await receive()
-            except _SEND_ERRORS:
-                return None
-        if scope.cancelled_caught:
-            return (CloseCode.IDLE_TIMEOUT, "idle timeout")
-        if msg["type"] != "websocket.receive":
-            return None
-        data: str | bytes | None = msg.get("text")
-        if data is None:
-            data = msg.get("bytes")
-            if data is None:
-                continue
-        violation = await check_frame(conn, data)
-        if violation is None:
-            violation = await on_frame(conn, data)
-        if violation is not None:
-            return violation
-
-
-async def _close_quietly(ws: WebSocket, code: int, reason: str) -> None:
-    if ws.application_state == WebSocketState.DISCONNECTED:
-        return
+    monotonic = time.monotonic
     try:
-        await ws.close(code, reason)
-    except _SEND_ERRORS as exc:
-        log.debug("close failed", extra={"code": code, "error": repr(exc)})
+        while True:
+            msg = await receive()
+            if msg["type"] != "websocket.receive":
+                break
+            conn.last_frame = monotonic()
+            data: str | bytes | None = msg.get("text")
+            if data is None:
+                data = msg.get("bytes")
+                if data is None:
+                    continue
+            violation = await check_frame(conn, data)
+            if violation is None:
+                violation = await on_frame(conn, data)
+            if violation is not None:
+                conn.request_close(*violation)
+                return
+    except _SEND_ERRORS:
+        pass
+    finally:
+        done.set()
+    conn.disconnected()
+
+
+class SignalingFront:
+    """ASGI middleware: signaling sockets go straight to :func:`serve_socket` (no framework
+    layer between a frame and the protocol), everything else on to ``app``.
+
+    Args:
+        app: the wrapped app (e.g. the FastAPI app with the page and the HTTP API).
+        service: the signaling service.
+        paths: WebSocket paths of y-webrtc signaling.
+        named_prefix: the named dialect's path prefix (``/named/`` + room), or None.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        service: SignalingService,
+        paths: tuple[str, ...] = ("/signaling",),
+        named_prefix: str | None = "/named/",
+    ) -> None:
+        self.app = app
+        self.service = service
+        self.paths = frozenset(paths)
+        self.named_prefix = named_prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            path: str = scope["path"]
+            if path in self.paths:
+                await serve_socket(self.service, scope, receive, send)
+                return
+            prefix = self.named_prefix
+            if prefix is not None and path.startswith(prefix):
+                room = path[len(prefix) :]
+                if "/" not in room:
+                    await serve_socket(self.service, scope, receive, send, room)
+                    return
+        await self.app(scope, receive, send)

@@ -48,7 +48,6 @@ SAMPLES: dict[str, list[str]] = {
     "name": ["keeper"],
     "redis_url": ["redis://127.0.0.1:6379/0"],
     "config": ["/tmp/collab.env"],
-    "engine": ["fast"],
     "allow_delete": [],  # a flag: given alone
     "turn_secret": ["0123456789abcdef0123"],
     "turn_urls": ["turn:127.0.0.1:3478?transport=udp"],
@@ -136,7 +135,7 @@ def test_env_fills_what_the_command_line_leaves_out(monkeypatch: pytest.MonkeyPa
             "invalid --version-every / COLLAB_VERSION_EVERY",
         ),
         (["replica", "--store", "sqlite:////tmp/x.db"], {}, "missing --signaling"),
-        (["signaling", "--engine", "turbo"], {}, "invalid --engine / COLLAB_ENGINE"),
+        (["signaling", "--port", "70000"], {}, "invalid --port / COLLAB_PORT"),
         (["serve", "--room-password", "nocolon"], {}, "--room-password wants KEY:VALUE"),
     ],
 )

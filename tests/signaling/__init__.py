@@ -1,1 +1,1 @@
-"""The signaling service: our two engines against y-webrtc's reference server."""
+"""The signaling service: our server against y-webrtc's reference server."""

@@ -7,27 +7,21 @@ from pathlib import Path
 
 import pytest
 
-from tests.signaling.sig_helpers import ENGINES, Server, run_ours, run_reference
-
-
-@pytest.fixture(params=ENGINES)
-def engine(request: pytest.FixtureRequest) -> str:
-    """Our two engines: the FastAPI app on uvicorn, and the websockets-based fast engine."""
-    return str(request.param)
+from tests.signaling.sig_helpers import Server, run_ours, run_reference
 
 
 @pytest.fixture
-async def ours(engine: str) -> AsyncIterator[Server]:
-    async with run_ours(engine=engine) as server:
+async def ours() -> AsyncIterator[Server]:
+    async with run_ours() as server:
         yield server
 
 
-@pytest.fixture(params=["ours-asgi", "ours-fast", "reference"])
+@pytest.fixture(params=["ours", "reference"])
 async def any_server(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Server]:
-    """The same test against our server (both engines) and y-webrtc's reference server."""
+    """The same test against our server and y-webrtc's reference server."""
     if request.param == "reference":
         with run_reference(tmp_path / "ywebrtc.log") as server:
             yield server
     else:
-        async with run_ours(engine=request.param.removeprefix("ours-")) as server:
+        async with run_ours() as server:
             yield server

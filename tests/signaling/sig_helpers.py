@@ -1,4 +1,4 @@
-"""Helpers of the signaling tests: our server in-process (real uvicorn, or the fast engine) on a
+"""Helpers of the signaling tests: our server in-process (real uvicorn) on a
 socket bound before it serves, y-webrtc's reference server, redis-server, a small JSON ws
 client."""
 
@@ -19,8 +19,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from signaling.app import SignalingService, create_app
-from signaling.fastserver import serve_signaling
 from signaling.hooks import SignalingHooks
+from signaling.server import WS_IMPL
 from signaling.settings import SignalingSettings
 from tests.support.ports import PortTaken, bound_socket, on_free_port
 from tests.support.processes import Process
@@ -41,21 +41,13 @@ class Server:
         return self.url + path
 
 
-ENGINES = ["asgi", "fast"]
-
-
 @contextlib.asynccontextmanager
 async def run_ours(
     settings: SignalingSettings | None = None,
     hooks: SignalingHooks | None = None,
-    engine: str = "asgi",
 ) -> AsyncIterator[Server]:
-    """Serve our signaling on a free port inside the test's event loop: ``asgi`` = create_app on
-    real uvicorn, ``fast`` = the websockets engine (signaling.fastserver)."""
-    if engine == "fast":
-        async with run_fast_engine(settings, hooks) as server:
-            yield server
-        return
+    """Serve our signaling on a free port inside the test's event loop: create_app on real
+    uvicorn, with the WebSocket implementation ``collab signaling`` and ``collab serve`` use."""
     app = create_app(settings or SignalingSettings(), hooks)
     sock = bound_socket()  # listening already: clients may connect before serve() runs
     port = sock.getsockname()[1]
@@ -64,6 +56,7 @@ async def run_ours(
         app,
         log_level="warning",
         lifespan="on",
+        ws=WS_IMPL,
         ws_ping_interval=s.ws_ping_interval_seconds,
         ws_ping_timeout=s.ws_ping_timeout_seconds,
     )
@@ -77,20 +70,6 @@ async def run_ours(
                 )
             finally:
                 server.should_exit = True
-    finally:
-        sock.close()
-
-
-@contextlib.asynccontextmanager
-async def run_fast_engine(
-    settings: SignalingSettings | None, hooks: SignalingHooks | None
-) -> AsyncIterator[Server]:
-    service = SignalingService(settings or SignalingSettings(), hooks)
-    sock = bound_socket()
-    port = sock.getsockname()[1]
-    try:
-        async with service, serve_signaling(service, sock=sock):
-            yield Server(f"ws://127.0.0.1:{port}", f"http://127.0.0.1:{port}", service)
     finally:
         sock.close()
 

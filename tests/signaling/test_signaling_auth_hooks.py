@@ -71,8 +71,8 @@ def test_cli_token_mints_a_verifiable_token() -> None:
     ],
     ids=["missing", "invalid", "expired"],
 )
-async def test_bad_tokens_close_4401(query: str, code: int, reason: str, engine: str) -> None:
-    async with run_ours(auth_settings(), engine=engine) as server:
+async def test_bad_tokens_close_4401(query: str, code: int, reason: str) -> None:
+    async with run_ours(auth_settings()) as server:
         async with client(server.url + "/signaling" + query) as c:
             assert await c.closed() == (code, reason)
         await_ok = mint_token(SECRET, ["health-check"])
@@ -81,7 +81,7 @@ async def test_bad_tokens_close_4401(query: str, code: int, reason: str, engine:
             assert await ok.recv() == {"type": "pong"}
 
 
-async def test_token_scope_limits_topics_and_claims_reach_hooks(engine: str) -> None:
+async def test_token_scope_limits_topics_and_claims_reach_hooks() -> None:
     joined: list[tuple[str, SubscriberInfo]] = []
     seen = anyio.Event()
 
@@ -90,9 +90,7 @@ async def test_token_scope_limits_topics_and_claims_reach_hooks(engine: str) -> 
         seen.set()
 
     settings = auth_settings()
-    async with run_ours(
-        settings, SignalingHooks(on_subscriber_joined=on_joined), engine=engine
-    ) as server:
+    async with run_ours(settings, SignalingHooks(on_subscriber_joined=on_joined)) as server:
         ro = mint_token(SECRET, ["a", "b"], access="ro")
         async with client(f"{server.url}/signaling?token={ro}") as c:
             await c.send({"type": "subscribe", "topics": ["a", "b"]})
@@ -113,10 +111,10 @@ async def test_token_scope_limits_topics_and_claims_reach_hooks(engine: str) -> 
             assert await c.closed() == (CloseCode.FORBIDDEN, "topic not allowed by token")
 
 
-async def test_origin_allow_list(engine: str) -> None:
+async def test_origin_allow_list() -> None:
     settings = production_settings(SECRET, ["https://app.example"])
     tok = mint_token(SECRET, ["*"])
-    async with run_ours(settings, engine=engine) as server:
+    async with run_ours(settings) as server:
         url = f"{server.url}/signaling?token={tok}"
         async with client(url, origin="https://evil.example") as evil:  # type: ignore[arg-type]
             assert await evil.closed() == (CloseCode.FORBIDDEN, "origin not allowed")
@@ -129,7 +127,7 @@ async def test_origin_allow_list(engine: str) -> None:
         assert 'reason="forbidden"} 2.0' in server.service.metrics.render().decode()
 
 
-async def test_hooks_sync_async_order_and_failures_do_not_break_signaling(engine: str) -> None:
+async def test_hooks_sync_async_order_and_failures_do_not_break_signaling() -> None:
     events: list[tuple[str, str]] = []
     done = anyio.Event()
 
@@ -150,7 +148,7 @@ async def test_hooks_sync_async_order_and_failures_do_not_break_signaling(engine
             done.set()
 
     hooks = SignalingHooks(opened, closed, joined, left)
-    async with run_ours(hooks=hooks, engine=engine) as server:
+    async with run_ours(hooks=hooks) as server:
         async with client(server.url) as a, client(server.url) as b:
             await a.send({"type": "subscribe", "topics": ["t1"]})
             await a.barrier()

@@ -1,4 +1,4 @@
-"""``collab signaling`` runs the service alone (both engines), as a real process."""
+"""``collab signaling`` runs the service alone, as a real process."""
 
 from __future__ import annotations
 
@@ -14,14 +14,8 @@ from tests.support.servers import SignalingServer
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("engine", ["uvicorn", "fast"])
-async def test_collab_signaling_command(engine: str, tmp_path: Path) -> None:
-    server = SignalingServer(
-        tmp_path / "signaling.log",
-        "--engine",
-        engine,
-        env={"COLLAB_MAX_TOPICS_PER_SOCKET": "1"},
-    )
+async def test_collab_signaling_command(tmp_path: Path) -> None:
+    server = SignalingServer(tmp_path / "signaling.log", env={"COLLAB_MAX_TOPICS_PER_SOCKET": "1"})
     # the banner, once it listens, names the port it picked (--port 0)
     await anyio.to_thread.run_sync(server.start)
     try:

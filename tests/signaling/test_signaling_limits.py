@@ -57,9 +57,9 @@ async def test_malformed_frames_are_ignored_and_counted(ours: Server, frame: str
     assert 'collab_signaling_messages_in_total{type="ignored"} 1.0' in text
 
 
-async def test_frame_too_large_closes_1009_only_that_socket(engine: str) -> None:
+async def test_frame_too_large_closes_1009_only_that_socket() -> None:
     async with (
-        run_ours(SignalingSettings(max_frame_bytes=1024), engine=engine) as server,
+        run_ours(SignalingSettings(max_frame_bytes=1024)) as server,
         clients(server.url, 2) as (big, other),
     ):
         await other.send({"type": "subscribe", "topics": ["t"]})
@@ -70,20 +70,20 @@ async def test_frame_too_large_closes_1009_only_that_socket(engine: str) -> None
         await assert_serving(server.url)
 
 
-async def test_multibyte_text_is_measured_in_bytes(engine: str) -> None:
+async def test_multibyte_text_is_measured_in_bytes() -> None:
     settings = SignalingSettings(max_frame_bytes=1024)
-    async with run_ours(settings, engine=engine) as server, client(server.url) as c:
+    async with run_ours(settings) as server, client(server.url) as c:
         await c.send({"type": "ping", "pad": "€" * 400})  # 400 chars, 1200 bytes
         assert (await c.closed())[0] == CloseCode.FRAME_TOO_LARGE
 
 
-async def test_a_burst_over_the_rate_is_slowed_not_refused(engine: str) -> None:
+async def test_a_burst_over_the_rate_is_slowed_not_refused() -> None:
     """Over its rate a socket is read more slowly (backpressure): every frame is answered,
     in order, later than it would be, and the socket stays open."""
     settings = SignalingSettings(
         rate_limit_per_second=50.0, rate_limit_burst=10, rate_limit_close_after_seconds=30
     )
-    async with run_ours(settings, engine=engine) as server, client(server.url) as busy:
+    async with run_ours(settings) as server, client(server.url) as busy:
         started = time.monotonic()
         for i in range(40):
             await busy.send({"type": "ping", "n": i})
@@ -96,11 +96,11 @@ async def test_a_burst_over_the_rate_is_slowed_not_refused(engine: str) -> None:
         assert "collab_signaling_throttled_total 1.0" in server.service.metrics.render().decode()
 
 
-async def test_sustained_flood_is_closed_with_4429(engine: str) -> None:
+async def test_sustained_flood_is_closed_with_4429() -> None:
     settings = SignalingSettings(
         rate_limit_per_second=20.0, rate_limit_burst=20, rate_limit_close_after_seconds=1.0
     )
-    async with run_ours(settings, engine=engine) as server, client(server.url) as flooder:
+    async with run_ours(settings) as server, client(server.url) as flooder:
         started = time.monotonic()
         for _ in range(400):
             try:
@@ -114,12 +114,12 @@ async def test_sustained_flood_is_closed_with_4429(engine: str) -> None:
         assert 'reason="rate_limit_exceeded"' in server.service.metrics.render().decode()
 
 
-async def test_a_join_into_a_room_of_35_with_turn_goes_through_untouched(engine: str) -> None:
+async def test_a_join_into_a_room_of_35_with_turn_goes_through_untouched() -> None:
     """A y-webrtc browser joining 35 peers with TURN: an answer plus ~10 trickled candidates
     per peer, ~400 publish frames at once (the frames y-webrtc sends, replayed). With the
     default limits every frame reaches the room, in order, without delay or close."""
     async with (
-        run_ours(SignalingSettings(), engine=engine) as server,
+        run_ours(SignalingSettings()) as server,
         client(server.url) as joiner,
         client(server.url) as peer,
     ):
@@ -145,9 +145,9 @@ async def test_a_join_into_a_room_of_35_with_turn_goes_through_untouched(engine:
         assert "collab_signaling_throttled_total 0.0" in server.service.metrics.render().decode()
 
 
-async def test_too_many_topics_closes_4429(engine: str) -> None:
+async def test_too_many_topics_closes_4429() -> None:
     async with (
-        run_ours(SignalingSettings(max_topics_per_socket=3), engine=engine) as server,
+        run_ours(SignalingSettings(max_topics_per_socket=3)) as server,
         client(server.url) as c,
     ):
         await c.send({"type": "subscribe", "topics": ["a", "b", "c"]})
@@ -157,9 +157,9 @@ async def test_too_many_topics_closes_4429(engine: str) -> None:
         await assert_serving(server.url)
 
 
-async def test_unsubscribe_frees_topic_slots(engine: str) -> None:
+async def test_unsubscribe_frees_topic_slots() -> None:
     async with (
-        run_ours(SignalingSettings(max_topics_per_socket=2), engine=engine) as server,
+        run_ours(SignalingSettings(max_topics_per_socket=2)) as server,
         client(server.url) as c,
     ):
         for i in range(10):
@@ -168,9 +168,9 @@ async def test_unsubscribe_frees_topic_slots(engine: str) -> None:
         assert await c.barrier() == []
 
 
-async def test_too_many_subscribers_on_topic_closes_4413(engine: str) -> None:
+async def test_too_many_subscribers_on_topic_closes_4413() -> None:
     async with (
-        run_ours(SignalingSettings(max_subscribers_per_topic=2), engine=engine) as server,
+        run_ours(SignalingSettings(max_subscribers_per_topic=2)) as server,
         clients(server.url, 3) as (a, b, c),
     ):
         for x in (a, b):
@@ -182,8 +182,8 @@ async def test_too_many_subscribers_on_topic_closes_4413(engine: str) -> None:
         assert (await b.recv())["clients"] == 2
 
 
-async def test_too_many_sockets_per_address_closes_4429(engine: str) -> None:
-    async with run_ours(SignalingSettings(max_sockets_per_address=2), engine=engine) as server:
+async def test_too_many_sockets_per_address_closes_4429() -> None:
+    async with run_ours(SignalingSettings(max_sockets_per_address=2)) as server:
         async with clients(server.url, 2) as (a, _b):
             async with client(server.url) as third:
                 assert await third.closed() == (
@@ -203,9 +203,9 @@ async def test_too_many_sockets_per_address_closes_4429(engine: str) -> None:
                         continue
 
 
-async def test_idle_socket_closes_4408_active_one_stays(engine: str) -> None:
+async def test_idle_socket_closes_4408_active_one_stays() -> None:
     async with (
-        run_ours(SignalingSettings(idle_timeout_seconds=0.5), engine=engine) as server,
+        run_ours(SignalingSettings(idle_timeout_seconds=0.5)) as server,
         clients(server.url, 1) as (idle,),
     ):
         assert await idle.closed() == (CloseCode.IDLE_TIMEOUT, "idle timeout")
@@ -250,12 +250,36 @@ def small_rcvbuf_socket(url: str) -> socket.socket:
     return sock
 
 
-async def test_slow_reader_is_closed_1013_others_unaffected(engine: str) -> None:
-    settings = SignalingSettings(
-        send_queue_size=4, send_buffer_bytes=1024, rate_limit_burst=1000, max_frame_bytes=300_000
-    )
+async def test_a_stalled_reader_gets_every_frame_in_order_when_it_reads_again() -> None:
+    """A reader that stops reading pauses its transport: frames for it wait in its outbox
+    (within ``send_queue_size``) while the publisher and another reader go on; once it reads
+    again it gets every frame, in order, then the pong."""
+    n = 40
+    # 40 x 160 KB: more than the kernel buffers on the way (the server's send buffer grows to
+    # a few MB), so the server's transport pauses and frames wait in the outbox
+    blob = secrets.token_urlsafe(120_000)
     async with (
-        run_ours(settings, engine=engine) as server,
+        run_ours(SignalingSettings(rate_limit_burst=1000)) as server,
+        client(server.url, max_queue=1, sock=small_rcvbuf_socket(server.url)) as stalled,
+        client(server.url) as reader,
+        client(server.url) as publisher,
+    ):
+        for c in (stalled, reader):
+            await c.send({"type": "subscribe", "topics": ["t"]})
+            assert await c.barrier() == []
+        for i in range(n):
+            await publisher.send({"type": "publish", "topic": "t", "data": [i, blob]})
+            assert (await reader.recv())["data"][0] == i  # never held up by the stalled one
+        assert await publisher.barrier() == []
+        got = [(await stalled.recv())["data"][0] for _ in range(n)]
+        assert got == list(range(n))
+        assert await stalled.barrier() == []
+
+
+async def test_slow_reader_is_closed_1013_others_unaffected() -> None:
+    settings = SignalingSettings(send_queue_size=4, rate_limit_burst=1000, max_frame_bytes=300_000)
+    async with (
+        run_ours(settings) as server,
         # stops reading after one frame; a tiny receive buffer keeps the kernel from absorbing MBs
         client(server.url, max_queue=1, sock=small_rcvbuf_socket(server.url)) as slow,
         client(server.url) as publisher,
@@ -275,7 +299,7 @@ async def test_slow_reader_is_closed_1013_others_unaffected(engine: str) -> None
         await assert_serving(server.url)
 
 
-async def test_dead_socket_is_evicted_by_websocket_keepalive(engine: str) -> None:
+async def test_dead_socket_is_evicted_by_websocket_keepalive() -> None:
     """A peer that completes the upgrade and then never answers WebSocket pings is dropped."""
     settings = SignalingSettings(
         ws_ping_interval_seconds=0.2, ws_ping_timeout_seconds=0.2, idle_timeout_seconds=3600
@@ -284,7 +308,7 @@ async def test_dead_socket_is_evicted_by_websocket_keepalive(engine: str) -> Non
     hooks = SignalingHooks(on_subscriber_left=lambda topic, info: left.set())
     subscribe = b'{"type":"subscribe","topics":["dead"]}'
     masked_frame = bytes((0x81, 0x80 | len(subscribe))) + b"\0\0\0\0" + subscribe  # zero mask
-    async with run_ours(settings, hooks, engine=engine) as server:
+    async with run_ours(settings, hooks) as server:
         port = int(server.url.rsplit(":", 1)[1])
         stream = await anyio.connect_tcp("127.0.0.1", port)
         async with stream:

@@ -96,7 +96,7 @@ async def test_named_rooms_do_not_cross(ours: Server) -> None:
         assert await a.recv() == {"type": "error", "message": "unknown peer: bob"}
 
 
-async def test_named_token_scope_and_limits(engine: str) -> None:
+async def test_named_token_scope_and_limits() -> None:
     settings = SignalingSettings(
         auth_required=True,
         token_secret=SECRET,
@@ -104,7 +104,7 @@ async def test_named_token_scope_and_limits(engine: str) -> None:
         rate_limit_burst=5,
         rate_limit_close_after_seconds=0.5,
     )
-    async with run_ours(settings, engine=engine) as server:
+    async with run_ours(settings) as server:
         tok = mint_token(SECRET, ["allowed"])
         async with client(f"{server.url}/named/forbidden?token={tok}") as c:
             assert await c.closed() == (CloseCode.FORBIDDEN, "room not allowed by token")

@@ -25,14 +25,9 @@ pytestmark = [pytest.mark.anyio, pytest.mark.redis]
 
 
 @contextlib.asynccontextmanager
-async def two_instances(
-    redis: RedisProc, engines: tuple[str, str] = ("asgi", "fast")
-) -> AsyncIterator[tuple[Server, Server]]:
+async def two_instances(redis: RedisProc) -> AsyncIterator[tuple[Server, Server]]:
     settings = SignalingSettings(redis_url=redis.url, redis_prefix="test")
-    async with (
-        run_ours(settings, engine=engines[0]) as one,
-        run_ours(settings, engine=engines[1]) as two,
-    ):
+    async with run_ours(settings) as one, run_ours(settings) as two:
         for s in (one, two):
             assert s.service is not None
             await s.service.start()
@@ -66,14 +61,9 @@ def redis() -> object:
         stop_redis(r)
 
 
-@pytest.mark.parametrize(
-    "engines", [("asgi", "asgi"), ("asgi", "fast")], ids=["2x-uvicorn", "uvicorn+fast"]
-)
-async def test_publish_on_a_reaches_b_with_summed_clients(
-    redis: RedisProc, engines: tuple[str, str]
-) -> None:
+async def test_publish_on_a_reaches_b_with_summed_clients(redis: RedisProc) -> None:
     async with (
-        two_instances(redis, engines) as (one, two),
+        two_instances(redis) as (one, two),
         client(one.url) as a1,
         client(one.url) as a2,
         client(two.url) as b1,
@@ -142,9 +132,8 @@ async def test_redis_outage_is_reported_and_recovered(
     assert messages.count("redis bus recovered") == 2
 
 
-@pytest.mark.parametrize("engine", ["asgi", "fast"])
 async def test_first_socket_on_an_instance_hears_the_answer_to_its_announce(
-    redis: RedisProc, engine: str
+    redis: RedisProc,
 ) -> None:
     """y-webrtc announces right after subscribing, and never resends an offer: by the time the
     first socket of a topic on an instance gets its next frame handled, Redis must already
@@ -154,7 +143,7 @@ async def test_first_socket_on_an_instance_hears_the_answer_to_its_announce(
 
     observer = aioredis.from_url(redis.url)
     try:
-        async with two_instances(redis, ("asgi", engine)) as (two, one), client(two.url) as b:
+        async with two_instances(redis) as (two, one), client(two.url) as b:
             topics = [f"fresh-{i}" for i in range(8)]
             await b.send({"type": "subscribe", "topics": topics})
             await b.barrier()
