@@ -9,10 +9,11 @@ Example:
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 _LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5)
@@ -22,9 +23,10 @@ MESSAGE_TYPES = ("subscribe", "unsubscribe", "publish", "ping", "ignored", "name
 
 
 class Tally(Collector):
-    """The per-frame counters as plain integers, read by Prometheus only when scraped (a
-    ``Counter.inc`` takes a lock: eleven of them per published frame cost more than the
-    fan-out itself). Exposed as ``collab_signaling_{messages,bytes}_{in,out}_total``.
+    """The per-frame counters and the fan-out histogram as plain numbers, read by Prometheus
+    only when scraped (a ``Counter.inc`` takes a lock: eleven of them per published frame cost
+    more than the fan-out itself). Exposed as ``collab_signaling_{messages,bytes}_{in,out}_total``
+    and ``collab_signaling_fanout_seconds``.
 
     Example:
         >>> t = Tally()
@@ -38,6 +40,13 @@ class Tally(Collector):
         self.messages_out = 0
         self.bytes_in = 0
         self.bytes_out = 0
+        self._fanout = [0] * (len(_LATENCY_BUCKETS) + 1)  # the last one: above every bound
+        self._fanout_sum = 0.0
+
+    def observe_fanout(self, seconds: float) -> None:
+        """Count one fan-out's duration (publish received → queued on every subscriber)."""
+        self._fanout[bisect_left(_LATENCY_BUCKETS, seconds)] += 1
+        self._fanout_sum += seconds
 
     def collect(self) -> Iterator[Metric]:
         p = "collab_signaling_"
@@ -50,6 +59,16 @@ class Tally(Collector):
         yield CounterMetricFamily(p + "messages_out", "Frames sent", value=float(self.messages_out))
         yield CounterMetricFamily(p + "bytes_in", "Bytes received", value=float(self.bytes_in))
         yield CounterMetricFamily(p + "bytes_out", "Bytes sent", value=float(self.bytes_out))
+        cumulative, buckets = 0, []
+        for bound, n in zip((*map(str, _LATENCY_BUCKETS), "+Inf"), self._fanout, strict=True):
+            cumulative += n
+            buckets.append((bound, float(cumulative)))
+        yield HistogramMetricFamily(
+            p + "fanout_seconds",
+            "Time from receiving a publish to queueing it on every local subscriber",
+            buckets=buckets,
+            sum_value=self._fanout_sum,
+        )
 
 
 class SignalingMetrics:
@@ -72,12 +91,6 @@ class SignalingMetrics:
             p + "refusals",
             "Refused sockets / closes and ignored frames by reason",
             ["reason"],
-            registry=r,
-        )
-        self.fanout_seconds = Histogram(
-            p + "fanout_seconds",
-            "Time from receiving a publish to queueing it on every local subscriber",
-            buckets=_LATENCY_BUCKETS,
             registry=r,
         )
         self.hook_errors = Counter(p + "hook_errors", "Exceptions raised by hooks", registry=r)

@@ -198,7 +198,7 @@ class SignalingService:
             self._fan_out(
                 receivers, with_clients(msg.raw, len(receivers) if clients is None else clients)
             )
-        self.metrics.fanout_seconds.observe(time.perf_counter() - t0)
+        self.metrics.tally.observe_fanout(time.perf_counter() - t0)
         return None
 
     def _deliver_remote(self, topic: str, clients: int, raw: str) -> None:
