@@ -330,7 +330,7 @@ def run_phase(
         if args.profile and mode == "star":
             spy = subprocess.Popen(
                 [str(ROOT / ".venv/bin/py-spy"), "record", "--pid", str(server.pid), "--format",
-                 "raw", "--rate", "250", "--duration", str(int(args.duration)), "--output",
+                 "raw", "--gil", "--rate", "250", "--duration", str(int(args.duration)), "--output",
                  f"{args.profile}.{tag}.txt", "--nonblocking"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
