@@ -8,6 +8,7 @@ everything here reads them, nothing in the page is test-only.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -254,10 +255,36 @@ def export(server: CollabServer, room: str, fmt: str, at: str | None = None) -> 
     return response.text
 
 
-def changed_lines(diff: str) -> list[str]:
-    """The ``-``/``+`` lines of a unified diff (headers left out)."""
-    return [
-        line
-        for line in diff.splitlines()
-        if line[:1] in ("-", "+") and not line.startswith(("---", "+++"))
-    ]
+_HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
+
+
+def apply_unified_diff(old: list[str], diff: str) -> list[str]:
+    """``old`` (lines) with a unified diff applied, checking every context and removed line:
+    any correct diff of ``old`` into ``new`` gives back ``new``, whichever matching it chose.
+
+    Example:
+        >>> apply_unified_diff(["a", "b", "c"], "--- x\\n+++ y\\n@@ -2 +2 @@\\n-b\\n+B\\n")
+        ['a', 'B', 'c']
+    """
+    out: list[str] = []
+    at = 0  # next line of old to copy
+    for line in diff.splitlines():
+        hunk = _HUNK.match(line)
+        if hunk:
+            start, count = int(hunk.group(1)), int(hunk.group(2) or "1")
+            begin = start if count == 0 else start - 1  # an empty range names the line before
+            assert begin >= at, f"hunks out of order at {line!r}"
+            out += old[at:begin]
+            at = begin
+        elif line.startswith(("---", "+++", "\\")):
+            continue
+        elif line[:1] in (" ", "-"):
+            assert at < len(old) and old[at] == line[1:], f"{line!r} is not line {at + 1}"
+            if line[0] == " ":
+                out.append(old[at])
+            at += 1
+        elif line[:1] == "+":
+            out.append(line[1:])
+        else:
+            raise AssertionError(f"not a unified diff line: {line!r}")
+    return out + old[at:]
