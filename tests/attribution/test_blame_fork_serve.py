@@ -14,13 +14,13 @@ from typing import Any
 import anyio
 import pytest
 
-from tests.hostile.attacker import Hammer, RawSignaling, new_peer_id, replica_peer_id
-from tests.hostile.yjs_bytes import StringItem, string_update, update_message
+from tests.support.attacker import Hammer, RawSignaling, new_peer_id, replica_peer_id
 from tests.support.marks import needs_netns
 from tests.support.paths import COLLAB, ROOT
 from tests.support.peers import peer, wait_saved, wait_text
 from tests.support.processes import wait_until
 from tests.support.servers import CollabServer
+from tests.support.yjs_bytes import StringItem, string_update, update_message
 
 pytestmark = [pytest.mark.anyio, needs_netns]
 

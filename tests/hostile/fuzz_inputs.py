@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from tests.hostile.yjs_bytes import (
+from tests.support.yjs_bytes import (
     StringItem,
     awareness_message,
     string_update,

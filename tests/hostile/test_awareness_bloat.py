@@ -17,7 +17,6 @@ from contextlib import AsyncExitStack
 
 import anyio
 
-from tests.hostile.attacker import Hammer, RawSignaling, new_peer_id, replica_peer_id
 from tests.hostile.victim import (
     ATTACK_MARKS,
     ResourceWatch,
@@ -27,8 +26,9 @@ from tests.hostile.victim import (
     check_sentinel,
     write_and_archive,
 )
-from tests.hostile.yjs_bytes import awareness_message
+from tests.support.attacker import Hammer, RawSignaling, new_peer_id, replica_peer_id
 from tests.support.browser import Chromium
+from tests.support.yjs_bytes import awareness_message
 
 pytestmark = ATTACK_MARKS
 

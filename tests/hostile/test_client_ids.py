@@ -22,13 +22,6 @@ from contextlib import AsyncExitStack
 
 import anyio
 
-from tests.hostile.attacker import (
-    Hammer,
-    RawSignaling,
-    new_peer_id,
-    open_replica_channel,
-    replica_peer_id,
-)
 from tests.hostile.victim import (
     ATTACK_MARKS,
     ResourceWatch,
@@ -38,8 +31,15 @@ from tests.hostile.victim import (
     check_sentinel,
     write_and_archive,
 )
-from tests.hostile.yjs_bytes import StringItem, string_update, update_message
+from tests.support.attacker import (
+    Hammer,
+    RawSignaling,
+    new_peer_id,
+    open_replica_channel,
+    replica_peer_id,
+)
 from tests.support.browser import Chromium
+from tests.support.yjs_bytes import StringItem, string_update, update_message
 
 pytestmark = ATTACK_MARKS
 

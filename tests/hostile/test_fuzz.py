@@ -22,15 +22,6 @@ from contextlib import AsyncExitStack
 import anyio
 import pytest
 
-from tests.hostile.attacker import (
-    Hammer,
-    RawSignaling,
-    new_peer_id,
-    offer_sdp,
-    payload_of,
-    replica_peer_id,
-    strip_candidates,
-)
 from tests.hostile.fuzz_inputs import mutate_sdp, random_candidate, random_message, random_signal
 from tests.hostile.victim import (
     ATTACK_MARKS,
@@ -40,6 +31,15 @@ from tests.hostile.victim import (
     check_browser_syncs,
     check_sentinel,
     write_and_archive,
+)
+from tests.support.attacker import (
+    Hammer,
+    RawSignaling,
+    new_peer_id,
+    offer_sdp,
+    payload_of,
+    replica_peer_id,
+    strip_candidates,
 )
 from tests.support.browser import Chromium
 

@@ -40,7 +40,6 @@ from contextlib import AsyncExitStack
 import anyio
 import pytest
 
-from tests.hostile.attacker import Hammer, RawSignaling, new_peer_id, replica_peer_id
 from tests.hostile.victim import (
     ServerFactory,
     StallProbe,
@@ -49,8 +48,9 @@ from tests.hostile.victim import (
     check_sentinel,
     metric,
 )
-from tests.hostile.yjs_bytes import StringItem, string_update, update_message
+from tests.support.attacker import Hammer, RawSignaling, new_peer_id, replica_peer_id
 from tests.support.marks import needs_netns
+from tests.support.yjs_bytes import StringItem, string_update, update_message
 
 pytestmark = [pytest.mark.anyio, pytest.mark.netns, pytest.mark.slow, needs_netns]
 

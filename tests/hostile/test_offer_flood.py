@@ -19,19 +19,19 @@ from contextlib import AsyncExitStack
 import anyio
 import pytest
 
-from tests.hostile.attacker import (
-    RawSignaling,
-    new_peer_id,
-    offer_sdp,
-    replica_peer_id,
-    strip_candidates,
-)
 from tests.hostile.victim import (
     ResourceWatch,
     ServerFactory,
     assert_alive,
     check_sentinel,
     wait_archived,
+)
+from tests.support.attacker import (
+    RawSignaling,
+    new_peer_id,
+    offer_sdp,
+    replica_peer_id,
+    strip_candidates,
 )
 from tests.support.marks import needs_netns
 from tests.support.peers import peer

@@ -19,7 +19,6 @@ from contextlib import AsyncExitStack
 import anyio
 import pytest
 
-from tests.hostile.attacker import Hammer, RawSignaling, new_peer_id, replica_peer_id
 from tests.hostile.victim import (
     ResourceWatch,
     ServerFactory,
@@ -29,8 +28,9 @@ from tests.hostile.victim import (
     rss_mb,
     write_and_archive,
 )
-from tests.hostile.yjs_bytes import StringItem, string_update, update_message
+from tests.support.attacker import Hammer, RawSignaling, new_peer_id, replica_peer_id
 from tests.support.marks import needs_netns
+from tests.support.yjs_bytes import StringItem, string_update, update_message
 
 pytestmark = [pytest.mark.anyio, pytest.mark.netns, pytest.mark.slow, needs_netns]
 

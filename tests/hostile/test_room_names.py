@@ -22,8 +22,8 @@ from contextlib import AsyncExitStack
 import anyio
 import pytest
 
-from tests.hostile.attacker import RawSignaling
 from tests.hostile.victim import POLL, ServerFactory, assert_alive, check_sentinel, metric, rss_mb
+from tests.support.attacker import RawSignaling
 from tests.support.marks import needs_netns
 from tests.support.servers import CollabServer
 

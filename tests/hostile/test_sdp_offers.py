@@ -19,14 +19,6 @@ from typing import Any
 
 import anyio
 
-from tests.hostile.attacker import (
-    RawSignaling,
-    new_peer_id,
-    offer_sdp,
-    replace_line,
-    replica_peer_id,
-    strip_candidates,
-)
 from tests.hostile.victim import (
     ATTACK_MARKS,
     ResourceWatch,
@@ -35,6 +27,14 @@ from tests.hostile.victim import (
     check_browser_syncs,
     check_sentinel,
     wait_archived,
+)
+from tests.support.attacker import (
+    RawSignaling,
+    new_peer_id,
+    offer_sdp,
+    replace_line,
+    replica_peer_id,
+    strip_candidates,
 )
 from tests.support.browser import Chromium
 from tests.support.peers import peer

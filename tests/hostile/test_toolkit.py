@@ -9,10 +9,10 @@ from typing import Any
 import pycrdt
 import pytest
 
-from tests.hostile.attacker import offer_sdp, replace_line, strip_candidates
 from tests.hostile.victim import stall_events
-from tests.hostile.yjs_bytes import StringItem, string_update, var_uint
+from tests.support.attacker import offer_sdp, replace_line, strip_candidates
 from tests.support.marks import needs_netns
+from tests.support.yjs_bytes import StringItem, string_update, var_uint
 
 Doc = pycrdt.Doc[Any]
 
