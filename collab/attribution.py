@@ -31,7 +31,6 @@ Example:
 
 from __future__ import annotations
 
-import difflib
 import re
 import unicodedata
 from array import array
@@ -44,6 +43,7 @@ import anyio
 import pycrdt
 
 from collab.errors import NotFoundError, ProtocolError
+from collab.history import BoundedMatcher
 from collab.lib0 import Decoder
 from collab.storage.base import (
     MAX_AUTHOR_NAME,
@@ -401,9 +401,8 @@ class Attributor:
             raise RuntimeError("call mark() at the older point of the diff first")
         old_spans = self._line_spans(self._marked_text)
         new_spans = self._line_spans(self.text)
-        matcher = difflib.SequenceMatcher(
-            None, [s[0] for s in old_spans], [s[0] for s in new_spans], autojunk=False
-        )
+        # bounded: line texts are peer input (difflib is quadratic on repeated lines)
+        matcher = BoundedMatcher([s[0] for s in old_spans], [s[0] for s in new_spans])
         out: list[DiffLine] = []
         for tag, i1, i2, j1, j2 in matcher.get_opcodes():
             if tag == "equal":

@@ -16,9 +16,11 @@ from __future__ import annotations
 import difflib
 import json
 from collections import Counter
+from collections.abc import Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import anyio
 import anyio.to_thread
@@ -31,6 +33,9 @@ from collab.render import MAX_DEPTH, RenderError, to_json
 from collab.storage.base import Version
 
 __all__ = [
+    "DIFF_BUDGET",
+    "BoundedMatcher",
+    "DiffBudget",
     "RootDiff",
     "apply_text_edits",
     "diff_root",
@@ -45,15 +50,158 @@ __all__ = [
 REFINE_LIMIT = 4000
 """Changed line blocks up to this many characters are refined to character-level edits."""
 
+DIFF_BUDGET = 2_000_000
+"""Most element comparisons one diff (all its :class:`BoundedMatcher` s) may spend, ~1-2 s of
+one core (a 200,000-line text with a few scattered changes needs ~0.7 million). ``difflib``
+is quadratic on repeated elements (20,000 identical lines: ~70 s) and superlinear on nested
+blocks; documents are peer input, so past the budget a diff falls back to replacing the
+whole changed middle (still exact, only less minimal)."""
+
+RESTORE_BUDGET = 200_000
+"""The budget of the edits a restore plans on the event loop (nested texts, arrays, XML
+children): ~0.1-0.2 s at most, then whole runs are replaced."""
+
+
+class DiffBudget:
+    """Element comparisons left to the matchers of one diff (shared between them).
+
+    Example:
+        >>> budget = DiffBudget(10)
+        >>> budget.charge(4); budget.left
+        6
+    """
+
+    def __init__(self, limit: int = DIFF_BUDGET) -> None:
+        self.left = limit
+        self.exhausted = False
+        "Some matcher ran out and fell back to a coarse diff."
+
+    def charge(self, cost: int) -> None:
+        """Spend ``cost``; raises :class:`_OverBudget` once the budget is gone."""
+        self.left -= cost
+        if self.left < 0:
+            self.exhausted = True
+            raise _OverBudget
+
+
+class _OverBudget(Exception):
+    """Internal: a matcher ran out of budget (caught by :class:`BoundedMatcher`)."""
+
+
+_BUDGET: ContextVar[DiffBudget | None] = ContextVar("collab_history_budget", default=None)
+"""The budget of the restore being planned (see :func:`_restore`)."""
+
+Opcode = tuple[Literal["replace", "delete", "insert", "equal"], int, int, int, int]
+
+
+class BoundedMatcher(difflib.SequenceMatcher[Any]):
+    """``difflib.SequenceMatcher`` whose :meth:`get_opcodes` costs at most a budget.
+
+    The common prefix and suffix are matched first (linear); the middle is matched by difflib
+    while every ``find_longest_match`` is charged its inner-loop work up front. Out of budget,
+    the middle becomes one ``replace``: the opcodes still turn ``a`` into ``b`` exactly. Only
+    :meth:`get_opcodes` and :meth:`get_grouped_opcodes` are meant to be used.
+
+    Example:
+        >>> m = BoundedMatcher(["x"] * 3000 + ["a"], ["b"] + ["x"] * 3000, DiffBudget(10_000))
+        >>> m.get_opcodes(), m.coarse  # difflib alone: 9 million steps
+        ([('replace', 0, 3001, 0, 3001)], True)
+        >>> BoundedMatcher("one two", "one 2").get_opcodes()
+        [('equal', 0, 4, 0, 4), ('replace', 4, 7, 4, 5)]
+    """
+
+    def __init__(
+        self,
+        a: Sequence[Any],
+        b: Sequence[Any],
+        budget: DiffBudget | None = None,
+        autojunk: bool = False,
+    ) -> None:
+        self.budget = budget or _BUDGET.get() or DiffBudget()
+        self.coarse = False
+        "The budget ran out: the changed middle is one replace."
+        end = min(len(a), len(b))
+        prefix = 0
+        while prefix < end and a[prefix] == b[prefix]:
+            prefix += 1
+        suffix = 0
+        while suffix < end - prefix and a[len(a) - 1 - suffix] == b[len(b) - 1 - suffix]:
+            suffix += 1
+        self._sizes = (len(a), len(b), prefix, suffix)
+        self._full: list[Opcode] | None = None
+        mid_a, mid_b = a[prefix : len(a) - suffix], b[prefix : len(b) - suffix]
+        try:
+            self.budget.charge(len(mid_a) + len(mid_b))  # building b2j
+        except _OverBudget:
+            self.coarse = True
+            mid_a, mid_b = [], []  # never matched
+        self._mid = (len(a) - prefix - suffix, len(b) - prefix - suffix)
+        super().__init__(None, mid_a, mid_b, autojunk)
+
+    def find_longest_match(
+        self, alo: int = 0, ahi: int | None = None, blo: int = 0, bhi: int | None = None
+    ) -> difflib.Match:
+        a: Sequence[Any] = getattr(self, "a")  # noqa: B009 - set by difflib, untyped
+        b2j: dict[Any, list[int]] = getattr(self, "b2j")  # noqa: B009
+        ahi = len(a) if ahi is None else ahi
+        bhi = len(getattr(self, "b")) if bhi is None else bhi  # noqa: B009
+        # an upper bound of difflib's inner loop: every b position of every a element
+        self.budget.charge(ahi - alo + sum(map(len, filter(None, map(b2j.get, a[alo:ahi])))))
+        return super().find_longest_match(alo, ahi, blo, bhi)
+
+    def get_opcodes(self) -> list[Opcode]:
+        if self._full is not None:
+            return self._full
+        _, _, prefix, suffix = self._sizes
+        mid_a, mid_b = self._mid
+        inner: list[Opcode] = []
+        if not self.coarse:
+            try:
+                inner = list(super().get_opcodes())
+            except _OverBudget:
+                self.coarse = True
+        if self.coarse:
+            tag: Literal["replace", "delete", "insert"] = (
+                "replace" if mid_a and mid_b else "delete" if mid_a else "insert"
+            )
+            inner = [(tag, 0, mid_a, 0, mid_b)] if mid_a or mid_b else []
+        out: list[Opcode] = []
+
+        def add(op: Opcode) -> None:
+            if op[1] == op[2] and op[3] == op[4]:
+                return
+            if out and op[0] == "equal" and out[-1][0] == "equal":
+                last = out[-1]
+                out[-1] = ("equal", last[1], op[2], last[3], op[4])
+            else:
+                out.append(op)
+
+        add(("equal", 0, prefix, 0, prefix))
+        for op, i1, i2, j1, j2 in inner:
+            add((op, i1 + prefix, i2 + prefix, j1 + prefix, j2 + prefix))
+        add(
+            (
+                "equal",
+                prefix + mid_a,
+                prefix + mid_a + suffix,
+                prefix + mid_b,
+                prefix + mid_b + suffix,
+            )
+        )
+        self._full = out
+        return out
+
+
 TextEdit = tuple[int, int, str]
 """``(start, end, replacement)`` in code points of the current text."""
 
 
-def plan_text_edits(current: str, target: str) -> list[TextEdit]:
+def plan_text_edits(current: str, target: str, budget: DiffBudget | None = None) -> list[TextEdit]:
     """Edits turning ``current`` into ``target``, last first (so earlier offsets stay valid).
 
     Lines are matched first (cheap even for large texts); changed blocks of modest size are
-    refined by characters, so a one-word change stays a one-word edit.
+    refined by characters, so a one-word change stays a one-word edit. All of it costs at most
+    ``budget`` (:data:`DIFF_BUDGET`): past it, changed blocks are replaced whole.
 
     Example:
         >>> plan_text_edits("one\\ntwo\\n", "one\\nTWO!\\n")
@@ -65,14 +213,14 @@ def plan_text_edits(current: str, target: str) -> list[TextEdit]:
     for line in a_lines:
         offsets.append(offsets[-1] + len(line))
     edits: list[TextEdit] = []
-    lines = difflib.SequenceMatcher(a=a_lines, b=b_lines, autojunk=False)
+    lines = BoundedMatcher(a_lines, b_lines, budget)
     for tag, i1, i2, j1, j2 in lines.get_opcodes():
         if tag == "equal":
             continue
         start, end = offsets[i1], offsets[i2]
         old_block, new_block = current[start:end], "".join(b_lines[j1:j2])
         if tag == "replace" and len(old_block) + len(new_block) <= REFINE_LIMIT:
-            chars = difflib.SequenceMatcher(a=old_block, b=new_block, autojunk=False)
+            chars = BoundedMatcher(old_block, new_block, lines.budget)
             for t2, k1, k2, l1, l2 in chars.get_opcodes():
                 if t2 != "equal":
                     edits.append((start + k1, start + k2, new_block[l1:l2]))
@@ -254,7 +402,7 @@ def _restore_array(target: pycrdt.Array[Any], source: pycrdt.Array[Any], depth: 
     have = [_signature(item, inner) for item in target]
     want_items = list(source)
     want = [_signature(item, inner) for item in want_items]
-    matcher = difflib.SequenceMatcher(a=have, b=want, autojunk=False)
+    matcher = BoundedMatcher(have, want)
     for tag, i1, i2, j1, j2 in reversed(matcher.get_opcodes()):
         if tag == "equal":
             continue
@@ -298,7 +446,7 @@ def _restore_children(
     have = [_signature(_wrap(child)) for child in target.children]
     old = list(source.children)
     want = [_signature(_wrap(child)) for child in old]
-    matcher = difflib.SequenceMatcher(a=have, b=want, autojunk=False)
+    matcher = BoundedMatcher(have, want)
     for tag, i1, i2, j1, j2 in reversed(matcher.get_opcodes()):
         if tag == "equal":
             continue
@@ -393,6 +541,19 @@ def _restore(
     for name, kind in kinds.items():
         if kind != "text":
             to_json(_root(old, name, kind))  # the current side may be deep: it is replaced
+    token = _BUDGET.set(DiffBudget(RESTORE_BUDGET))  # the matchers below run on the caller's loop
+    try:
+        _edit(document, old, kinds, plans)
+    finally:
+        _BUDGET.reset(token)
+
+
+def _edit(
+    document: Document,
+    old: Document,
+    kinds: dict[str, RootKind],
+    plans: dict[str, tuple[str, list[TextEdit]]],
+) -> None:
     with document.transaction(origin="restore"):
         for name, kind in sorted(kinds.items()):
             target, source = _root(document, name, kind), _root(old, name, kind)
@@ -495,8 +656,15 @@ def find_version(versions: list[Version], room: str, at: str) -> Version:
     return max(earlier, key=lambda v: (v.created_at, v.seq))
 
 
-def text_diff(before: str, after: str, before_label: str, after_label: str) -> str:
-    """A unified diff of two texts.
+def text_diff(
+    before: str,
+    after: str,
+    before_label: str,
+    after_label: str,
+    budget: DiffBudget | None = None,
+) -> str:
+    """A unified diff of two texts (``difflib.unified_diff``'s format), costing at most
+    ``budget`` (:data:`DIFF_BUDGET`; past it the changed middle is shown replaced whole).
 
     Example:
         >>> print(text_diff("a\\nb\\n", "a\\nc\\n", "v1", "v2"), end="")
@@ -507,14 +675,27 @@ def text_diff(before: str, after: str, before_label: str, after_label: str) -> s
         -b
         +c
     """
-    return "".join(
-        difflib.unified_diff(
-            before.splitlines(keepends=True),
-            after.splitlines(keepends=True),
-            fromfile=before_label,
-            tofile=after_label,
-        )
-    )
+    a, b = before.splitlines(keepends=True), after.splitlines(keepends=True)
+    out: list[str] = []
+    for group in BoundedMatcher(a, b, budget, autojunk=True).get_grouped_opcodes(3):
+        if not out:
+            out += [f"--- {before_label}\n", f"+++ {after_label}\n"]
+        first, last = group[0], group[-1]
+        out.append(f"@@ -{_range(first[1], last[2])} +{_range(first[3], last[4])} @@\n")
+        for tag, i1, i2, j1, j2 in group:
+            if tag == "equal":
+                out += [" " + line for line in a[i1:i2]]
+                continue
+            out += ["-" + line for line in a[i1:i2]]
+            out += ["+" + line for line in b[j1:j2]]
+    return "".join(out)
+
+
+def _range(start: int, stop: int) -> str:
+    """A unified diff's range (``difflib._format_range_unified``)."""
+    length = stop - start
+    first = start + 1 if length else start
+    return str(first) if length == 1 else f"{first},{length}"
 
 
 _PLURALS: Final[dict[str, str]] = {
@@ -554,7 +735,9 @@ def _counted(a: list[Any], b: list[Any]) -> tuple[int, int]:
     return sum((left - right).values()), sum((right - left).values())
 
 
-def _block_summary(before: list[tuple[str, str]], after: list[tuple[str, str]]) -> dict[str, Any]:
+def _block_summary(
+    before: list[tuple[str, str]], after: list[tuple[str, str]], budget: DiffBudget
+) -> dict[str, Any]:
     out: dict[str, dict[str, int]] = {}
 
     def bump(kind: str, what: str) -> None:
@@ -562,7 +745,7 @@ def _block_summary(before: list[tuple[str, str]], after: list[tuple[str, str]]) 
         entry = out.setdefault(name, {"added": 0, "removed": 0, "changed": 0})
         entry[what] += 1
 
-    matcher = difflib.SequenceMatcher(a=before, b=after, autojunk=False)
+    matcher = BoundedMatcher(before, after, budget)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "equal":
             continue
@@ -597,9 +780,9 @@ def _summary_line(summary: dict[str, Any]) -> str:
     return ", ".join(parts) or "no changes"
 
 
-def _text_summary(a: pycrdt.Text, b: pycrdt.Text) -> dict[str, Any]:
+def _text_summary(a: pycrdt.Text, b: pycrdt.Text, budget: DiffBudget) -> dict[str, Any]:
     before, after = str(a), str(b)
-    edits = plan_text_edits(before, after)
+    edits = plan_text_edits(before, after, budget)
     lines_removed, lines_added = _counted(before.splitlines(), after.splitlines())
     runs_a = [json.dumps([c, f], sort_keys=True) for c, f in _runs(a) if f]
     runs_b = [json.dumps([c, f], sort_keys=True) for c, f in _runs(b) if f]
@@ -626,11 +809,11 @@ def _map_summary(a: Any, b: Any) -> dict[str, Any]:
     }
 
 
-def _array_summary(a: Any, b: Any) -> dict[str, Any]:
+def _array_summary(a: Any, b: Any, budget: DiffBudget) -> dict[str, Any]:
     old = [json.dumps(x, sort_keys=True) for x in (a if isinstance(a, list) else [])]
     new = [json.dumps(x, sort_keys=True) for x in (b if isinstance(b, list) else [])]
     removed = added = 0
-    matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
+    matcher = BoundedMatcher(old, new, budget)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag != "equal":
             removed += i2 - i1
@@ -667,6 +850,7 @@ def diff_root(
         'keys +1 ~1'
     """
     old, new = _fresh(before), _fresh(after)
+    budget = DiffBudget()
     kinds = {**render.root_kinds(old), **render.root_kinds(new)}
     if root is None:
         name, kind = render.main_root(kinds, prefer)
@@ -678,18 +862,22 @@ def diff_root(
     summary: dict[str, Any]
     if kind == "xml":
         rendered = render.pm_markdown(a), render.pm_markdown(b)
-        summary = _block_summary(render.pm_blocks(a), render.pm_blocks(b))
+        summary = _block_summary(render.pm_blocks(a), render.pm_blocks(b), budget)
         gone, added = _counted(render.pm_marked_runs(a), render.pm_marked_runs(b))
         summary["marks_changed"] = gone + added
     elif kind == "text":
         rendered = str(a), str(b)
-        summary = _text_summary(a, b)
+        summary = _text_summary(a, b, budget)
     else:
         json_a, json_b = render.to_json(a), render.to_json(b)
         rendered = (
             json.dumps(json_a, ensure_ascii=False, indent=2, sort_keys=True) + "\n",
             json.dumps(json_b, ensure_ascii=False, indent=2, sort_keys=True) + "\n",
         )
-        summary = _map_summary(json_a, json_b) if kind == "map" else _array_summary(json_a, json_b)
-    diff = text_diff(rendered[0], rendered[1], before_label, after_label)
+        summary = (
+            _map_summary(json_a, json_b)
+            if kind == "map"
+            else _array_summary(json_a, json_b, budget)
+        )
+    diff = text_diff(rendered[0], rendered[1], before_label, after_label, budget)
     return RootDiff(name, kind, diff, summary, _summary_line(summary))
