@@ -19,7 +19,9 @@
 =========================================  ==============================================
 
 ``text``, ``update``, ``json`` and ``export`` take ``?at=<version id or ISO time>`` for time
-travel.
+travel. ``json``, ``export``, ``diff``, ``blame`` and ``blame-diff`` render, diff or replay
+peer-written documents: :class:`HeavyReads` runs two at a time, queues eight more and answers
+503 (``Retry-After``) beyond, so they never take the worker threads the store writes with.
 
 When signaling access control is on, reads need a token for the room (``?token=`` or
 ``Authorization: Bearer``), verified like the signaling upgrade; ``/api/rooms`` lists only the
@@ -36,7 +38,8 @@ from __future__ import annotations
 
 import hmac
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -159,6 +162,41 @@ DEFAULT_WRITE_RATES: dict[str, tuple[int, float]] = {
 """Burst and sustained rate (per second) of each expensive write, per client and per room."""
 
 
+class HeavyReads:
+    """Admission for the CPU-heavy reads (export, JSON, diffs, blame): at most ``running`` at
+    once, at most ``waiting`` more queued, any further one refused at once (503, Retry-After).
+
+    They render, diff or replay peer-written documents in worker threads; unbounded, a burst
+    of them filled anyio's default thread pool (40), which the SQLite store also needs for
+    every write (archiving stopped), and each waiter held a copy of its document.
+
+    Example:
+        >>> gate = HeavyReads(running=1, waiting=0)
+        >>> async def two() -> None:  # doctest: +SKIP
+        ...     async with gate.slot():
+        ...         async with gate.slot():  # raises HTTPException(503)
+        ...             pass
+    """
+
+    def __init__(self, running: int = 2, waiting: int = 8) -> None:
+        self.limiter = anyio.CapacityLimiter(running)
+        self.cap = running + waiting
+        self.admitted = 0
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        if self.admitted >= self.cap:
+            raise HTTPException(
+                503, "too many export/diff/blame requests: try again", headers={"Retry-After": "5"}
+            )
+        self.admitted += 1
+        try:
+            async with self.limiter:
+                yield
+        finally:
+            self.admitted -= 1
+
+
 async def _read_body(request: Request, limit: int) -> bytes:
     """The request body, refusing (413) anything over ``limit`` bytes while reading it."""
     declared = request.headers.get("content-length")
@@ -216,6 +254,7 @@ def api_router(
     router = APIRouter(prefix="/api", tags=["archive"])
     ice = ice_servers if isinstance(ice_servers, IceConfig) else IceConfig(tuple(ice_servers))
     limiter = WriteLimiter(DEFAULT_WRITE_RATES)
+    heavy = HeavyReads()  # export, json, diff, blame, blame-diff: two at a time, eight queued
 
     def limit(request: Request, kind: str, room: str) -> None:
         client = request.client.host if request.client is not None else "unknown"
@@ -328,13 +367,14 @@ def api_router(
         the document's items (Yjs does not record root types): texts as strings, maps and
         arrays like ``toJSON()``, XML fragments as ProseMirror JSON. 422 when nested deeper
         than ``collab.render.MAX_DEPTH``."""
-        document = await load(room, at)
-        state = document.get_update()
-        declared: dict[str, str] = dict(document.roots)
-        try:
-            return await anyio.to_thread.run_sync(roots_json, state, declared)
-        except RenderError as exc:
-            raise HTTPException(422, str(exc)) from None
+        async with heavy.slot():
+            document = await load(room, at)
+            state = document.get_update()
+            declared: dict[str, str] = dict(document.roots)
+            try:
+                return await anyio.to_thread.run_sync(roots_json, state, declared)
+            except RenderError as exc:
+                raise HTTPException(422, str(exc)) from None
 
     @router.get("/rooms/{room:path}/export", response_class=Response)
     async def export(
@@ -351,14 +391,17 @@ def api_router(
         text, else the ``default``/``prosemirror`` fragment, else the first by kind and name)
         and its kind's first format. 404 for an unknown root, 422 for a format the root's kind
         lacks or a document nested too deeply to render."""
-        document = await load(room, at)
-        state = document.get_update()
-        try:
-            result = await anyio.to_thread.run_sync(export_update, state, root, format, text_name)
-        except NotFoundError as exc:
-            raise HTTPException(404, str(exc)) from None
-        except (RenderError, ProtocolError) as exc:
-            raise HTTPException(422, str(exc)) from None
+        async with heavy.slot():
+            document = await load(room, at)
+            state = document.get_update()
+            try:
+                result = await anyio.to_thread.run_sync(
+                    export_update, state, root, format, text_name
+                )
+            except NotFoundError as exc:
+                raise HTTPException(404, str(exc)) from None
+            except (RenderError, ProtocolError) as exc:
+                raise HTTPException(422, str(exc)) from None
         headers = {"X-Collab-Root": quote(result.root), "X-Collab-Kind": result.kind}
         if result.format == "html":  # stored content: never run it on our origin
             headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
@@ -405,22 +448,24 @@ def api_router(
         default; with ``root=`` of any root type (Markdown for XML fragments, pretty JSON for
         maps and arrays; header ``X-Collab-Summary`` counts blocks/marks, keys or items); with
         ``summary=true`` a JSON object ``{root, kind, diff, summary, line}``."""
-        before = await load(room, from_)
-        after = await load(room, to)
-        before_label, after_label = f"{room}@{from_}", f"{room}@{to or 'now'}"
-        if root is None and not summary:
-            return PlainTextResponse(
-                text_diff(str(before.text(name)), str(after.text(name)), before_label, after_label)
-            )
-        old, new = before.get_update(), after.get_update()
-        try:
-            found = await anyio.to_thread.run_sync(
-                lambda: diff_root(old, new, before_label, after_label, root, text_name)
-            )
-        except NotFoundError as exc:
-            raise HTTPException(404, str(exc)) from None
-        except RenderError as exc:
-            raise HTTPException(422, str(exc)) from None
+        async with heavy.slot():
+            before = await load(room, from_)
+            after = await load(room, to)
+            before_label, after_label = f"{room}@{from_}", f"{room}@{to or 'now'}"
+            if root is None and not summary:
+                a, b = str(before.text(name)), str(after.text(name))
+                return PlainTextResponse(  # off the loop: difflib on peer-written text
+                    await anyio.to_thread.run_sync(text_diff, a, b, before_label, after_label)
+                )
+            old, new = before.get_update(), after.get_update()
+            try:
+                found = await anyio.to_thread.run_sync(
+                    lambda: diff_root(old, new, before_label, after_label, root, text_name)
+                )
+            except NotFoundError as exc:
+                raise HTTPException(404, str(exc)) from None
+            except RenderError as exc:
+                raise HTTPException(422, str(exc)) from None
         if summary:
             return JSONResponse(
                 {
@@ -468,8 +513,6 @@ def api_router(
             raise HTTPException(503, f"storage error: {exc.code}") from None
         return None if version is None else VersionOut(**vars(version))
 
-    blame_threads = anyio.CapacityLimiter(2)  # replays are CPU work: two at a time
-
     async def seq_of(room: str, at: str | None) -> int | None:
         if at is None:
             return None
@@ -496,7 +539,8 @@ def api_router(
         await load(room)  # 404 for unknown rooms
         seq = await seq_of(room, at)
         try:
-            result = await blame_room(replica().store, room, seq, root, limiter=blame_threads)
+            async with heavy.slot():  # replays are CPU work
+                result = await blame_room(replica().store, room, seq, root)
         except NotFoundError as exc:
             raise HTTPException(404, f"room {room!r}: {exc.code}") from None
         except (ValueError, ProtocolError) as exc:
@@ -522,9 +566,10 @@ def api_router(
         if start is None:  # from_ is required: never happens
             raise HTTPException(422, "from is required")
         try:
-            return await attributed_diff_room(
-                replica().store, room, start, end, root, context=context, limiter=blame_threads
-            )
+            async with heavy.slot():
+                return await attributed_diff_room(
+                    replica().store, room, start, end, root, context=context
+                )
         except NotFoundError as exc:
             raise HTTPException(404, f"room {room!r}: {exc.code}") from None
         except (ValueError, ProtocolError) as exc:
