@@ -56,6 +56,7 @@ from collab.update_split import _Splitter
 from collab.yupdate import decode_update, infer_root_kinds
 
 __all__ = [
+    "MAX_BLAME_PIECES",
     "MAX_BLAME_UPDATES",
     "Attributor",
     "Blame",
@@ -76,6 +77,14 @@ MAX_BLAME_UPDATES = 20_000
 
 Replaying costs ~0.3-0.8 ms per update on a 200 KB text (pycrdt delta events), so a blame
 stays under ~15 s of one worker thread."""
+
+MAX_BLAME_PIECES = 100_000
+"""Most single-client pieces one replay applies (~100 µs each: ~10 s of one worker thread).
+
+A log entry that mixes N clients is applied as at least N pieces, and a peer can store
+entries of hundreds of clients each (measured: 1,000 entries x 200 clients took ~20 s per
+blame); a log whose entries name more client sections than this is refused up front
+(``ValueError``: 422), a snapshot that splits into more pieces during the replay."""
 
 _COLOR = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
 _NO_ORIGIN = -1
@@ -140,6 +149,19 @@ def first_client(update: bytes) -> int | None:
         return r.read_var_uint()
     except (ProtocolError, IndexError, ValueError):
         return None
+
+
+def _sections(update: bytes) -> int:
+    """How many client sections a V1 update names (its first varint; 1 if unreadable).
+
+    Example:
+        >>> _sections(bytes.fromhex("01010500040101610161" "00")), _sections(b"")
+        (1, 1)
+    """
+    try:
+        return max(1, Decoder(update).read_var_uint())
+    except (ProtocolError, IndexError, ValueError):
+        return 1
 
 
 @dataclass(frozen=True)
@@ -210,8 +232,18 @@ class Attributor:
         []
     """
 
-    def __init__(self, root: str, *, origins_of: Attributor | None = None) -> None:
+    def __init__(
+        self,
+        root: str,
+        *,
+        origins_of: Attributor | None = None,
+        max_pieces: int = MAX_BLAME_PIECES,
+    ) -> None:
         self.root = root
+        self.max_pieces = max_pieces
+        "Most single-client pieces :meth:`apply` may apply (``ValueError`` past it)."
+        self.pieces = 0
+        "Single-client pieces applied so far."
         self._doc: pycrdt.Doc[Any] = pycrdt.Doc()
         self._text = self._doc.get(root, type=pycrdt.Text)
         self._text.observe(self._on_event)
@@ -279,16 +311,27 @@ class Attributor:
             if s.end_clock > self._sv.get(s.client, 0):
                 self._sv[s.client] = s.end_clock
         if len(writers) <= 1:
+            self._count(1)
             who = writers[0] if writers else None
             self._insert_origin = self._origin(who, ts)
             self._delete_origin = self._insert_origin if who is not None else self._origin(None, ts)
             self._apply(update)
         else:
             self._delete_origin = self._origin(None, ts)
-            for piece, owner in _ByClient(update).pieces():
+            pieces = _ByClient(update).pieces()
+            self._count(len(pieces))
+            for piece, owner in pieces:
                 self._insert_origin = self._origin(owner, ts)
                 self._apply(piece)
         self.applied += 1
+
+    def _count(self, pieces: int) -> None:
+        self.pieces += pieces
+        if self.pieces > self.max_pieces:
+            raise ValueError(
+                f"the replay would apply over {self.max_pieces} single-client pieces "
+                "(log entries mixing many clients)"
+            )
 
     def _apply(self, update: bytes) -> None:
         try:
@@ -306,6 +349,13 @@ class Attributor:
         """Apply a stored :class:`~collab.storage.TimedLog` (base snapshot, then each entry);
         ``progress(done, total)`` is called every 100 entries; :meth:`mark` right after the
         entry at ``mark_at`` (or before any entry when ``mark_at`` is the snapshot's seq)."""
+        # every client section of an entry may become a piece: refuse a hopeless log up front
+        sections = sum(_sections(data) for _, _, data in log.entries)
+        if self.pieces + sections > self.max_pieces:
+            raise ValueError(
+                f"the replay would apply {sections} single-client pieces "
+                f"(max {self.max_pieces}: log entries mixing many clients)"
+            )
         total = len(log.entries) + (1 if log.snapshot else 0)
         done = 0
         if log.snapshot is not None:
@@ -539,7 +589,8 @@ async def blame_room(
     Raises:
         NotFoundError: unknown room or position.
         ValueError: ``root`` is not a text, or the log to replay is longer than
-            ``max_updates`` even from the newest snapshot.
+            ``max_updates`` even from the newest snapshot, or would apply more than
+            :data:`MAX_BLAME_PIECES` single-client pieces.
         StorageError: the store failed.
 
     Example:
