@@ -42,6 +42,10 @@ export const fetchBlame = async (room, versionId) => {
   return res.ok ? normaliseBlame(res.data) : null
 }
 
+/** Rows the blame view builds at most (a document is peer input: 200,000 one-character
+ * lines would be 800,000 DOM nodes in every viewer's tab). */
+export const MAX_BLAME_ROWS = 5000
+
 /**
  * The blame view: one row per line, the main author's name in their colour, then the line.
  *
@@ -53,9 +57,11 @@ export const fetchBlame = async (room, versionId) => {
 export const renderBlame = blame => {
   /** @type {Map<number|null, BlameAuthor>} */
   const byClient = new Map(blame.authors.map(a => [a.client, a]))
+  const shown = blame.lines.slice(0, MAX_BLAME_ROWS)
+  const hidden = blame.lines.length - shown.length
   /** @param {number|null} client */
   const nameOf = client => byClient.get(client)?.name || (client === null ? 'unknown' : `client ${client}`)
-  const rows = blame.lines.map(line => {
+  const rows = shown.map(line => {
     const main = line.authors.length ? line.authors[0] : null
     const who = line.authors.map(nameOf).join(', ') || 'unknown'
     const when = line.time === null ? null : new Date(line.time * 1000)
@@ -70,5 +76,6 @@ export const renderBlame = blame => {
       el('code', { class: 'blame-text', text: line.text === '' ? ' ' : line.text })
     ])
   })
+  if (hidden > 0) rows.push(el('p', { class: 'muted small', text: `… ${hidden} more lines (the API's /blame has them all)` }))
   return el('div', { class: 'blame' }, rows.length ? rows : [el('p', { class: 'muted small', text: '(empty)' })])
 }
