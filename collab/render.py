@@ -639,10 +639,28 @@ def _leaf_html(node: _Node) -> str | None:
     return None
 
 
+_SCRIPT_URL = re.compile(r"(?:java|vb)script:|data:(?!image/)", re.IGNORECASE)
+_URL_NOISE = re.compile(r"[\x00-\x20\x7f]+")
+
+
+def _safe_href(href: Any) -> Any:
+    """A link target as TipTap's Link renders it: ``''`` for a script URL (``javascript:``,
+    ``vbscript:``, a non-image ``data:``; browsers ignore ASCII whitespace and controls inside
+    the scheme), so an exported page opened outside our sandbox runs nothing on a click.
+
+    Example:
+        >>> _safe_href(" jav\tascript:alert(1)"), _safe_href("https://example.com/")
+        ('', 'https://example.com/')
+    """
+    if isinstance(href, str) and _SCRIPT_URL.match(_URL_NOISE.sub("", href)):
+        return ""
+    return href
+
+
 def _mark_tags(mark: _Mark) -> tuple[str, str] | None:
     name = _canonical(mark.type)
     if name == "link":
-        attrs = {"href": mark.attrs.get("href"), "title": mark.attrs.get("title")}
+        attrs = {"href": _safe_href(mark.attrs.get("href")), "title": mark.attrs.get("title")}
         return _open_tag("a", attrs), "</a>"
     simple = {"em": "em", "strong": "strong", "code": "code", "strike": "s", "underline": "u"}
     if name in simple:
