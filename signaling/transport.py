@@ -39,6 +39,8 @@ log = logging.getLogger("signaling")
 
 
 _SEND_ERRORS = (OSError, RuntimeError)  # uvicorn: ClientDisconnected is an OSError
+CLOSE_WAIT_SECONDS = 2.0
+"""How long a close may wait for a paused transport before the socket is dropped."""
 
 
 class _Resume:
@@ -79,7 +81,16 @@ class AsgiConn(Conn):
     """A socket served through ASGI: frames go out at once when the socket is writable, else
     through a bounded outbox drained by this socket's writer."""
 
-    __slots__ = ("_asgi_send", "_busy", "_stalled", "_wake", "gone", "last_frame", "outbox")
+    __slots__ = (
+        "_asgi_send",
+        "_busy",
+        "_sending",
+        "_stalled",
+        "_wake",
+        "gone",
+        "last_frame",
+        "outbox",
+    )
 
     def __init__(
         self,
@@ -95,6 +106,7 @@ class AsgiConn(Conn):
         self._busy = False  # the writer owns sending: frames queue behind it, in order
         self._stalled: _Resume | None = None  # a send that suspended, for the writer to finish
         self._wake = anyio.Event()
+        self._sending: anyio.CancelScope | None = None  # the writer's sends, while under way
         self.gone = False
         "The client disconnected (or a send failed): nothing more is sent."
         self.last_frame = time.monotonic()
@@ -132,12 +144,17 @@ class AsgiConn(Conn):
         """Ask the connection to close with ``code`` (its writer sends the close)."""
         if self.close_request is None:
             self.close_request = (code, reason)
-            self._wake.set()
+            self._stop_sending()
 
     def disconnected(self) -> None:
         """The client is gone: stop sending, let the writer end."""
         self.gone = True
+        self._stop_sending()
+
+    def _stop_sending(self) -> None:
         self._wake.set()
+        if self._sending is not None:  # a send waiting on a paused transport: give it up
+            self._sending.cancel()
 
     async def writer(self) -> None:
         """Finish stalled sends, drain the outbox, close an idle socket; when asked to close,
@@ -153,19 +170,23 @@ class AsgiConn(Conn):
                 if time.monotonic() - self.last_frame >= idle:
                     self.request_close(CloseCode.IDLE_TIMEOUT, "idle timeout")
                 stalled, self._stalled = self._stalled, None
-                if stalled is not None:
-                    await stalled
-                while self.outbox and self.close_request is None and not self.gone:
-                    text = self.outbox.popleft()
-                    tally.messages_out += 1
-                    tally.bytes_out += len(text)
-                    await send({"type": "websocket.send", "text": text})
+                with anyio.CancelScope() as self._sending:
+                    if stalled is not None:
+                        await stalled
+                    while self.outbox and self.close_request is None and not self.gone:
+                        text = self.outbox.popleft()
+                        tally.messages_out += 1
+                        tally.bytes_out += len(text)
+                        await send({"type": "websocket.send", "text": text})
+                self._sending = None
                 self._busy = False
         except _SEND_ERRORS as exc:
             log.debug("send failed", extra={"socket": self.id, "error": repr(exc)})
             self.gone = True
         if self.close_request is not None and not self.gone:
-            await _close_quietly(send, *self.close_request)
+            # a paused transport takes no close either: bounded, then the socket is dropped
+            with anyio.move_on_after(CLOSE_WAIT_SECONDS):
+                await _close_quietly(send, *self.close_request)
 
 
 async def _close_quietly(send: Send, code: int, reason: str) -> None:
@@ -228,7 +249,7 @@ async def serve_socket(
             tg.start_soon(_reader, conn, receive, on_frame, reader_done)
             await conn.writer()
             # after a close: the reader ends on the client's answer (or its disconnect)
-            with anyio.move_on_after(service.settings.ws_ping_timeout_seconds):
+            with anyio.move_on_after(CLOSE_WAIT_SECONDS):
                 await reader_done.wait()
             tg.cancel_scope.cancel()
     finally:
