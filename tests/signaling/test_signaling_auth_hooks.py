@@ -10,7 +10,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 from typer.testing import CliRunner
+from websockets.exceptions import InvalidStatus
 
 from collabd.cli import app as cli_app
 from signaling.app import install_signaling
@@ -24,6 +26,19 @@ from tests.support.ports import bound_socket
 pytestmark = pytest.mark.anyio
 
 SECRET = "test-secret-0123456789abcdef-0123456789abcdef"
+
+
+class RefuseMarked:
+    """An app's own middleware (like collab serve's Host check): refuses marked sockets."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and (b"x-refuse", b"1") in scope["headers"]:
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        await self.app(scope, receive, send)
 
 
 def auth_settings(**kw: Any) -> SignalingSettings:
@@ -190,6 +205,7 @@ async def test_install_into_app_with_page_at_root() -> None:
         return HTMLResponse("<h1>editor</h1>")
 
     service = install_signaling(app, SignalingSettings(), metrics_path="/signaling-metrics")
+    app.add_middleware(RefuseMarked)  # added later: it still sees the signaling sockets first
     sock = bound_socket()
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
@@ -202,6 +218,11 @@ async def test_install_into_app_with_page_at_root() -> None:
                     health = await http.get(f"http://127.0.0.1:{port}/healthz")
                     assert health.text == "okay"
                 await assert_serving(f"ws://127.0.0.1:{port}/signaling")
+                with pytest.raises(InvalidStatus):
+                    async with client(
+                        f"ws://127.0.0.1:{port}/signaling", additional_headers={"x-refuse": "1"}
+                    ):
+                        pass
                 metrics = service.metrics.render().decode()
                 assert 'collab_signaling_messages_in_total{type="publish"} 1.0' in metrics
             finally:
