@@ -3,14 +3,24 @@
 N sockets in rooms of 10 (every socket subscribes to its room); one generator publishes at a
 rising rate (publishes/s, each fanned out to the 10 room members, sender included) and measures
 the fan-out latency (publish sent → each copy received, same clock). A step "holds" when ≥99 % of
-the copies arrive and p99 ≤ the latency goal; the saturation rate is the highest holding step
-(best of --tries attempts per step, since the box is shared and one noisy second can spoil a step).
+the copies arrive and p99 ≤ the latency goal (100 ms); the saturation rate is the highest holding
+step (best of --tries attempts per step, since the box is shared and one noisy second can spoil a
+step). The servers are interleaved at every step, so each sees the same neighbours' load.
 
-Prints, for each server, every step (offered rate, delivered msgs/s, p50/p99 latency, loss), the
-saturation rate and the p99 there, then ours/node ratios (the Node server is the anchor).
+The generator receives every fanned-out copy, so it must be cheaper per frame than the servers:
+it uses picows (Cython framing, one synchronous callback per frame) for every server alike, and
+prints its own CPU next to the server's at each step — a generator near 100 % would cap every
+server at the same rate (the old websockets-based generator did: Node and a 2× faster engine
+both read 1.00×).
+
+Prints, for each server, every step (offered rate, delivered msgs/s, p50/p99 latency, loss,
+server and generator CPU), the saturation rate and the p99 there with ratios against Node, and
+the server CPU per publish at the highest rate every server was run at — robust on a busy box, where
+saturation is not.
 
     .venv/bin/python bench/signaling_load.py                   # 1000 sockets, 3 s per step
     .venv/bin/python bench/signaling_load.py --sockets 200 --duration 1   # quick run
+    .venv/bin/python bench/signaling_load.py --cmd "cand=python cand.py {port}"  # a candidate too
 """
 
 from __future__ import annotations
