@@ -408,8 +408,10 @@ def _restore_array(target: pycrdt.Array[Any], source: pycrdt.Array[Any], depth: 
             continue
         if i2 > i1:
             del target[i1:i2]
-        for offset, item in enumerate(want_items[j1:j2]):
-            target.insert(i1 + offset, _prelim(item, inner))
+        # last first, each at i1: Yrs finds an index by walking the blocks before it, and a
+        # run inserted front to back walks every item just inserted (20,000 items: ~44 s)
+        for item in reversed(want_items[j1:j2]):
+            target.insert(i1, _prelim(item, inner))
 
 
 def _copy_xml(
@@ -456,8 +458,8 @@ def _restore_children(
             continue
         if i2 > i1:
             del target.children[i1:i2]
-        for offset, child in enumerate(old[j1:j2]):
-            _copy_xml(target, i1 + offset, child, inner)
+        for child in reversed(old[j1:j2]):  # last first, each at i1 (see _restore_array)
+            _copy_xml(target, i1, child, inner)
 
 
 def _restore_child(
