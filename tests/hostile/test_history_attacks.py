@@ -361,3 +361,55 @@ async def test_html_export_of_hostile_content_is_inert(hostile_server: ServerFac
     assert "<script" not in response.text and "<img" not in response.text
     assert "java" not in response.text.lower()
     assert '<a href="">click</a>' in response.text
+
+
+async def test_restore_of_a_pathological_array_keeps_the_loop_free(
+    hostile_server: ServerFactory,
+) -> None:
+    """Version 1 of an array root holds 10,000 equal items then "a"; version 2 starts with "b"
+    and lost "a" (no common prefix or suffix). A restore edits the live room on the event
+    loop: before, difflib (quadratic on equal items) and 10,000 front-to-back inserts (each
+    walking the ones just inserted) froze it for seconds (20,000 items: ~50 s)."""
+    server = hostile_server()
+    room = "array-room"
+    items = 10_000
+    async with peer(room, server.signaling) as writer, httpx.AsyncClient(timeout=120) as http:
+        board = writer.document.array("board")
+        board.extend(["x"] * items + ["a"])
+        url = f"{server.http}/api/rooms/{room}"
+
+        async def board_now() -> Any:
+            return (await http.get(f"{url}/json")).json().get("board")
+
+        with anyio.fail_after(30):  # another process: poll its API
+            while not isinstance(b := await board_now(), list) or len(b) != items + 1:
+                await anyio.sleep(0.2)
+        first = (await http.post(f"{url}/versions")).json()["id"]
+        with writer.document.transaction():
+            del board[items]
+            board.insert(0, "b")
+        with anyio.fail_after(30):
+            while (await board_now() or [None])[0] != "b":
+                await anyio.sleep(0.2)
+        await http.post(f"{url}/versions")
+        assert server.proc is not None
+        probe = HealthProbe(server)
+        async with ResourceWatch(server.proc.pid) as watch, anyio.create_task_group() as tg:
+            tg.start_soon(probe.run)
+            t0 = time.monotonic()
+            restored = await http.post(f"{url}/restore", params={"at": str(first)})
+            restore_s = time.monotonic() - t0
+            sentinel_s = await check_sentinel(server, "restore")
+            tg.cancel_scope.cancel()
+        with anyio.fail_after(30):  # the writer (a peer in the room) receives the restore
+            while list(board) != ["x"] * items + ["a"]:
+                await anyio.sleep(0.2)
+    print(
+        f"\n[restore] {restored.status_code} in {restore_s:.1f} s; sentinel {sentinel_s:.1f} s; "
+        f"worst /healthz {probe.worst * 1000:.0f} ms over {probe.count}; {watch.line()}"
+    )
+    assert_alive(server)
+    assert restored.status_code == 200
+    assert probe.failed == 0 and probe.worst < HEALTHZ_DEADLINE, (
+        f"/healthz took {probe.worst:.1f} s ({probe.failed} failed) during the restore"
+    )
