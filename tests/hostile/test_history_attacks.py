@@ -16,6 +16,7 @@ judged from the victim's view: a sentinel room opened during the attack archives
 
 from __future__ import annotations
 
+import random
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -27,6 +28,7 @@ import httpx
 import pycrdt
 import pytest
 
+from collab.history import BoundedMatcher, DiffBudget
 from tests.hostile.victim import (
     SENTINEL_DEADLINE,
     ResourceWatch,
@@ -413,3 +415,19 @@ async def test_restore_of_a_pathological_array_keeps_the_loop_free(
     assert probe.failed == 0 and probe.worst < HEALTHZ_DEADLINE, (
         f"/healthz took {probe.worst:.1f} s ({probe.failed} failed) during the restore"
     )
+
+
+def test_bounded_matcher_is_exact_at_any_budget() -> None:
+    """Whatever the budget, the opcodes turn ``a`` into ``b`` (a coarse diff is still a diff);
+    seeded inputs over a small alphabet, so lines repeat as in the attacks."""
+    rng = random.Random(20261201)
+    for _ in range(300):
+        a = [rng.choice("xyz") for _ in range(rng.randrange(0, 60))]
+        b = [rng.choice("xyz") for _ in range(rng.randrange(0, 60))]
+        for budget in (0, 50, 500, 10**9):
+            matcher = BoundedMatcher(a, b, DiffBudget(budget))
+            rebuilt: list[str] = []
+            for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+                rebuilt += a[i1:i2] if tag == "equal" else b[j1:j2]
+                assert tag != "equal" or a[i1:i2] == b[j1:j2]
+            assert rebuilt == b, (a, b, budget, matcher.get_opcodes())
