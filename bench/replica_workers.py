@@ -3,8 +3,8 @@
 The subject is the archival replica's saturation throughput: ``--rooms`` rooms, one Python
 WebRTC peer each (collab's :class:`WebrtcPeer`, in ``--procs`` load processes), each sending
 pre-encoded y-sync update messages (one typed character per update, generated before the
-window) straight onto its data channel as fast as the channel takes them (``writable`` /
-``wait_writable``: the SCTP window is the only brake, so the replica's own speed sets the
+window) straight onto its data channel as fast as the channel takes them (the channel's
+high-water mark and SCTP's window are the only brakes, so the replica's own speed sets the
 rate). Nothing else runs in the load: no Yjs document work on the sending side.
 
 Throughput = updates made durable in PostgreSQL per second (the rooms' ``last_seq``, one per
@@ -102,7 +102,9 @@ async def _load(pipe: Pipe, url: str, rooms: list[str], per_room: int) -> None:
     import contextlib
 
     import anyio
+    import anyio.lowlevel
 
+    from collab.errors import TransportError
     from collab.peer import PeerConfig, WebrtcPeer
 
     async with contextlib.AsyncExitStack() as stack:
@@ -117,20 +119,28 @@ async def _load(pipe: Pipe, url: str, rooms: list[str], per_room: int) -> None:
         messages = {room: _messages(per_room, hash(room)) for room in rooms}
         pipe.send("ready")
         await anyio.to_thread.run_sync(pipe.recv)  # go
-        cpu0 = time.process_time()
         sent = dict.fromkeys(rooms, 0)
+        handovers = dict.fromkeys(rooms, 0)
         stop = anyio.Event()
 
         async def send(p: WebrtcPeer, room: str) -> None:
-            channel = p.sync.connections[0].channel
-            wait_writable = channel.wait_writable  # type: ignore[attr-defined]
             for message in messages[room]:
+                while not stop.is_set():
+                    try:
+                        # the replica's connection (a new one after a hand-over)
+                        channel: Any = p.sync.connections[0].channel
+                        await channel.send(message)  # waits only above the high-water mark
+                        sent[room] += 1
+                        if sent[room] % 16 == 0:
+                            await anyio.lowlevel.checkpoint()  # let aiortc transmit
+                        break
+                    except (TransportError, IndexError) as exc:
+                        if not any(handovers.values()):
+                            print(f"load: {room}: first hand-over: {exc!r}", flush=True)
+                        handovers[room] += 1
+                        await anyio.sleep(0.05)  # until the next replica connects
                 if stop.is_set():
                     return
-                if not channel.writable:  # type: ignore[attr-defined]
-                    await wait_writable()
-                await channel.send(message)
-                sent[room] += 1
 
         async def until_stop() -> None:
             await anyio.to_thread.run_sync(pipe.recv)
@@ -143,7 +153,7 @@ async def _load(pipe: Pipe, url: str, rooms: list[str], per_room: int) -> None:
                     senders.start_soon(send, p, room)
             pipe.send(("ran-out", sum(sent.values())))  # every message sent before stop
             await stop.wait()
-        pipe.send(("done", sum(sent.values()), time.process_time() - cpu0))
+        pipe.send(("done", sum(sent.values()), sum(1 for n in handovers.values() if n)))
 
 
 # ---------------------------------------------------------------------------- main process
@@ -155,7 +165,9 @@ class Phase:
     rate: float = 0.0
     server_cpu: float = 0.0  # CPU-seconds per second of window, every server process
     load_cpu: float = 0.0
+    pg_cpu: float = 0.0
     sent: int = 0
+    handovers: int = 0  # rooms whose replica connection closed during the phase
     ran_out: bool = False
 
 
@@ -222,16 +234,20 @@ def run_phase(args: argparse.Namespace, pg: Any, redis_url: str, workers: int, t
                     raise RuntimeError("a load process did not connect in time")
                 pipe.recv()
             pids = [server.pid, *children(server.pid)]
+            pg_pids = [pg.process.pid, *children(pg.process.pid)]
             for pipe in pipes:
                 pipe.send("go")
             time.sleep(args.warmup)
             c0 = sum(cpu_seconds(p) for p in pids)
             l0 = sum(cpu_seconds(p.pid) for p in procs if p.pid is not None)
+            p0 = sum(cpu_seconds(p) for p in pg_pids)
             d0, t0 = durable(dsn, f"bench-{tag}-"), time.monotonic()
             time.sleep(args.window)
             d1, t1 = durable(dsn, f"bench-{tag}-"), time.monotonic()
             c1 = sum(cpu_seconds(p) for p in pids)
             l1 = sum(cpu_seconds(p.pid) for p in procs if p.pid is not None)
+            p1 = sum(cpu_seconds(p) for p in pg_pids)
+            phase.pg_cpu = (p1 - p0) / (t1 - t0)
             phase.rate = (d1 - d0) / (t1 - t0)
             phase.server_cpu = (c1 - c0) / (t1 - t0)
             phase.load_cpu = (l1 - l0) / (t1 - t0)
@@ -246,6 +262,7 @@ def run_phase(args: argparse.Namespace, pg: Any, redis_url: str, workers: int, t
                     got = pipe.recv()
                     if got[0] == "done":
                         phase.sent += got[1]
+                        phase.handovers += got[2]
                         break
         finally:
             for proc in procs:
@@ -257,6 +274,32 @@ def run_phase(args: argparse.Namespace, pg: Any, redis_url: str, workers: int, t
     return phase
 
 
+def start_redis() -> tuple[Any, str]:
+    """redis-server without persistence on a free port: (process, URL)."""
+    import shutil
+
+    from tests.support.ports import PortTaken, on_free_port
+    from tests.support.processes import Process
+
+    exe = shutil.which("redis-server")
+    if exe is None:
+        raise SystemExit("needs redis-server (scripts/bootstrap --test)")
+
+    def start(port: int) -> tuple[Any, str]:
+        args = [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        process = Process(args)
+        process.start()
+        try:
+            process.wait_ready("Ready to accept connections", 30)
+        except RuntimeError:
+            if "Address already in use" in process.output():
+                raise PortTaken(port) from None
+            raise
+        return process, f"redis://127.0.0.1:{port}/0"
+
+    return on_free_port(start)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rooms", type=int, default=8)
@@ -266,10 +309,10 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=15.0)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--logs", default="/tmp/collab-bench-workers")
+    parser.add_argument("--only", type=int, choices=(1, 2), help="one worker count (debug)")
     args = parser.parse_args()
     Path(args.logs).mkdir(parents=True, exist_ok=True)
 
-    from tests.signaling.sig_helpers import start_redis, stop_redis
     from tests.support.postgres import PostgresServer
 
     print(f"uptime: {os.popen('uptime').read().strip()}  cores: {os.cpu_count()}")
@@ -278,22 +321,27 @@ def main() -> None:
         f"after {args.warmup} s warm-up; PostgreSQL + Redis local"
     )
     pg = PostgresServer.start()
-    redis = start_redis()
+    redis, redis_url = start_redis()
     phases: list[Phase] = []
     try:
         for rep in range(args.repeats):
-            for workers in (1, 2):
-                phase = run_phase(args, pg, redis.url, workers, f"r{rep}w{workers}")
+            for workers in (1, 2) if args.only is None else (args.only,):
+                phase = run_phase(args, pg, redis_url, workers, f"r{rep}w{workers}")
                 phases.append(phase)
                 note = "  (load ran out: raise --per-room)" if phase.ran_out else ""
+                if phase.handovers:
+                    note += f"  ({phase.handovers} room(s) changed replica)"
                 print(
                     f"  --workers {workers}: {phase.rate:8.0f} updates/s archived; CPU/s: "
-                    f"server {phase.server_cpu:.2f}, load {phase.load_cpu:.2f}{note}",
+                    f"server {phase.server_cpu:.2f}, load {phase.load_cpu:.2f}, "
+                    f"PostgreSQL {phase.pg_cpu:.2f}{note}",
                     flush=True,
                 )
     finally:
-        stop_redis(redis)
+        redis.stop()
         pg.stop()
+    if args.only is not None:
+        return
     one = statistics.median(p.rate for p in phases if p.workers == 1)
     two = statistics.median(p.rate for p in phases if p.workers == 2)
     print(f"median: --workers 1 {one:.0f}/s, --workers 2 {two:.0f}/s, ratio {two / one:.2f}x")

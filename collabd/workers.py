@@ -20,12 +20,12 @@ the two facilities the multi-instance deployment already has share the work betw
   Each room's **lease** decides which worker archives it. Rooms are spread by a hash of their
   name (:func:`slot_of`): a worker whose signaling sees a room open that hashes to another
   worker tells that worker (an internal POST on its private port, repeated every
-  ``SYNC_INTERVAL`` seconds as a heartbeat with the full list); if that worker does not answer
-  (dead, restarting), the worker archives the room itself — it takes the lease once the dead
-  one's expires — and hands it back (leaves it: snapshot, commit, release) once that worker
-  answers ready again. A restarted worker uses the same owner id as its predecessor
-  (``<supervisor id>-w<slot>``), so it takes its rooms back at once (the lease token still
-  fences any late write of the dead process).
+  ``SYNC_INTERVAL`` seconds as a heartbeat with the full list); if that worker has not
+  answered for ``FALLBACK_AFTER`` seconds (dead, restarting), the worker archives the room
+  itself — it takes the lease once the dead one's expires — and hands it back (leaves it:
+  snapshot, commit, release) once that worker answers ready again. A restarted worker uses
+  the same owner id as its predecessor (``<supervisor id>-w<slot>``), so it takes its rooms
+  back at once (the lease token still fences any late write of the dead process).
 * **the HTTP API**: a request about a room whose lease another worker holds is forwarded to
   that worker's private port (:class:`WorkerRouter`), so writes (restore, versions, delete)
   work and reads see the owner's live document whichever worker the request reached. If the
@@ -98,7 +98,12 @@ FORWARD_HEADER = "x-collab-worker"
 """Carries the internal key on worker-to-worker requests: the receiver serves them itself."""
 SYNC_INTERVAL = 2.0
 """Seconds between a worker's heartbeats telling each other worker the rooms routed to it."""
-SYNC_EXPIRY = 3 * SYNC_INTERVAL
+SYNC_TIMEOUT = 5.0
+"""Seconds a heartbeat may take (a worker saturated by its replica answers late)."""
+FALLBACK_AFTER = 3 * SYNC_INTERVAL
+"""A worker that has not answered a heartbeat for this long has its open rooms archived by
+the asking worker (one late answer is not a dead worker)."""
+SYNC_EXPIRY = 5 * SYNC_INTERVAL
 """A worker's routed rooms are forgotten after this long without a heartbeat from it."""
 RESTART_INITIAL, RESTART_MAX, RESTART_RESET = 0.5, 30.0, 60.0
 """Restart backoff of a dead worker (s): first delay, cap, life after which it resets."""
@@ -296,6 +301,8 @@ class WorkerRouter(Service):
         self._db: psycopg.AsyncConnection[Any] | None = None
         self._db_lock = anyio.Lock()
         self._running = False
+        self._started = time.monotonic()
+        self._answered: dict[int, float] = {}
 
     # ------------------------------------------------------------------ lifecycle
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -304,6 +311,7 @@ class WorkerRouter(Service):
         async with httpx.AsyncClient(timeout=30.0) as client:
             self._client = client
             self._running = True
+            self._started = time.monotonic()
             try:
                 await self._apply()  # what siblings sent before the replica ran
                 async with anyio.create_task_group() as tg:
@@ -393,7 +401,7 @@ class WorkerRouter(Service):
         joined = sorted(self.joined.pop(slot, set()))
         body = {"from": self.ctx.slot, "topics": topics, "joined": joined}
         ok = False
-        with anyio.move_on_after(SYNC_INTERVAL):
+        with anyio.move_on_after(SYNC_TIMEOUT):
             try:
                 response = await self._internal("POST", slot, "/internal/worker/topics", body)
                 # "ready": its replica runs and takes the rooms at once (else: still starting)
@@ -401,10 +409,15 @@ class WorkerRouter(Service):
             except Exception as exc:  # noqa: BLE001 - a dead sibling: archive its rooms here
                 log.debug("worker %d: worker %d does not answer: %s", self.ctx.slot, slot, exc)
         before = set(self.fallback)
+        now = time.monotonic()
         if ok:
+            self._answered[slot] = now
             self.fallback -= set(topics)
         else:
             self.sync_failures += 1
+            if now - self._answered.get(slot, self._started) < FALLBACK_AFTER:
+                self.joined.setdefault(slot, set()).update(joined)  # tell it next time
+                return
             self.fallback |= set(topics)
             for topic in joined:
                 await self.replica.on_subscriber_joined(topic)
