@@ -56,7 +56,10 @@ def main(args: argparse.Namespace) -> None:
             PeerSpec(f"rep-cap-{r}", i, False) for r in range(args.rooms) for i in range(args.peers)
         ]
         groups: list[list[PeerSpec]] = [specs[n :: args.procs] for n in range(args.procs)]
-        opts = {"peers": args.peers, "rate": 1.0, "duration": 0.0, "seed": 1, "tail": 0.0}
+        opts = {
+            "peers": args.peers, "rate": 1.0, "duration": 0.0, "seed": 1, "tail": 0.0,
+            "setup_timeout": 1800.0,
+        }  # fmt: skip
         ctx = mp.get_context("spawn")
         started = time.monotonic()
         for group in groups:
@@ -71,7 +74,7 @@ def main(args: argparse.Namespace) -> None:
             procs.append(proc)
             pipes.append(parent)
         for pipe in pipes:
-            if not pipe.poll(300 + len(specs)):
+            if not pipe.poll(1900):
                 raise RuntimeError("a load process did not connect in time")
             pipe.recv()
         setup = time.monotonic() - started

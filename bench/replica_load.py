@@ -147,7 +147,14 @@ async def _worker(
 
     SyncRoom._apply_remote = probe  # type: ignore[method-assign]
 
-    config = PeerConfig(ice_servers=[], max_conns=0 if mode == "star" else 20)
+    # a load process holds many peers: let them all answer at once (the replica paces
+    # its own offers with its pending budget)
+    config = PeerConfig(
+        ice_servers=[],
+        max_conns=0 if mode == "star" else 20,
+        max_pending_total=10_000,
+        connect_timeout=60.0,
+    )
     want = 1 if mode == "star" else None
     async with contextlib.AsyncExitStack() as stack:
         peers: list[tuple[PeerSpec, Any]] = []
@@ -176,11 +183,14 @@ async def _worker(
         # connected: star = the replica only (re-announce until it offers: it may have joined
         # the room after our first announce); mesh = every other peer of the room
         need = want if want is not None else opts["peers"] - 1
-        with anyio.fail_after(120 + len(peers)):
+        with anyio.fail_after(opts.get("setup_timeout", 120 + len(peers))):
+            rounds = 0
             while missing := [p for _s, p in peers if len(p.connected_peers()) < need]:
-                if mode == "star":
+                if mode == "star" and rounds % 5 == 0:
                     for peer in missing:
-                        await peer.room._announce()
+                        if not peer.peers():  # nothing under way with the replica
+                            await peer.room._announce()
+                rounds += 1
                 await anyio.sleep(1.0)  # polling the peers' connections (set-up only)
             for _spec, peer in peers:
                 await peer.wait_synced()

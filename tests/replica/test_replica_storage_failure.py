@@ -62,6 +62,9 @@ async def test_disk_full_is_reported_and_nothing_is_lost(
                 await wait_until(lambda: replica.storage_errors > 0, 30)
                 live = replica.rooms["full"].document
                 await wait_until(lambda: str(live.text()) == str(text), 30)
+                # the writer retries (with back-off) while the disk stays full: a few failed
+                # commits (the 300 keystrokes may arrive merged into one update)
+                await wait_until(lambda: store.counters.commit_failures > 1, 30)
 
                 os.unlink(tiny_fs / "filler")  # space returns: the queued updates commit
                 await wait_saved(writer, timeout=60)
