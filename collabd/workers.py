@@ -251,11 +251,19 @@ def worker_main() -> None:
 
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    parent = int(json.loads(os.environ[ENV_WORKER])["parent"])
-    if os.getppid() != parent:  # the supervisor died before prctl: do not run orphaned
+    info = json.loads(os.environ[ENV_WORKER])
+    if os.getppid() != int(info["parent"]):  # the supervisor died before prctl: not orphaned
         sys.exit(1)
     settings = ServeSettings(**json.loads(os.environ.pop(ENV_SETTINGS)))
     _configure_logging(settings)
+    slot = int(info["slot"])
+
+    def tag(record: logging.LogRecord) -> bool:
+        record.worker = slot  # every line says which worker wrote it (worker=N)
+        return True
+
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(tag)
     try:
         run_serve(settings)
     except StartupError as exc:
