@@ -328,7 +328,12 @@ def main() -> None:
             for workers in (1, 2) if args.only is None else (args.only,):
                 phase = run_phase(args, pg, redis_url, workers, f"r{rep}w{workers}")
                 phases.append(phase)
-                note = "  (load ran out: raise --per-room)" if phase.ran_out else ""
+                note = (
+                    "  (INVALID: the load stopped early — sent everything, or a replica "
+                    "hand-over dropped updates the bypassed peer documents cannot resend)"
+                    if phase.ran_out
+                    else ""
+                )
                 if phase.handovers:
                     note += f"  ({phase.handovers} room(s) changed replica)"
                 print(

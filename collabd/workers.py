@@ -100,10 +100,12 @@ SYNC_INTERVAL = 2.0
 """Seconds between a worker's heartbeats telling each other worker the rooms routed to it."""
 SYNC_TIMEOUT = 5.0
 """Seconds a heartbeat may take (a worker saturated by its replica answers late)."""
-FALLBACK_AFTER = 3 * SYNC_INTERVAL
+FALLBACK_AFTER = 15.0
 """A worker that has not answered a heartbeat for this long has its open rooms archived by
-the asking worker (one late answer is not a dead worker)."""
-SYNC_EXPIRY = 5 * SYNC_INTERVAL
+the asking worker. Long: a worker saturated by its replica answers late, a restarted one
+takes its rooms back by itself within seconds, and a fallback that is handed back costs a
+reconnection per room; this is for a worker that stays away."""
+SYNC_EXPIRY = 10 * SYNC_INTERVAL
 """A worker's routed rooms are forgotten after this long without a heartbeat from it."""
 RESTART_INITIAL, RESTART_MAX, RESTART_RESET = 0.5, 30.0, 60.0
 """Restart backoff of a dead worker (s): first delay, cap, life after which it resets."""
