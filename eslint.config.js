@@ -1,15 +1,16 @@
 // ESLint (flat config) for the page's JavaScript: web/src (bundled for browsers), the offline
-// shell web/sw.js (a service worker) and web/build.mjs (Node). Run by scripts/test:
-//   node_modules/.bin/eslint web
+// shell web/sw.js (a service worker) and web/build.mjs (Node), and the same for the TipTap
+// example (examples/tiptap_room) and its test helper. Run by scripts/test (npm run check:web):
+//   node_modules/.bin/eslint web examples/tiptap_room tests/richtext/tiptap_markdown.mjs
 // Types are checked separately: node_modules/.bin/tsc -p web/tsconfig.json
 import js from '@eslint/js'
 import globals from 'globals'
 
 export default [
-  { ignores: ['web/dist/**'] },
+  { ignores: ['web/dist/**', 'examples/tiptap_room/dist/**'] },
   js.configs.recommended,
   {
-    files: ['web/src/**/*.js'],
+    files: ['web/src/**/*.js', 'examples/tiptap_room/src/**/*.js'],
     languageOptions: { ecmaVersion: 2022, sourceType: 'module', globals: globals.browser }
   },
   {
@@ -17,7 +18,12 @@ export default [
     languageOptions: { ecmaVersion: 2022, sourceType: 'script', globals: globals.serviceworker }
   },
   {
-    files: ['web/build.mjs', 'eslint.config.js'],
+    files: [
+      'web/build.mjs',
+      'eslint.config.js',
+      'examples/tiptap_room/*.mjs',
+      'tests/richtext/tiptap_markdown.mjs'
+    ],
     languageOptions: { ecmaVersion: 2022, sourceType: 'module', globals: globals.node }
   },
   {

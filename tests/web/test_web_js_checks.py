@@ -1,5 +1,6 @@
 """The page's JavaScript is checked: ``tsc --checkJs`` (strict) over ``web/src`` with its JSDoc
-types (``web/tsconfig.json``), and ESLint (``eslint.config.js``, flat config) over ``web/``.
+types (``web/tsconfig.json``) and over the TipTap example (``examples/tiptap_room``), and ESLint
+(``eslint.config.js``, flat config) over ``web/``, the example and its test helper.
 
 No browser needed: runs everywhere node and the npm packages (``scripts/bootstrap``) are.
 Each check is also shown to catch what it is for, so a config that checks nothing fails here.
@@ -34,8 +35,11 @@ def _tool(name: str, *args: str, stdin: str | None = None) -> subprocess.Complet
     )
 
 
-def test_page_javascript_type_checks() -> None:
-    run = _tool("tsc", "-p", "web/tsconfig.json", "--pretty", "false")
+@pytest.mark.parametrize("project", ["web", "examples/tiptap_room"])
+def test_page_javascript_type_checks(project: str) -> None:
+    config = json.loads((ROOT / project / "tsconfig.json").read_text())["compilerOptions"]
+    assert config["checkJs"] is True and config["strict"] is True
+    run = _tool("tsc", "-p", f"{project}/tsconfig.json", "--pretty", "false")
     assert run.returncode == 0, run.stdout + run.stderr
 
 
@@ -59,7 +63,15 @@ def test_type_check_catches_a_wrong_jsdoc_type(tmp_path: Path) -> None:
 
 
 def test_page_javascript_lints() -> None:
-    run = _tool("eslint", "--max-warnings", "0", "web", "eslint.config.js")
+    run = _tool(
+        "eslint",
+        "--max-warnings",
+        "0",
+        "web",
+        "examples/tiptap_room",
+        "tests/richtext/tiptap_markdown.mjs",
+        "eslint.config.js",
+    )
     assert run.returncode == 0, run.stdout + run.stderr
 
 
