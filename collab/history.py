@@ -573,7 +573,7 @@ def restore_into(document: Document, old: Document, text_name: str = DEFAULT_TEX
     """Edit ``document`` (one transaction, origin ``"restore"``) until it matches ``old``.
 
     Every root type is restored, whatever its kind (inferred from the items when not
-    declared, see :func:`collab.yupdate.infer_root_kinds`):
+    declared, see :func:`collab.render.infer_kinds`):
 
     * texts get minimal character edits, then their formatting attributes (Quill);
     * XML fragments (y-prosemirror: TipTap, ProseMirror) are edited node by node: a changed
@@ -676,9 +676,25 @@ def text_diff(
          a
         -b
         +c
+        >>> print(text_diff("a\\nb", "a\\nc", "v1", "v2"), end="")
+        --- v1
+        +++ v2
+        @@ -1,2 +1,2 @@
+         a
+        -b
+        \\ No newline at end of file
+        +c
+        \\ No newline at end of file
     """
-    a, b = before.splitlines(keepends=True), after.splitlines(keepends=True)
+    a, b = _diff_lines(before), _diff_lines(after)
     out: list[str] = []
+
+    def emit(prefix: str, lines: list[str]) -> None:
+        for line in lines:
+            out.append(prefix + line)
+            if not line.endswith("\n"):  # only a text's last line: mark it as diff(1) does
+                out.append("\n" + NO_NEWLINE)
+
     for group in BoundedMatcher(a, b, budget, autojunk=True).get_grouped_opcodes(3):
         if not out:
             out += [f"--- {before_label}\n", f"+++ {after_label}\n"]
@@ -686,11 +702,25 @@ def text_diff(
         out.append(f"@@ -{_range(first[1], last[2])} +{_range(first[3], last[4])} @@\n")
         for tag, i1, i2, j1, j2 in group:
             if tag == "equal":
-                out += [" " + line for line in a[i1:i2]]
+                emit(" ", a[i1:i2])
                 continue
-            out += ["-" + line for line in a[i1:i2]]
-            out += ["+" + line for line in b[j1:j2]]
+            emit("-", a[i1:i2])
+            emit("+", b[j1:j2])
     return "".join(out)
+
+
+NO_NEWLINE = "\\ No newline at end of file\n"
+"""The marker a unified diff puts after a last line that has no newline (``patch`` reads it)."""
+
+
+def _diff_lines(text: str) -> list[str]:
+    """``text`` split after every ``\\n`` only (as diff(1) does; ``str.splitlines`` would also
+    split at ``\\r``, form feeds and U+2028, which a diff line cannot show)."""
+    parts = text.split("\n")
+    lines = [part + "\n" for part in parts[:-1]]
+    if parts[-1]:
+        lines.append(parts[-1])
+    return lines
 
 
 def _range(start: int, stop: int) -> str:
