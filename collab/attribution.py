@@ -45,6 +45,7 @@ import pycrdt
 from collab.errors import NotFoundError, ProtocolError
 from collab.history import BoundedMatcher
 from collab.lib0 import Decoder
+from collab.render import infer_kinds
 from collab.storage.base import (
     MAX_AUTHOR_NAME,
     MAX_UPDATE_BYTES,
@@ -53,7 +54,7 @@ from collab.storage.base import (
     UpdateStore,
 )
 from collab.update_split import _Splitter
-from collab.yupdate import decode_update, infer_root_kinds
+from collab.yupdate import decode_update
 
 __all__ = [
     "MAX_BLAME_PIECES",
@@ -379,7 +380,7 @@ class Attributor:
         if self.text:
             return
         try:
-            kind = infer_root_kinds(self._doc.get_update()).get(self.root)
+            kind = infer_kinds(self._doc.get_update()).get(self.root)
         except ProtocolError:
             kind = None
         if kind not in (None, "text"):

@@ -1,7 +1,7 @@
 """Render any Yjs root type: JSON, Quill deltas, and ProseMirror documents as HTML or Markdown.
 
 Yjs does not record root types; :func:`root_kinds` infers them from a document's items
-(:func:`collab.yupdate.infer_root_kinds`) and :func:`root_of` reads a root as that kind from a
+(:func:`infer_kinds`) and :func:`root_of` reads a root as that kind from a
 *fresh* ``pycrdt.Doc`` (reading a root declares it, so never do this on a live document).
 
 * ``Y.Text`` (Quill, CodeMirror): ``text``, ``delta`` (``ytext.toDelta()``), ``markdown``

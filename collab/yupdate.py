@@ -64,7 +64,6 @@ __all__ = [
     "decode_snapshot",
     "decode_update",
     "encode_delete_set",
-    "infer_root_kinds",
     "read_state_vector",
     "update_state_vector",
     "utf16_length",
@@ -418,52 +417,6 @@ def encode_delete_set(delete_set: DeleteSet) -> bytes:
             parts.append(write_var_uint(clock))
             parts.append(write_var_uint(length))
     return b"".join(parts)
-
-
-_TEXT_REFS: Final = frozenset({REF_STRING, REF_FORMAT, REF_EMBED})
-_XML_TYPE_REFS: Final = frozenset({3, 4, 5, 6})  # XmlElement, XmlFragment, XmlHook, XmlText
-
-
-def infer_root_kinds(update: bytes) -> dict[str, str]:
-    """Guess each root type's kind from an update: ``"text"``, ``"map"``, ``"array"``, ``"xml"``.
-
-    Yjs does not record root types on the wire; a peer declares them by use. The items that
-    name their root (those with neither origin) tell: a map key (parentSub) means a map,
-    string/format/embed content a text, XML elements an XML fragment, anything else an array.
-
-    Raises:
-        ProtocolError: if the update is malformed.
-
-    Example:
-        >>> import pycrdt
-        >>> d = pycrdt.Doc()
-        >>> d["t"], d["m"], d["a"] = pycrdt.Text("hi"), pycrdt.Map({"k": 1}), pycrdt.Array([1])
-        >>> sorted(infer_root_kinds(d.get_update()).items())
-        [('a', 'array'), ('m', 'map'), ('t', 'text')]
-    """
-    parsed = decode_update(update)
-    data = parsed.data
-    kinds: dict[str, str] = {}
-    for section in parsed.clients:
-        for struct in section.structs:
-            if struct.ref in (REF_GC, REF_SKIP) or struct.origin or struct.right_origin:
-                continue
-            r = Decoder(data, struct.start + 1)
-            if r.read_var_uint() != 1:
-                continue  # nested type, named by its parent item's id
-            name = r.read_var_string()
-            if name in kinds:
-                continue
-            if struct.info & BIT_PARENT_SUB:
-                kinds[name] = "map"
-            elif struct.ref in _TEXT_REFS:
-                kinds[name] = "text"
-            elif struct.ref == REF_TYPE:
-                r.pos = struct.content_start
-                kinds[name] = "xml" if r.read_var_uint() in _XML_TYPE_REFS else "array"
-            elif struct.ref != REF_DELETED:
-                kinds[name] = "array"
-    return kinds
 
 
 def update_state_vector(update: bytes) -> dict[int, int]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pycrdt
 
-from collab.yupdate import infer_root_kinds
+from collab.render import infer_kinds
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,7 +34,7 @@ def test_kinds_of_yjs_roots() -> None:
         check=True,
         timeout=60,
     )
-    kinds = infer_root_kinds(bytes.fromhex(out.stdout.decode()))
+    kinds = infer_kinds(bytes.fromhex(out.stdout.decode()))
     # a root whose only item was deleted carries no evidence: it is left out
     assert kinds == {
         "prose": "text",
@@ -50,5 +50,5 @@ def test_kinds_of_pycrdt_roots_and_empty_update() -> None:
     doc: pycrdt.Doc = pycrdt.Doc()
     doc["t"] = pycrdt.Text("hi")
     doc["m"] = pycrdt.Map({"k": pycrdt.Array([1])})
-    assert infer_root_kinds(doc.get_update()) == {"t": "text", "m": "map"}
-    assert infer_root_kinds(b"\x00\x00") == {}
+    assert infer_kinds(doc.get_update()) == {"t": "text", "m": "map"}
+    assert infer_kinds(b"\x00\x00") == {}
