@@ -109,6 +109,21 @@ def test_non_text_roots_are_refused_and_missing_roots_are_empty() -> None:
     assert attributor.blame() == []
 
 
+def test_an_xml_fragment_whose_first_block_was_deleted_is_refused() -> None:
+    """y-prosemirror deletes and re-creates blocks all the time: the items naming the root can
+    all be gone, and the root must still read as XML (not as a missing, empty text)."""
+    doc = pycrdt.Doc(client_id=7)
+    doc["default"] = fragment = pycrdt.XmlFragment()
+    fragment.children.append(pycrdt.XmlElement("paragraph", {}, [pycrdt.XmlText("first")]))
+    fragment.children.append(pycrdt.XmlElement("paragraph", {}, [pycrdt.XmlText("second")]))
+    del fragment.children[0]
+    log = TimedLog("r", None, 0, None, [(1, 1.0, doc.get_update())], 1)
+    attributor = Attributor("default")
+    with pytest.raises(ValueError, match="text roots"):
+        attributor.replay(log)
+        attributor.check_root()
+
+
 def test_peer_input_is_sanitised() -> None:
     assert clean_name("\u202eevil\x00 name\n\n  x") == "evil name x"
     assert clean_name(["not", "a", "string"]) == ""
