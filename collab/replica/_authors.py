@@ -3,15 +3,15 @@
 :class:`AuthorRecorder` is a collaborator of :class:`~collab.replica.RoomArchiver`. On the hot
 path it does one thing per applied update: for an update with a single client section (a
 typical edit) it reads that client id from the first bytes (:func:`collab.attribution.first_client`,
-no decode) and remembers it, with the connection it came from, when it is new. Updates with
+no decode) and remembers it when it is new. Updates with
 several sections (a sync step 2) only set a flag; :meth:`AuthorRecorder.run` then compares the
 document's state vector with the known clients (once per ``interval``, not per update).
 
-Names come from the awareness state of the client id itself (y-webrtc pages use the document's
-client id in awareness), else from the one named peer speaking on the connection the update
-arrived on. They are written to the store in small batches: first writer wins, a row stored
-without a name gets the first name seen later. Client ids are peer input: at most
-``max_authors`` per room are remembered here and in the store.
+Names come from the awareness state of the client id itself (y-webrtc pages and collab's
+peers use the document's client id in awareness); never from the connection an update arrived
+on, since peers relay each other's updates. They are written to the store in small batches:
+first writer wins, a row stored without a name gets the first name seen later. Client ids are
+peer input: at most ``max_authors`` per room are remembered here and in the store.
 
 Example:
     >>> # authors = AuthorRecorder("notes", store, document, awareness, stats)
@@ -32,7 +32,6 @@ from collab.document import Document
 from collab.errors import StorageError
 from collab.protocol import decode_state_vector
 from collab.storage import Author, UpdateStore
-from collab.sync import Connection
 
 if TYPE_CHECKING:
     from collab.replica import ReplicaStats
@@ -74,7 +73,7 @@ class AuthorRecorder:
         "Client ids remembered per room (peer input)."
         self._awareness = awareness
         self._known: dict[int, bool] = {}  # stored client -> stored with a name
-        self._pending: dict[int, tuple[float, Connection | None]] = {}
+        self._pending: dict[int, float] = {}  # client -> first seen
         self._rename: set[int] = set()
         self._scan = False
         self._failures = 0
@@ -99,7 +98,7 @@ class AuthorRecorder:
             return
         if client in self._known or client in self._pending:
             return
-        self._pending[client] = (time.time(), origin if isinstance(origin, Connection) else None)
+        self._pending[client] = time.time()
         self._changed.set()
 
     def _on_awareness(self, event: AwarenessEvent) -> None:
@@ -108,14 +107,12 @@ class AuthorRecorder:
                 self._rename.add(client)
                 self._changed.set()
 
-    def _user(self, client: int, connection: Connection | None) -> tuple[str, str]:
-        states = self._awareness.states
-        name, color = user_of(states.get(client))
-        if name or connection is None:
-            return name, color
-        named = {user_of(states.get(c)) for c in connection.remote_clients}
-        named = {u for u in named if u[0]}
-        return named.pop() if len(named) == 1 else ("", "")
+    def _user(self, client: int) -> tuple[str, str]:
+        """The client's own awareness name and colour (``("", "")`` while unknown: a row
+        stored without a name gets the first name seen later). Never the name of the peer
+        whose connection carried the update: y-webrtc peers relay each other's updates, and
+        the first name stored for a client id stays."""
+        return user_of(self._awareness.states.get(client))
 
     async def run(self) -> None:
         """Load the room's stored authors, then write new ones in batches; forever."""
@@ -141,13 +138,13 @@ class AuthorRecorder:
                 if len(self._known) + len(self._pending) >= self.cap:
                     break
                 if client not in self._known and client not in self._pending:
-                    self._pending[client] = (now, None)
+                    self._pending[client] = now
         batch = []
-        for client, (seen, connection) in self._pending.items():
-            name, color = self._user(client, connection)
+        for client, seen in self._pending.items():
+            name, color = self._user(client)
             batch.append(Author(client, name, color, seen))
         for client in self._rename - set(self._pending):
-            name, color = self._user(client, None)
+            name, color = self._user(client)
             if name:
                 batch.append(Author(client, name, color, time.time()))
         self._rename.clear()
