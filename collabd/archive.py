@@ -39,6 +39,7 @@ __all__ = [
     "import_room",
     "list_versions",
     "load_document",
+    "progress_bar",
     "render_markdown",
     "restore_room",
 ]
@@ -50,7 +51,8 @@ IMPORT_CHUNK = 16 * 1024
 OWNER = "collab-cli"
 
 
-def _progress(console: Console | None) -> Progress:
+def progress_bar(console: Console | None) -> Progress:
+    """The offline tools' progress bar, on stderr (stdout stays the command's output)."""
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -68,7 +70,7 @@ async def _resolve(store: UpdateStore, room: str, at: str) -> Version:
 def _rebuild(stored: StoredDoc, text_name: str, console: Console | None) -> Document:
     document = Document(roots={text_name: "text"})
     pieces = ([stored.snapshot] if stored.snapshot else []) + stored.updates
-    with _progress(console) as progress:
+    with progress_bar(console) as progress:
         task = progress.add_task(f"loading {stored.room}", total=len(pieces))
         for index, piece in enumerate(pieces):
             try:
@@ -189,7 +191,7 @@ async def import_room(
         if str(target):
             restore_into(document, _text_document(text, text_name), text_name)
             return
-        with _progress(console) as progress:
+        with progress_bar(console) as progress:
             task = progress.add_task(f"importing into {room}", total=len(text))
             for start in range(0, len(text), IMPORT_CHUNK):
                 piece = text[start : start + IMPORT_CHUNK]

@@ -17,12 +17,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.progress import Progress
 
 from collab.attribution import blame_room, diff_room
 from collab.fork import fork_room
 from collab.history import find_version
 from collab.storage import UpdateStore, Version, open_store
+from collabd.archive import progress_bar
 
 __all__ = ["blame_text", "fork_text", "render_blame", "render_diff"]
 
@@ -85,17 +86,6 @@ def render_diff(diff: dict[str, Any]) -> str:
     return "".join(x + "\n" for x in out)
 
 
-def _progress(console: Console | None) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TaskProgressColumn(),
-        TimeRemainingColumn(),
-        console=console or Console(stderr=True),
-        transient=True,
-    )
-
-
 def _reporter(progress: Progress, description: str) -> Callable[[int, int], None]:
     task = progress.add_task(description, total=None)
 
@@ -123,7 +113,7 @@ async def blame_text(
     """
     async with open_store(store_url) as store:
         seq = await _seq(store, room, at)
-        with _progress(console) as progress:
+        with progress_bar(console) as progress:
             report = _reporter(progress, f"replaying {room}")
             if since is not None:
                 start = find_version(await store.list_versions(room), room, since).seq
