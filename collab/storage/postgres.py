@@ -567,15 +567,10 @@ class PostgresStore(BufferedStore):
         async def run(conn: Conn) -> StoredDoc | None:
             async with conn.transaction():
                 await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                row = await (
-                    await conn.execute("SELECT id, last_seq FROM rooms WHERE name = %s", (room,))
-                ).fetchone()
-                if row is None:
+                found = await _room_end(conn, room, upto)
+                if found is None:
                     return None
-                rid, last = int(row[0]), int(row[1])
-                end = last if upto is None else upto
-                if end > last:
-                    raise NotFoundError("seq-not-found", f"{room!r} has no update {end}")
+                rid, end = found
                 snap = await (
                     await conn.execute(
                         "SELECT seq, data FROM snapshots WHERE room_id = %s AND seq <= %s "
@@ -656,15 +651,10 @@ class PostgresStore(BufferedStore):
         async def run(conn: Conn) -> TimedLog | None:
             async with conn.transaction():
                 await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                row = await (
-                    await conn.execute("SELECT id, last_seq FROM rooms WHERE name = %s", (room,))
-                ).fetchone()
-                if row is None:
+                found = await _room_end(conn, room, upto)
+                if found is None:
                     return None
-                rid, last = int(row[0]), int(row[1])
-                end = last if upto is None else upto
-                if end > last:
-                    raise NotFoundError("seq-not-found", f"{room!r} has no update {end}")
+                rid, end = found
                 base, data, at = 0, None, None
                 whole = False
                 if end <= max_updates:
@@ -744,3 +734,22 @@ class PostgresStore(BufferedStore):
             return [Author(int(c), str(n), str(k), float(f)) for c, n, k, f in await cur.fetchall()]
 
         return await self._use("read", run)
+
+
+async def _room_end(conn: Conn, room: RoomName, upto: int | None) -> tuple[int, int] | None:
+    """``(room id, last seq to read)`` for a read up to ``upto`` (default: the end), or
+    ``None`` for an unknown room.
+
+    Raises:
+        NotFoundError: ``seq-not-found`` when ``upto`` is past the room's log.
+    """
+    row = await (
+        await conn.execute("SELECT id, last_seq FROM rooms WHERE name = %s", (room,))
+    ).fetchone()
+    if row is None:
+        return None
+    rid, last = int(row[0]), int(row[1])
+    end = last if upto is None else upto
+    if end > last:
+        raise NotFoundError("seq-not-found", f"{room!r} has no update {end}")
+    return rid, end

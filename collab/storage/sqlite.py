@@ -429,15 +429,10 @@ class SQLiteStore(BufferedStore):
         def run(conn: sqlite3.Connection) -> StoredDoc | None:
             conn.execute("BEGIN")
             try:
-                row = conn.execute(
-                    "SELECT id, last_seq FROM rooms WHERE name = ?", (room,)
-                ).fetchone()
-                if row is None:
+                found = _room_end(conn, room, upto)
+                if found is None:
                     return None
-                rid, last = row
-                end = last if upto is None else upto
-                if end > last:
-                    raise NotFoundError("seq-not-found", f"{room!r} has no update {end}")
+                rid, end = found
                 snap = conn.execute(
                     "SELECT seq, data FROM snapshots WHERE room_id = ? AND seq <= ? "
                     "ORDER BY seq DESC LIMIT 1",
@@ -485,15 +480,10 @@ class SQLiteStore(BufferedStore):
         def run(conn: sqlite3.Connection) -> TimedLog | None:
             conn.execute("BEGIN")
             try:
-                row = conn.execute(
-                    "SELECT id, last_seq FROM rooms WHERE name = ?", (room,)
-                ).fetchone()
-                if row is None:
+                found = _room_end(conn, room, upto)
+                if found is None:
                     return None
-                rid, last = row
-                end = last if upto is None else upto
-                if end > last:
-                    raise NotFoundError("seq-not-found", f"{room!r} has no update {end}")
+                rid, end = found
                 base, data, at = 0, None, None
                 whole = end <= max_updates and (
                     conn.execute(
@@ -591,3 +581,20 @@ def _rollback(conn: sqlite3.Connection) -> None:
             conn.execute("ROLLBACK")
         except sqlite3.Error as exc:
             log.warning("rollback failed: %s", exc)
+
+
+def _room_end(conn: sqlite3.Connection, room: RoomName, upto: int | None) -> tuple[int, int] | None:
+    """``(room id, last seq to read)`` for a read up to ``upto`` (default: the end), or
+    ``None`` for an unknown room.
+
+    Raises:
+        NotFoundError: ``seq-not-found`` when ``upto`` is past the room's log.
+    """
+    row = conn.execute("SELECT id, last_seq FROM rooms WHERE name = ?", (room,)).fetchone()
+    if row is None:
+        return None
+    rid, last = int(row[0]), int(row[1])
+    end = last if upto is None else upto
+    if end > last:
+        raise NotFoundError("seq-not-found", f"{room!r} has no update {end}")
+    return rid, end
