@@ -36,9 +36,10 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -234,6 +235,20 @@ def _check_room_password(request: Request, room: str, passwords: dict[str, str])
         raise HTTPException(403, f"password room: send the password in {PASSWORD_HEADER}")
 
 
+@contextlib.contextmanager
+def _archive_errors(room: str, bad: str) -> Iterator[None]:
+    """Map the archive's errors to HTTP: unknown room/version 404, a bad version or time 422
+    (``bad`` prefixes the reason), a failing store 503 (its code only, never its message)."""
+    try:
+        yield
+    except NotFoundError as exc:
+        raise HTTPException(404, f"room {room!r}: {exc.code}") from None
+    except ValueError as exc:
+        raise HTTPException(422, f"{bad} {exc}") from None
+    except StorageError as exc:
+        raise HTTPException(503, f"storage error: {exc.code}") from None
+
+
 def api_router(
     replica: Callable[[], ArchivalReplica],
     signaling_settings: SignalingSettings,
@@ -299,14 +314,8 @@ def api_router(
         return room
 
     async def load(room: str, at: str | None = None) -> Document:
-        try:
+        with _archive_errors(room, "bad ?at="):
             return await replica().document_at(room, at)
-        except NotFoundError as exc:
-            raise HTTPException(404, f"room {room!r}: {exc.code}") from None
-        except ValueError as exc:
-            raise HTTPException(422, f"bad ?at=: {exc}") from None
-        except StorageError as exc:
-            raise HTTPException(503, f"storage error: {exc.code}") from None
 
     at_query = Query(None, description="Version id or ISO 8601 time (default: now)")
 
@@ -516,14 +525,8 @@ def api_router(
     async def seq_of(room: str, at: str | None) -> int | None:
         if at is None:
             return None
-        try:
+        with _archive_errors(room, "bad version:"):
             return (await replica().resolve_version(room, at)).seq
-        except NotFoundError as exc:
-            raise HTTPException(404, f"room {room!r}: {exc.code}") from None
-        except ValueError as exc:
-            raise HTTPException(422, f"bad version: {exc}") from None
-        except StorageError as exc:
-            raise HTTPException(503, f"storage error: {exc.code}") from None
 
     @router.get("/rooms/{room:path}/blame")
     async def blame(
