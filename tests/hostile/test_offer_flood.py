@@ -19,6 +19,7 @@ from contextlib import AsyncExitStack
 import anyio
 import pytest
 
+from collab.peer.config import PeerConfig
 from tests.hostile.victim import (
     ResourceWatch,
     ServerFactory,
@@ -44,10 +45,14 @@ FLOOD = {"flood-main": 200, "flood-b": 50, "flood-c": 50, "flood-d": 50, "flood-
 """Offers per room (each from its own peer id)."""
 OFFERS_PER_SOCKET = 100
 """Spread over sockets to stay within the signaling's per-socket burst (200 frames)."""
-MAX_FD_GROWTH = 150
-"""Peak growth of open fds during the flood. A pending connection costs ~2 fds (one UDP
-socket per host address); a process-wide cap of ~64 pending handshakes plus a few legit
-connections stays under this. Before the defenses: ~+500 (then EMFILE at the limit)."""
+MAX_PENDING_TOTAL = PeerConfig().max_pending_total
+"""The replica's process-wide cap on pending handshakes (64)."""
+MAX_FD_GROWTH = 2 * MAX_PENDING_TOTAL + 72
+"""Peak growth of open fds during the flood: the capped pending handshakes at ~2 fds each
+(one UDP socket per host address), plus room for what the victim checks open meanwhile — the
+writer's and the sentinel's connections, the rooms' stores, the HTTP polls (which overlap on
+a loaded box: 155 was seen at load 15). Unbounded it would be ~+800 (400 offers × 2); before
+the defenses it grew ~+500 until EMFILE at the limit."""
 MAX_RSS_GROWTH_MB = 60
 """Peak RSS growth: a pending aiortc connection costs ~0.3 MB; ~64 pending plus the checks
 stay well under this. Before the defenses: +31 MB until EMFILE stopped the growth."""
