@@ -72,5 +72,6 @@ async def test_a_refusing_receiver_fails_at_once_and_unselected_events_are_skipp
                 while sender.counts["ok"] + sender.counts["failed"] < 2:
                     await anyio.sleep(0.01)
         assert dict(sender.counts) == {"failed": 1, "ok": 1}
-        assert [r.json["room"] for r in hooks.requests()] == ["a", "b"]
+        # four workers deliver concurrently: arrival order is not a promise (README)
+        assert sorted(r.json["room"] for r in hooks.requests()) == ["a", "b"]
         assert all(r.signed for r in hooks.requests())
