@@ -250,8 +250,7 @@ class Connection:
         if self._idle and not self._outbox and item[0] == _UPDATE and self._try_send is not None:
             message = encode_update(item[1])
             if self._try_send(message):  # in order: nothing is queued, nothing in flight
-                self.stats.messages_out += 1
-                self.stats.bytes_out += len(message)
+                self._sent(message)
                 return
         if len(self._outbox) >= self._outbox_size:
             log.warning("%s: outbox full, closing connection", self.label)
@@ -263,6 +262,11 @@ class Connection:
             self._wakeup = None
             self._idle = False  # no direct send may overtake what is now queued
             wakeup.set()
+
+    def _sent(self, message: bytes) -> None:
+        """Count one message handed to the channel (direct send or the send loop)."""
+        self.stats.messages_out += 1
+        self.stats.bytes_out += len(message)
 
     async def _next(self) -> _Item:
         while not self._outbox:
@@ -655,8 +659,7 @@ class SyncRoom:
                     messages = [payload]
                 for message in messages:
                     await channel.send(message)
-                    connection.stats.messages_out += 1
-                    connection.stats.bytes_out += len(message)
+                    connection._sent(message)
                     if len(messages) > 1:
                         await anyio.lowlevel.checkpoint()  # pace the pieces of a split
                 if outbox:
