@@ -139,6 +139,11 @@ class PeerConfig:
     """Received messages queued per channel before the connection is closed as overloaded."""
     max_incoming_message: int = 262_144
     """Largest incoming data-channel message (our advertised ``a=max-message-size``)."""
+    consent_interval: float | None = None
+    """Mean seconds between our own ICE consent checks (RFC 7675 STUN requests on each open
+    connection); the connection closes after 30 s without a response either way. None keeps
+    aioice's loop (every 5 s). The archival replica uses 15 s: see
+    :mod:`collab.peer.ice_tuning` (the remote's checks are always answered)."""
     large_sync_threshold: int = 100_000
     """When the remote's state vector shows we lack at least this many clocks (≈ characters)
     spread over several clients, also ask for each client separately, so a stock y-webrtc
@@ -152,6 +157,8 @@ class PeerConfig:
             raise ValueError("send_low_water must be <= send_high_water")
         if min(self.connect_timeout, self.ping_interval, self.signaling_timeout) <= 0:
             raise ValueError("timeouts must be positive")
+        if self.consent_interval is not None and self.consent_interval <= 0:
+            raise ValueError("consent_interval must be positive (or None)")
         if min(self.max_pending, self.max_pending_total, self.offer_burst) < 1:
             raise ValueError("max_pending, max_pending_total and offer_burst must be >= 1")
         if not 0 <= self.fd_reserve < 1:

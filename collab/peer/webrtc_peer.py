@@ -29,6 +29,7 @@ from collab.awareness import Awareness
 from collab.document import Document
 from collab.peer.budget import ConnectionBudget
 from collab.peer.config import PeerConfig
+from collab.peer.ice_tuning import consent_checks
 from collab.peer.remote import ConnectionStats
 from collab.peer.room import PeerInfo, WebrtcRoom
 from collab.peer.signaling_client import SignalingClient
@@ -137,15 +138,20 @@ class WebrtcPeer(Service):
         self.awareness = Awareness(self.document.client_id, state=state)
         self.sync = SyncRoom(self.document, self.awareness, options=sync_options)
         self.room = WebrtcRoom(room, signaling, self.sync, password=password, config=config)
+        self._consent_interval = config.consent_interval if config is not None else None
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Run the awareness timers and the room until cancelled (ready once subscribed)."""
+        """Run the awareness timers and the room until cancelled (ready once subscribed).
+
+        ``config.consent_interval`` applies to every connection made by the room's tasks.
+        """
         try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(self.awareness.run)
-                await tg.start(self.room.run)
-                task_status.started()
-                await anyio.sleep_forever()
+            with consent_checks(self._consent_interval):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self.awareness.run)
+                    await tg.start(self.room.run)
+                    task_status.started()
+                    await anyio.sleep_forever()
         finally:
             self.sync.close()
 

@@ -201,6 +201,10 @@ class ReplicaStats:
         self.offers_refused += counters.refused
 
 
+REPLICA_CONSENT_INTERVAL = 15.0
+"""Seconds between the replica's own ICE consent checks when ``peer_config`` sets none (see
+:mod:`collab.peer.ice_tuning`)."""
+
 EVENT_KINDS = ("room.created", "version.recorded", "room.restored", "room.deleted")
 """Every :class:`ReplicaEvent` kind, in the order a room usually sees them."""
 
@@ -272,7 +276,14 @@ class ArchivalReplica(Service):
         config = peer_config or PeerConfig()
         # the archive should reach every peer: initiate towards every announce up to the
         # connection cap, not y-webrtc's ~20 (a browser never initiates towards earlier peers)
-        self.peer_config = dataclasses.replace(config, max_conns=config.max_remotes)
+        # and check ICE consent every 15 s, not aioice's 5 s (collab.peer.ice_tuning: idle
+        # connections cost the replica a third less ICE work; browsers' checks are answered)
+        consent = config.consent_interval
+        self.peer_config = dataclasses.replace(
+            config,
+            max_conns=config.max_remotes,
+            consent_interval=REPLICA_CONSENT_INTERVAL if consent is None else consent,
+        )
         self.sync_options = sync_options or SyncOptions()
         self.stats = ReplicaStats()
         "Counters (storage errors, room failures, closed connections)."

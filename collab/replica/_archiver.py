@@ -45,6 +45,7 @@ from anyio.abc import TaskStatus
 from collab.awareness import Awareness
 from collab.document import Document
 from collab.errors import CollabError, StorageError
+from collab.peer.ice_tuning import consent_checks
 from collab.peer.room import WebrtcRoom
 from collab.replica._authors import AuthorRecorder
 from collab.replica._persistence import LeaseLost, Persistence
@@ -334,16 +335,19 @@ class RoomArchiver:
         self._idle_since = time.monotonic()
         leave = _Leave.IDLE
         try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(live.sync.awareness.run)
-                tg.start_soon(live.persistence.run)
-                tg.start_soon(live.versions.run)
-                if live.authors is not None:
-                    tg.start_soon(live.authors.run)
-                await tg.start(live.webrtc.run)
-                self._advertise(live, live.persistence.saved_sv)
-                await self._until_idle(live)
-                tg.cancel_scope.cancel()
+            # every connection of the room (made by the room's tasks) checks consent at the
+            # replica's pace (collab.peer.ice_tuning)
+            with consent_checks(self.replica.peer_config.consent_interval):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(live.sync.awareness.run)
+                    tg.start_soon(live.persistence.run)
+                    tg.start_soon(live.versions.run)
+                    if live.authors is not None:
+                        tg.start_soon(live.authors.run)
+                    await tg.start(live.webrtc.run)
+                    self._advertise(live, live.persistence.saved_sv)
+                    await self._until_idle(live)
+                    tg.cancel_scope.cancel()
         except* LeaseLost:
             leave = _Leave.LEASE_LOST
             log.warning("replica: lost ownership of room %r; leaving it", self.name)
