@@ -17,7 +17,15 @@ y-protocols 1.0.7 rules to the resulting :class:`~collab.protocol.AwarenessEntry
   produce a ``change`` event (:attr:`AwarenessEvent.changed`);
 * :meth:`Awareness.check` renews our own state every 15 s and expires remote states not
   updated for 30 s (origin ``"timeout"``); :meth:`Awareness.run` calls it every 3 s. The clock
-  is injectable so tests need no sleeps.
+  is injectable so tests need no sleeps;
+* with ``renewal_hold > 0`` (the archival replica), a *renewal* — a remote entry accepted with
+  a state equal to the one held, which y-protocols peers send every 15–18 s just to stay
+  alive — is not emitted at once: renewals are collected and emitted together by the next
+  :meth:`Awareness.check` at least ``renewal_hold`` seconds later, in one event (origin
+  :data:`RENEWALS`) that also renews our own state if that is at least a quarter of the
+  timeout old. A relay then sends one message per connection for several renewals instead
+  of one per renewal (plus one for our own). Real changes (a new state, a cursor move, a
+  removal) are emitted at once as before.
 
 The replica can hide itself (``Awareness(client_id, state=None)`` or ``set_local_state(None)``)
 or show a labelled state, e.g. ``state={"user": {"name": "archive"}}``.
@@ -45,7 +53,7 @@ import anyio
 from collab.observers import Observers
 from collab.protocol import MAX_AWARENESS_STATE_BYTES, AwarenessEntry
 
-__all__ = ["Awareness", "AwarenessEvent", "ClientMeta"]
+__all__ = ["RENEWALS", "Awareness", "AwarenessEvent", "ClientMeta"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +65,9 @@ DEFAULT_MAX_CLIENTS: Final = 10_000
 
 DEFAULT_MAX_TOTAL_BYTES: Final = 1 << 20
 """Cap on the JSON bytes of every state held together (one room's presence)."""
+
+RENEWALS: Final = "renewals"
+"""Origin of the event that emits held renewals (see ``Awareness.renewal_hold``)."""
 
 _UNSET: Final[Any] = object()
 
@@ -125,6 +136,10 @@ class Awareness:
     "Largest accepted state (JSON, UTF-8 bytes); larger remote states are dropped."
     max_total_bytes: int = DEFAULT_MAX_TOTAL_BYTES
     "Largest total of all states held (JSON bytes); growth beyond it is refused."
+    renewal_hold: float = 0.0
+    """Seconds a remote renewal (unchanged state, newer clock) is held before it is emitted
+    with the others (see the module docstring); 0 emits every accepted entry at once. At most
+    ``outdated_timeout / 5`` (the relayed renewal must still reach the others in time)."""
 
     refused: int = field(default=0, init=False)
     "Entries refused because of :attr:`max_clients` or :attr:`max_total_bytes` (a counter)."
@@ -139,8 +154,12 @@ class Awareness:
     _observers: Observers[AwarenessObserver] = field(
         default_factory=Observers, init=False, repr=False
     )
+    _held: dict[int, float] = field(default_factory=dict, init=False, repr=False)
+    """Renewed clients not emitted yet -> when the first of them was held."""
 
     def __post_init__(self) -> None:
+        if not 0 <= self.renewal_hold <= self.outdated_timeout / 5:
+            raise ValueError("renewal_hold must be in [0, outdated_timeout / 5]")
         # Like y-protocols: start with {} at clock 0. Note that y-protocols *ignores* clock-0
         # entries of unknown clients, so {} only becomes visible at the first renewal; a
         # labelled state is therefore set as a second step (clock 1, visible at once).
@@ -239,7 +258,8 @@ class Awareness:
         """Apply decoded entries with y-protocols ``applyAwarenessUpdate`` rules.
 
         Returns:
-            The emitted event, or ``None`` when no entry was accepted.
+            The emitted event, or ``None`` when no entry was accepted or every accepted one
+            is a renewal held for later (``renewal_hold``).
         """
         now = self.clock()
         added: list[int] = []
@@ -298,6 +318,15 @@ class Awareness:
                 changed = changed or state != previous
         if not (added or updated or removed):
             return None
+        if self.renewal_hold and not changed and not added and not removed:
+            # renewals only: hold them for the next batch (see the module docstring)
+            for client in updated:
+                if client != self.client_id:
+                    self._held.setdefault(client, now)
+            if all(client in self._held for client in updated):
+                return None
+        for client in added + updated + removed:
+            self._held.pop(client, None)  # emitted now: nothing left to hold
         event = AwarenessEvent(tuple(added), tuple(updated), tuple(removed), origin, changed)
         self._emit(event)
         return event
@@ -312,6 +341,7 @@ class Awareness:
         removed: list[int] = []
         for client in clients:
             if client in self._states:
+                self._held.pop(client, None)
                 self._drop(client)
                 if client == self.client_id:
                     meta = self._meta[client]
@@ -349,8 +379,11 @@ class Awareness:
         now = self.clock()
         local = self.get_local_state()
         own = self._meta.get(self.client_id)
-        renew = own is not None and now - own.last_updated >= self.outdated_timeout / 2
-        if local is not None and renew:
+        age = now - own.last_updated if own is not None else 0.0
+        renew = own is not None and age >= self.outdated_timeout / 2
+        if self._held and (renew or now - min(self._held.values()) >= self.renewal_hold):
+            self._emit_renewals(now, local is not None and age >= self.outdated_timeout / 4)
+        elif local is not None and renew:
             self.set_local_state(local)
         stale = [
             client
@@ -370,6 +403,17 @@ class Awareness:
         ]
         for client in forgotten:
             del self._meta[client]
+
+    def _emit_renewals(self, now: float, renew_own: bool) -> None:
+        """Emit the held renewals in one event, with our own renewal if ``renew_own``."""
+        held = [client for client in self._held if client in self._states]
+        self._held.clear()
+        if renew_own:
+            meta = self._meta[self.client_id]
+            self._meta[self.client_id] = ClientMeta(meta.clock + 1, now)
+            held.append(self.client_id)
+        if held:
+            self._emit(AwarenessEvent((), tuple(held), (), RENEWALS, False))
 
     async def run(self) -> None:
         """Call :meth:`check` every ``outdated_timeout / 10`` seconds, forever (cancel it)."""

@@ -147,6 +147,11 @@ class ReplicaOptions:
     "Display name in awareness."
     hidden: bool = False
     "Stay out of awareness entirely (pages then show no archive in the room's presence)."
+    awareness_renewal_hold: float = 3.0
+    """Seconds a peer's awareness renewal (unchanged state, sent every 15–18 s to stay alive)
+    is held, so the renewals of a room — and the replica's own — are relayed together in one
+    message per connection (:attr:`collab.awareness.Awareness.renewal_hold`; held 3–6 s, the
+    others still hear every peer well within y-protocols' 30 s). 0 relays each at once."""
     idle_unload_after: float = 30.0
     "Follow mode: unload a room after this many seconds with no connected peer."
     idle_check_interval: float = 2.0

@@ -280,7 +280,9 @@ class RoomArchiver:
 
         document = await anyio.to_thread.run_sync(build)
         state = None if options.hidden else replica.awareness_state(document.state_vector())
-        awareness = Awareness(document.client_id, state=state)
+        awareness = Awareness(
+            document.client_id, state=state, renewal_hold=options.awareness_renewal_hold
+        )
         sync = SyncRoom(document, awareness, options=replica.sync_options)
         persistence = Persistence(
             self.name, replica.store, document, stored.last_seq, options, replica.stats
