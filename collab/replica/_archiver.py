@@ -359,8 +359,12 @@ class RoomArchiver:
         options = self.replica.options
         while True:
             if live.peers or self.pinned:
+                # only a connection change can make the room idle: no timer while it has
+                # peers (a wake-up every idle_check_interval per room, for nothing)
                 self._idle_since = time.monotonic()
-            elif time.monotonic() - self._idle_since >= options.idle_unload_after:
+                await live.webrtc.wait_changed()
+                continue
+            if time.monotonic() - self._idle_since >= options.idle_unload_after:
                 return
             with anyio.move_on_after(options.idle_check_interval):
                 await live.webrtc.wait_changed()
