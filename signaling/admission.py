@@ -156,6 +156,17 @@ class Admission:
         is not read meanwhile, so TCP pushes back on the sender. Only a socket kept over its
         rate for ``rate_limit_close_after_seconds`` in a row is refused (4429).
         """
+        verdict = self.frame_verdict(conn, data)
+        if isinstance(verdict, float):
+            await anyio.sleep(verdict)
+            conn.bucket.take(time.monotonic())
+            return None
+        return verdict
+
+    def frame_verdict(self, conn: Conn, data: str | bytes) -> Violation | float | None:
+        """:meth:`check_frame` without the wait: None to handle the frame now (its token is
+        taken), a float to wait that many seconds first (then take a token), or the
+        violation that closes the socket."""
         size = len(data)
         if isinstance(data, str) and size * 4 > self.settings.max_frame_bytes:
             size = len(data.encode("utf-8", "surrogatepass"))
@@ -168,15 +179,14 @@ class Admission:
         wait = conn.bucket.wait_time(now)
         if wait <= 0:
             conn.throttled_since = None
-        else:
-            if conn.throttled_since is None:
-                conn.throttled_since = now
-                self.metrics.throttled.inc()
-            elif now - conn.throttled_since >= self.settings.rate_limit_close_after_seconds:
-                return (CloseCode.RATE_LIMITED, "rate limit exceeded")
-            await anyio.sleep(wait)
-        conn.bucket.take(time.monotonic())
-        return None
+            conn.bucket.take(now)
+            return None
+        if conn.throttled_since is None:
+            conn.throttled_since = now
+            self.metrics.throttled.inc()
+        elif now - conn.throttled_since >= self.settings.rate_limit_close_after_seconds:
+            return (CloseCode.RATE_LIMITED, "rate limit exceeded")
+        return float(wait)
 
 
 def quota_key(address: str, claims: TokenClaims | None) -> str:

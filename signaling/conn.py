@@ -69,6 +69,27 @@ class Conn:
         """Send or queue a text frame; never blocks (a full outbox closes this socket)."""
         raise NotImplementedError
 
+    def send_shared(self, shared: Shared) -> None:
+        """Send or queue a frame that a fan-out sends to many sockets (see :class:`Shared`)."""
+        self.enqueue(shared.text)
+
     def request_close(self, code: int, reason: str) -> None:
         """Ask the connection to close with ``code``."""
         raise NotImplementedError
+
+
+class Shared:
+    """One text frame for many sockets (a fan-out): UTF-8 encoded once, and framed once by a
+    transport that can share wire frames (it fills ``frame`` on first use).
+
+    Example:
+        >>> Shared('{"type":"pong"}').data
+        b'{"type":"pong"}'
+    """
+
+    __slots__ = ("data", "frame", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.data = text.encode()
+        self.frame: bytes | None = None

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from signaling.admission import INTERNAL_CLAIMS, Admission
 from signaling.close_codes import CloseCode
-from signaling.conn import Conn, FrameHandler, Violation
+from signaling.conn import Conn, FrameHandler, Shared, Violation
 from signaling.hooks import HookRunner, SignalingHooks
 from signaling.messages import (
     PONG,
@@ -207,9 +207,10 @@ class SignalingService:
             self._fan_out(receivers, with_clients(raw, clients))
 
     def _fan_out(self, receivers: Set[Conn], text: str) -> None:
-        # the frame text is built once (``with_clients``); every receiver gets the same str
+        # the frame is built once (``with_clients``), encoded and framed once (``Shared``)
+        shared = Shared(text)
         for receiver in list(receivers):
-            receiver.enqueue(text)
+            receiver.send_shared(shared)
 
     # ----------------------------------------------------------------- named dialect
     def named_callbacks(

@@ -14,6 +14,7 @@ import uvicorn
 
 from signaling.app import create_app
 from signaling.settings import SignalingSettings
+from signaling.websocket import SignalingWebSocket
 
 
 def load_settings(config: Path | None = None, **overrides: object) -> SignalingSettings:
@@ -35,9 +36,9 @@ def load_settings(config: Path | None = None, **overrides: object) -> SignalingS
     return SignalingSettings(**values)
 
 
-WS_IMPL = "websockets-sansio"
-"""uvicorn's WebSocket implementation for signaling (measured fastest of uvicorn's three with
-``signaling.transport``: its send frames and writes at once, without suspending)."""
+WS_IMPL = SignalingWebSocket
+"""uvicorn's WebSocket protocol for signaling: ASGI sockets with a direct frame path
+(``signaling.websocket``; measured against uvicorn's own three in signaling/README.md)."""
 
 
 def run_signaling(

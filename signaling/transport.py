@@ -1,15 +1,26 @@
 """Transport: y-webrtc and named-dialect sockets on raw ASGI (uvicorn), lean per message.
 
-Per socket, one reader (the ASGI task: size cap, rate shaping, dispatch) and one writer task
-that is idle almost always. A fan-out hands each receiver its frame *in the publisher's task*:
-the ASGI ``send`` of an idle, writable socket completes without suspending (uvicorn frames and
-writes it at once), so a publish to ten receivers costs ten calls, not ten task switches.
-When a receiver's ``send`` would wait (its transport is paused: a slow reader), the suspended
-send is handed to that socket's writer, later frames queue behind it (bounded by
-``send_queue_size``: past it the socket is closed with 1013), and the publisher moves on.
+Two ways a socket is served, chosen per socket by what the server offers:
 
-Only the ASGI messages of the WebSocket spec are used (``websocket.accept``/``send``/
-``close``); no frame is ever written behind the server's back.
+* **Direct** (:class:`DirectConn`), on :class:`~signaling.websocket.SignalingWebSocket` — the
+  protocol ``collab serve`` and ``collab signaling`` give uvicorn. After the ASGI handshake
+  (so every middleware saw the upgrade), each message is handled in the protocol's
+  ``data_received``: admission, dispatch and the fan-out run there, with no queue or task
+  switch per message; a fan-out's frame is encoded and framed once (:class:`~signaling.conn.
+  Shared`) and each receiver's copy is queued on its socket, written once per socket at the
+  end of the event-loop turn. A message that must wait (over its rate: traffic shaping; a
+  Redis round trip) is held with everything after it — reading pauses, TCP pushes back on the
+  sender — and the socket's task handles it. A client that reads slower than we write gets
+  ``send_queue_size`` frames queued, then a 1013 close.
+* **ASGI** (:class:`AsgiConn`), on any other server: one reader (the ASGI task: size cap, rate
+  shaping, dispatch) and one writer task that is idle almost always. A fan-out hands each
+  receiver its frame *in the publisher's task*: the ASGI ``send`` of an idle, writable socket
+  completes without suspending, so a publish to ten receivers costs ten calls, not ten task
+  switches. A send that would wait (a paused transport) is handed to that socket's writer,
+  later frames queue behind it (bounded by ``send_queue_size``: past it, 1013).
+
+Frames are only ever built by the websockets library (the direct path through
+``ServerProtocol``/``text_frame``, the ASGI path through the server's ``send``).
 
 :class:`SignalingFront` (ASGI middleware) routes signaling sockets here before any framework
 layer; everything else goes on to the app.
@@ -32,8 +43,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from signaling.auth import TokenClaims
 from signaling.close_codes import CloseCode
-from signaling.conn import Conn, FrameHandler
+from signaling.conn import Conn, FrameHandler, Shared, Violation
 from signaling.protocol import SignalingService, valid_room
+from signaling.websocket import DIRECT, DirectSocket, text_frame
 
 log = logging.getLogger("signaling")
 
@@ -48,7 +60,8 @@ class _Resume:
 
     The suspended awaitable yielded what it waits on (a future); awaiting this object passes
     that up to the awaiting task and drives the send on from there, as ``await`` would have
-    (any ``__await__`` iterator works: coroutines, and servers' own awaitables).
+    (any ``__await__`` iterator works: coroutines, and servers' own awaitables); the result
+    is the awaitable's.
     """
 
     __slots__ = ("_it", "_pending")
@@ -57,7 +70,7 @@ class _Resume:
         self._it = it
         self._pending = pending
 
-    def __await__(self) -> Generator[Any, Any, None]:
+    def __await__(self) -> Generator[Any, Any, Any]:
         it, pending = self._it, self._pending
         while True:
             try:
@@ -68,13 +81,13 @@ class _Resume:
                     raise
                 try:
                     pending = throw(exc)
-                except StopIteration:
-                    return
+                except StopIteration as stop:
+                    return stop.value
             else:
                 try:
                     pending = next(it) if value is None else it.send(value)
-                except StopIteration:
-                    return
+                except StopIteration as stop:
+                    return stop.value
 
 
 class AsgiConn(Conn):
@@ -189,6 +202,144 @@ class AsgiConn(Conn):
                 await _close_quietly(send, *self.close_request)
 
 
+class DirectConn(Conn):
+    """A socket on :class:`~signaling.websocket.SignalingWebSocket`'s direct path: frames are
+    handled in ``data_received`` and written straight to the transport.
+
+    A frame that must wait (over its rate, or a Redis round trip) is held with everything read
+    after it — reading pauses, so TCP pushes back on the sender — and this socket's task
+    (:meth:`run`) handles it, then resumes reading. A client reading slower than we write
+    gets ``send_queue_size`` frames queued, then a 1013 close.
+    """
+
+    __slots__ = (
+        "_asgi_send",
+        "_held",
+        "_stalled",
+        "_wake",
+        "gone",
+        "last_frame",
+        "on_frame",
+        "sock",
+        "tally",
+    )
+
+    def __init__(
+        self,
+        service: SignalingService,
+        sock: DirectSocket,
+        send: Send,
+        endpoint: str,
+        address: str,
+        claims: TokenClaims | None,
+        on_frame: FrameHandler,
+    ) -> None:
+        super().__init__(service, endpoint, address, claims)
+        self.sock = sock
+        self.tally = service.metrics.tally
+        self._asgi_send = send
+        self.on_frame = on_frame
+        self._held: tuple[str | bytes, float] | None = None  # a frame for the task, and its wait
+        self._stalled: _Resume | None = None  # a handler that suspended, for the task to end
+        self._wake = anyio.Event()
+        self.gone = False
+        self.last_frame = time.monotonic()
+
+    def enqueue(self, text: str) -> None:
+        """Write a text frame now (queued inside the protocol while the client is slow)."""
+        if self.close_request is not None or self.gone:
+            return
+        tally = self.service.metrics.tally
+        tally.messages_out += 1
+        tally.bytes_out += len(text)
+        if not self.sock.send_text(text.encode()):
+            self.service.metrics.refusals.labels(reason="slow_consumer").inc()
+            self.request_close(CloseCode.SLOW_CONSUMER, "send queue full")
+
+    def send_shared(self, shared: Shared) -> None:
+        """Write a fan-out's frame, framed once for all its receivers."""
+        if self.close_request is not None or self.gone:
+            return
+        frame = shared.frame
+        if frame is None:
+            frame = shared.frame = text_frame(shared.data)
+        tally = self.tally
+        tally.messages_out += 1
+        tally.bytes_out += len(shared.text)
+        if not self.sock.send_text(shared.data, frame):
+            self.service.metrics.refusals.labels(reason="slow_consumer").inc()
+            self.request_close(CloseCode.SLOW_CONSUMER, "send queue full")
+
+    def request_close(self, code: int, reason: str) -> None:
+        """Ask the connection to close with ``code`` (its task sends the close)."""
+        if self.close_request is None:
+            self.close_request = (code, reason)
+            self._wake.set()
+
+    def disconnected(self) -> None:
+        """The client is gone (the protocol's ``on_lost``)."""
+        self.gone = True
+        self._wake.set()
+
+    def on_message(self, data: str | bytes) -> bool:
+        """One complete message, in ``data_received``: handle it now when nothing has to
+        wait, else hold it (the protocol holds the rest of the input) for :meth:`run`."""
+        self.last_frame = time.monotonic()
+        if self.close_request is not None or self.gone:
+            return True  # closing: the rest is discarded
+        service = self.service
+        verdict = service.admission.frame_verdict(self, data)
+        if isinstance(verdict, tuple):
+            self.request_close(*verdict)
+            return True
+        if verdict is None and service.bus is None:
+            # without a Redis bus nothing in dispatch waits: the handler ends on its first
+            # step, driven right here (no task switch); should it wait anyway, run() ends it
+            step = self.on_frame(self, data).__await__()
+            try:
+                pending = next(step)
+            except StopIteration as done:
+                if done.value is not None:
+                    self.request_close(*done.value)
+                return True
+            self._stalled = _Resume(step, pending)
+        else:  # over its rate (wait first), or a Redis round trip: the task handles it
+            self._held = (data, 0.0 if verdict is None else verdict)
+        self._wake.set()
+        return False
+
+    async def run(self) -> None:
+        """Handle held frames and resume reading; close an idle socket; when asked to close,
+        send the close and return (also when the client is gone)."""
+        service = self.service
+        idle = service.settings.idle_timeout_seconds
+        while self.close_request is None and not self.gone:
+            with anyio.move_on_after(self.last_frame + idle - time.monotonic()):
+                await self._wake.wait()
+            self._wake = anyio.Event()
+            if time.monotonic() - self.last_frame >= idle:
+                self.request_close(CloseCode.IDLE_TIMEOUT, "idle timeout")
+                break
+            stalled, self._stalled = self._stalled, None
+            held, self._held = self._held, None
+            violation: Violation | None = None
+            if stalled is not None:
+                violation = await stalled
+            elif held is not None:
+                data, wait = held
+                if wait > 0:  # traffic shaping: this socket is read no faster than its rate
+                    await anyio.sleep(wait)
+                    self.bucket.take(time.monotonic())
+                violation = await self.on_frame(self, data)
+            if violation is not None:
+                self.request_close(*violation)
+            elif self.close_request is None and not self.gone:
+                self.sock.resume()  # may hand this task the next held frame at once
+        if self.close_request is not None and not self.gone:
+            with anyio.move_on_after(CLOSE_WAIT_SECONDS):
+                await _close_quietly(self._asgi_send, *self.close_request)
+
+
 async def _close_quietly(send: Send, code: int, reason: str) -> None:
     try:
         await send({"type": "websocket.close", "code": code, "reason": reason})
@@ -239,11 +390,22 @@ async def serve_socket(
         on_close: Callable[[Conn], None] = service.on_yjs_close
     else:
         on_frame, on_close, on_open = service.named_callbacks(room)
-    conn = AsgiConn(service, send, endpoint, address, claims)
+    direct = (scope.get("extensions") or {}).get(DIRECT)
+    conn: AsgiConn | DirectConn
+    if direct is not None:  # SignalingWebSocket: frames handled as they are read
+        conn = DirectConn(service, direct["socket"], send, endpoint, address, claims, on_frame)
+    else:
+        conn = AsgiConn(service, send, endpoint, address, claims)
     service.admission.opened(conn)
     try:
         if on_open is not None:
             on_open(conn)
+        if isinstance(conn, DirectConn):
+            conn.sock.start_direct(
+                conn.on_message, conn.disconnected, service.settings.send_queue_size
+            )
+            await conn.run()
+            return
         async with anyio.create_task_group() as tg:
             reader_done = anyio.Event()
             tg.start_soon(_reader, conn, receive, on_frame, reader_done)

@@ -1,0 +1,261 @@
+"""signaling.websocket.SignalingWebSocket as uvicorn's WebSocket protocol, for any ASGI app:
+handshake, messages (text, binary, fragmented), closes both ways, refusals, protocol errors,
+keepalive and shutdown, on real uvicorn with the websockets client or raw sockets. The direct
+path (the signaling service) is covered by the rest of tests/signaling, which run on it."""
+
+from __future__ import annotations
+
+import contextlib
+import struct
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import pytest
+import uvicorn
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.frames import Frame, Opcode
+from websockets.protocol import State
+from websockets.server import ServerProtocol
+
+from signaling.websocket import DIRECT, SignalingWebSocket, text_frame
+from tests.support.ports import bound_socket
+
+WAIT = 15.0
+
+
+@dataclass
+class EchoApp:
+    """An ASGI app: accepts (with the first subprotocol offered), echoes every message, closes
+    with ``4000 + n`` when told ``close n``, refuses paths starting with /refuse."""
+
+    disconnects: list[int] = field(default_factory=list)
+    direct_seen: list[bool] = field(default_factory=list)
+    gone: anyio.Event = field(default_factory=anyio.Event)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        assert scope["type"] == "websocket"
+        assert (await receive())["type"] == "websocket.connect"
+        self.direct_seen.append(DIRECT in scope.get("extensions", {}))
+        if scope["path"].startswith("/refuse"):
+            await send({"type": "websocket.close"})
+            return
+        accept: dict[str, Any] = {"type": "websocket.accept"}
+        if scope["subprotocols"]:
+            accept["subprotocol"] = scope["subprotocols"][0]
+        await send(accept)
+        while True:
+            msg = await receive()
+            if msg["type"] == "websocket.disconnect":
+                self.disconnects.append(msg["code"])
+                self.gone.set()
+                return
+            text = msg.get("text")
+            if text is not None and text.startswith("close "):
+                await send(
+                    {"type": "websocket.close", "code": 4000 + int(text[6:]), "reason": "bye"}
+                )
+                continue
+            if text is not None:
+                await send({"type": "websocket.send", "text": text})
+            else:
+                await send({"type": "websocket.send", "bytes": msg["bytes"]})
+
+
+@dataclass
+class Running:
+    port: int
+    server: uvicorn.Server
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+
+@contextlib.asynccontextmanager
+async def serve(app: Any, **config: Any) -> AsyncIterator[Running]:
+    sock = bound_socket()
+    server = uvicorn.Server(
+        uvicorn.Config(app, ws=SignalingWebSocket, log_level="warning", lifespan="off", **config)
+    )
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(server.serve, [sock])
+            try:
+                yield Running(sock.getsockname()[1], server)
+            finally:
+                server.should_exit = True
+    finally:
+        sock.close()
+
+
+# --------------------------------------------------------------------------- raw client
+HANDSHAKE = (
+    "GET /raw HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+
+
+class Raw:
+    """A raw TCP client: writes bytes as given, reads the server's frames (unmasked)."""
+
+    def __init__(self, stream: anyio.abc.SocketStream) -> None:
+        self.stream = stream
+        self.buf = b""
+
+    async def read_until(self, marker: bytes) -> bytes:
+        with anyio.fail_after(WAIT):
+            while marker not in self.buf:
+                self.buf += await self.stream.receive()
+        head, _, self.buf = self.buf.partition(marker)
+        return head
+
+    async def frame(self) -> tuple[int, bytes]:
+        """The next frame from the server: (opcode, payload); (-1, b"") at end of stream."""
+        with anyio.fail_after(WAIT):
+            while True:
+                if len(self.buf) >= 2:
+                    size = self.buf[1] & 0x7F
+                    start = 2
+                    if size == 126:
+                        size, start = struct.unpack("!H", self.buf[2:4])[0], 4
+                    if len(self.buf) >= start + size:
+                        opcode, payload = self.buf[0] & 0x0F, self.buf[start : start + size]
+                        self.buf = self.buf[start + size :]
+                        return opcode, payload
+                try:
+                    self.buf += await self.stream.receive()
+                except (anyio.EndOfStream, anyio.BrokenResourceError):
+                    return -1, b""
+
+    async def close_code(self) -> int:
+        """Read frames until the server's close frame; its code."""
+        while True:
+            opcode, payload = await self.frame()
+            if opcode == Opcode.CLOSE.value:
+                return int(struct.unpack("!H", payload[:2])[0])
+            assert opcode != -1, "the stream ended without a close frame"
+
+
+@contextlib.asynccontextmanager
+async def raw_client(port: int) -> AsyncIterator[Raw]:
+    async with await anyio.connect_tcp("127.0.0.1", port) as stream:
+        raw = Raw(stream)
+        await stream.send(HANDSHAKE.encode())
+        status = await raw.read_until(b"\r\n\r\n")
+        assert status.startswith(b"HTTP/1.1 101"), status
+        yield raw
+
+
+def masked(opcode: Opcode, payload: bytes, fin: bool = True) -> bytes:
+    return Frame(opcode, payload, fin=fin).serialize(mask=True)
+
+
+# --------------------------------------------------------------------------- tests
+@pytest.mark.anyio
+async def test_any_asgi_app_echoes_text_binary_and_fragmented_messages() -> None:
+    app = EchoApp()
+    async with serve(app) as srv:
+        async with connect(srv.url + "/x", subprotocols=["y-proto"]) as ws:  # type: ignore[list-item]
+            assert ws.subprotocol == "y-proto"
+            await ws.send("héllo")
+            assert await ws.recv() == "héllo"
+            await ws.send(b"\x00\x01\xff")
+            assert await ws.recv() == b"\x00\x01\xff"
+            await ws.send(["frag", "mented ", "é"])  # one message in three frames
+            assert await ws.recv() == "fragmented é"
+        with anyio.fail_after(WAIT):
+            await app.gone.wait()
+    assert app.direct_seen == [True]  # offered to every app; this one does not use it
+    assert app.disconnects == [1000]
+
+
+@pytest.mark.anyio
+async def test_app_close_code_and_reason_reach_the_client() -> None:
+    async with serve(EchoApp()) as srv, connect(srv.url + "/x") as ws:
+        await ws.send("close 7")
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.recv()
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4007, "bye")
+
+
+@pytest.mark.anyio
+async def test_a_close_before_accept_is_an_http_403() -> None:
+    async with serve(EchoApp()) as srv:
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(srv.url + "/refuse"):
+                pass
+    assert refused.value.response.status_code == 403
+
+
+@pytest.mark.anyio
+async def test_a_bad_upgrade_is_answered_400_and_never_reaches_the_app() -> None:
+    app = EchoApp()
+    async with serve(app) as srv, await anyio.connect_tcp("127.0.0.1", srv.port) as stream:
+        await stream.send(  # no Sec-WebSocket-Key
+            b"GET /x HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        raw = Raw(stream)
+        status = await raw.read_until(b"\r\n")
+    assert status.startswith(b"HTTP/1.1 400"), status
+    assert app.direct_seen == []
+
+
+@pytest.mark.anyio
+async def test_invalid_utf8_text_is_closed_1007() -> None:
+    app = EchoApp()
+    async with serve(app) as srv, raw_client(srv.port) as raw:
+        await raw.stream.send(masked(Opcode.TEXT, b"ok \xff\xfe"))
+        assert await raw.close_code() == 1007
+        with anyio.fail_after(WAIT):
+            await app.gone.wait()
+    assert app.disconnects == [1007]
+
+
+@pytest.mark.anyio
+async def test_a_message_over_ws_max_size_is_closed_1009_even_in_fragments() -> None:
+    async with serve(EchoApp(), ws_max_size=1000) as srv, raw_client(srv.port) as raw:
+        await raw.stream.send(masked(Opcode.TEXT, b"a" * 600, fin=False))
+        await raw.stream.send(masked(Opcode.CONT, b"a" * 600, fin=True))
+        assert await raw.close_code() == 1009
+
+
+@pytest.mark.anyio
+async def test_keepalive_pings_and_closes_a_client_that_stops_answering() -> None:
+    async with (
+        serve(EchoApp(), ws_ping_interval=0.2, ws_ping_timeout=1.0) as srv,
+        raw_client(srv.port) as raw,
+    ):
+        for _ in range(3):  # answered pings keep the socket open
+            opcode, payload = await raw.frame()
+            assert opcode == Opcode.PING.value
+            await raw.stream.send(masked(Opcode.PONG, payload))
+        await raw.stream.send(masked(Opcode.TEXT, b"still here"))
+        assert await raw.frame() == (Opcode.TEXT.value, b"still here")
+        # now silent: the next ping goes unanswered and the server gives up
+        assert await raw.close_code() == 1011
+
+
+@pytest.mark.anyio
+async def test_server_shutdown_closes_open_sockets_with_1012() -> None:
+    async with serve(EchoApp()) as srv, connect(srv.url + "/x") as ws:
+        await ws.send("hi")
+        assert await ws.recv() == "hi"
+        srv.server.should_exit = True
+        with pytest.raises(ConnectionClosed) as closed:
+            with anyio.fail_after(WAIT):
+                await ws.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1012
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536])
+def test_text_frame_is_the_librarys_own_framing(size: int) -> None:
+    protocol = ServerProtocol()
+    protocol.state = State.OPEN
+    data = ("é" * size).encode()[:size]
+    protocol.send_text(data)
+    assert b"".join(protocol.data_to_send()) == text_frame(data)
