@@ -176,10 +176,9 @@ class Admission:
         if conn.claims is INTERNAL_CLAIMS:
             return None
         now = time.monotonic()
-        wait = conn.bucket.wait_time(now)
+        wait = conn.bucket.take_or_wait(now)
         if wait <= 0:
             conn.throttled_since = None
-            conn.bucket.take(now)
             return None
         if conn.throttled_since is None:
             conn.throttled_since = now

@@ -42,6 +42,21 @@ class TokenBucket:
             return True
         return False
 
+    def take_or_wait(self, now: float) -> float:
+        """Take one token if there is one (0.0), else the seconds until there is (nothing
+        taken): :meth:`take` and :meth:`wait_time` in one refill.
+
+        Example:
+            >>> b = TokenBucket(rate=10.0, burst=1, now=0.0)
+            >>> b.take_or_wait(0.0), round(b.take_or_wait(0.0), 3)
+            (0.0, 0.1)
+        """
+        self._refill(now)
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return 0.0
+        return (1.0 - self._tokens) / self._rate
+
     def wait_time(self, now: float, cost: float = 1.0) -> float:
         """Seconds until ``cost`` tokens are available (0 when they are now).
 

@@ -144,6 +144,7 @@ class SignalingWebSocket(asyncio.Protocol):
         self.outbox: deque[bytes] = deque()
         self.outbox_limit = 0
         self.out: list[bytes] = []  # framed output not yet written, in order
+        self.shares_frames = False  # no extension negotiated: text_frame is our framing
         self.batch = _batch_for(self.loop)
         # timers
         self.close_timer: asyncio.TimerHandle | None = None
@@ -232,7 +233,11 @@ class SignalingWebSocket(asyncio.Protocol):
             self.held.extend(events)
         else:
             self._process(deque(events))
-        self._flush()
+        answer = self.ws.data_to_send()  # pongs, close replies, handshake responses
+        if answer:
+            self.out.extend(answer)
+            self._flush()
+        # else frames queued while reading wait for the turn's batch write (coalesced)
         if self.ws.parser_exc is not None or self.ws.close_expected():
             self._closing()
 
@@ -558,6 +563,7 @@ class SignalingWebSocket(asyncio.Protocol):
             response.headers[name] = value
         log.info('%s - "WebSocket %s" [accepted]', *self._request_line())
         self.accepted = True
+        self.shares_frames = not self.ws.extensions
         self.ws.send_response(response)
         self._flush()
         self._start_keepalive()
@@ -624,11 +630,11 @@ class SignalingWebSocket(asyncio.Protocol):
             if not batch.sockets:
                 batch.loop.call_soon(batch.write)
             batch.sockets.append(self)
-        if frame is None or self.ws.extensions:
+        if frame is not None and self.shares_frames:
+            out.append(frame)  # framed once for every receiver: what send_text would write
+        else:
             self.ws.send_text(data)
             out.extend(self.ws.data_to_send())
-        else:  # framed once for every receiver (text_frame), exactly as send_text frames it
-            out.append(frame)
         return True
 
 
