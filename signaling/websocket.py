@@ -53,6 +53,8 @@ DIRECT = "collab.direct"
 :class:`DirectSocket` (only on sockets this protocol serves)."""
 
 CLOSE_TIMEOUT = 10.0
+PARSE_SLICE = 8192
+"""Input is parsed this many bytes at a time, so held input stays raw bytes (see ``_feed``)."""
 """Seconds a closing socket waits for the client's side of the close handshake."""
 
 log = logging.getLogger("uvicorn.error")  # uvicorn's own logger: its handlers and filters apply
@@ -141,6 +143,7 @@ class SignalingWebSocket(asyncio.Protocol):
         self.on_message: Callable[[str | bytes], bool] | None = None
         self.on_lost: Callable[[], None] | None = None
         self.held: deque[Event] | None = None  # input held by the direct callback
+        self.unread = b""  # input not parsed yet, behind held input
         self.outbox: deque[bytes] = deque()
         self.outbox_limit = 0
         self.out: list[bytes] = []  # framed output not yet written, in order
@@ -202,7 +205,7 @@ class SignalingWebSocket(asyncio.Protocol):
             self.lost = True
             self.queue.put_nowait({"type": "websocket.disconnect", "code": 1006})
         self.writable.set()  # a send waiting for a paused transport raises now
-        self.held = None
+        self.held, self.unread = None, b""
         self.outbox.clear()
         on_lost, self.on_lost = self.on_lost, None
         self.on_message = None
@@ -227,19 +230,32 @@ class SignalingWebSocket(asyncio.Protocol):
             self._flush()
 
     def data_received(self, data: bytes) -> None:
-        self.ws.receive_data(data)
-        events = self.ws.events_received()
-        if self.held is not None:
-            self.held.extend(events)
-        else:
-            self._process(deque(events))
-        answer = self.ws.data_to_send()  # pongs, close replies, handshake responses
-        if answer:
-            self.out.extend(answer)
-            self._flush()
-        # else frames queued while reading wait for the turn's batch write (coalesced)
-        if self.ws.parser_exc is not None or self.ws.close_expected():
-            self._closing()
+        if self.held is not None or self.unread:  # (in flight when reading paused)
+            self.unread += data
+            return
+        self._feed(data)
+
+    def _feed(self, data: bytes) -> None:
+        """Parse and handle ``data`` :data:`PARSE_SLICE` bytes at a time; once the input is
+        held, the rest stays unparsed bytes (a read of tiny frames would otherwise become
+        tens of thousands of parsed frames waiting in memory)."""
+        ws = self.ws
+        size, start = len(data), 0
+        while start < size:
+            ws.receive_data(data[start : start + PARSE_SLICE] if size > PARSE_SLICE else data)
+            start += PARSE_SLICE
+            self._process(deque(ws.events_received()))
+            answer = ws.data_to_send()  # pongs, close replies, handshake responses
+            if answer:
+                self.out.extend(answer)
+                self._flush()
+            # else frames queued while reading wait for the turn's batch write (coalesced)
+            if ws.parser_exc is not None or ws.close_expected():
+                self._closing()
+                return
+            if self.held is not None:
+                self.unread = data[start:]
+                return
 
     def shutdown(self) -> None:
         """The server is stopping (uvicorn calls this for every open connection)."""
@@ -452,7 +468,7 @@ class SignalingWebSocket(asyncio.Protocol):
 
     def _fail(self, code: int, reason: str) -> None:
         """Close with ``code`` at once (no closing handshake): a broken or silent client."""
-        self.held = None
+        self.held, self.unread = None, b""
         self.on_message = None
         if self.transport is None or self.close_sent:
             return
@@ -533,8 +549,7 @@ class SignalingWebSocket(asyncio.Protocol):
                 self.close_sent = True
                 self._flush()
                 self.on_message = None  # read on (discarding) until the client's answer
-                self.held = None
-                self._resume_reading()
+                self.resume()  # (held input too: the answer may be in it)
                 if self.close_timer is None and self.transport is not None:
                     self.close_timer = self.loop.call_later(CLOSE_TIMEOUT, self.transport.close)
             else:
@@ -612,7 +627,10 @@ class SignalingWebSocket(asyncio.Protocol):
         if held is not None:
             self._process(held)
             self._flush()
-        if self.held is None:
+        if self.held is None and self.unread:
+            unread, self.unread = self.unread, b""
+            self._feed(unread)
+        if self.held is None and not self.unread:
             self._resume_reading()
 
     def send_text(self, data: bytes, frame: bytes | None = None) -> bool:

@@ -93,7 +93,7 @@ async def serve(app: Any, **config: Any) -> AsyncIterator[Running]:
 
 # --------------------------------------------------------------------------- raw client
 HANDSHAKE = (
-    "GET /raw HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
 )
 
@@ -140,10 +140,10 @@ class Raw:
 
 
 @contextlib.asynccontextmanager
-async def raw_client(port: int) -> AsyncIterator[Raw]:
+async def raw_client(port: int, path: str = "/raw") -> AsyncIterator[Raw]:
     async with await anyio.connect_tcp("127.0.0.1", port) as stream:
         raw = Raw(stream)
-        await stream.send(HANDSHAKE.encode())
+        await stream.send(HANDSHAKE.format(path=path).encode())
         status = await raw.read_until(b"\r\n\r\n")
         assert status.startswith(b"HTTP/1.1 101"), status
         yield raw
@@ -259,3 +259,33 @@ def test_text_frame_is_the_librarys_own_framing(size: int) -> None:
     data = ("é" * size).encode()[:size]
     protocol.send_text(data)
     assert b"".join(protocol.data_to_send()) == text_frame(data)
+
+
+@pytest.mark.anyio
+async def test_a_read_full_of_tiny_frames_is_held_as_bytes_not_parsed_frames() -> None:
+    """A throttled socket that sent ~200 KiB of 6-byte frames in one go: at most one parse
+    slice of them waits as parsed frames (each ~30× its wire size), the rest of the read as
+    raw bytes, the rest of the flood in the kernel (reading paused); a second socket still
+    gets its answers at once."""
+    from signaling.app import create_app
+    from signaling.settings import SignalingSettings
+    from signaling.websocket import PARSE_SLICE
+
+    settings = SignalingSettings(rate_limit_per_second=5, rate_limit_burst=5)
+    async with serve(create_app(settings)) as srv, raw_client(srv.port, "/signaling") as raw:
+        flood = masked(Opcode.TEXT, b"") * 35_000  # 210 KB
+        await raw.stream.send(flood)
+        sockets = [
+            c for c in srv.server.server_state.connections if isinstance(c, SignalingWebSocket)
+        ]
+        with anyio.fail_after(WAIT):  # until a read bigger than a slice has been throttled
+            while not any(len(s.unread) > PARSE_SLICE for s in sockets):
+                await anyio.sleep(0.05)
+        flooder = next(s for s in sockets if s.unread)
+        # without slicing, the whole read (> 1 slice) would wait as parsed frames
+        assert flooder.held is not None and len(flooder.held) <= PARSE_SLICE // 6
+        assert len(flooder.unread) <= 1024 * 1024  # one read at most: then TCP pushes back
+        async with connect(srv.url + "/signaling") as other:  # the victim's view
+            with anyio.fail_after(5):
+                await other.send('{"type":"ping"}')
+                assert await other.recv() == '{"type":"pong"}'
