@@ -25,7 +25,7 @@ from collections.abc import Callable
 import anyio
 
 from signaling.auth import TokenClaims, TokenError, verify_token
-from signaling.close_codes import CloseCode
+from signaling.close_codes import CloseCode, reason_label
 from signaling.conn import Conn, Violation
 from signaling.metrics import SignalingMetrics
 from signaling.settings import SignalingSettings
@@ -37,15 +37,6 @@ INTERNAL_CLAIMS = TokenClaims(("*",), "rw", "collab-internal", float("inf"))
 INTERNAL_HEADER = "x-collab-internal"
 """Request header carrying the internal key (never a URL: URLs end up in access logs)."""
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
-
-_REASON_LABELS: dict[int, str] = {
-    CloseCode.FRAME_TOO_LARGE: "frame_too_large",
-    CloseCode.SLOW_CONSUMER: "slow_consumer",
-    CloseCode.UNAUTHORIZED: "unauthorized",
-    CloseCode.FORBIDDEN: "forbidden",
-    CloseCode.IDLE_TIMEOUT: "idle_timeout",
-    CloseCode.TOPIC_FULL: "topic_full",
-}
 
 
 class Admission:
@@ -135,9 +126,8 @@ class Admission:
             self._per_address.pop(key, None)
         else:
             self._per_address[key] = left
-        if conn.close_request is not None:
+        if conn.close_request is not None:  # (counted when it was decided: Conn.close_decided)
             code, reason = conn.close_request
-            self.metrics.refusals.labels(reason=reason_label(code, reason)).inc()
             log.info(
                 "socket closed by server",
                 extra={
@@ -194,8 +184,3 @@ def quota_key(address: str, claims: TokenClaims | None) -> str:
     if claims is not None and claims.subject:
         return "sub\x00" + claims.subject
     return address
-
-
-def reason_label(code: int, reason: str) -> str:
-    """The metric label of a refusal (a fixed vocabulary: never peer input)."""
-    return _REASON_LABELS.get(code, reason.replace(" ", "_")[:40])

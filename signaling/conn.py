@@ -16,6 +16,7 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Protocol
 
 from signaling.auth import TokenClaims
+from signaling.close_codes import reason_label
 from signaling.hooks import SubscriberInfo
 from signaling.limits import TokenBucket
 
@@ -76,6 +77,15 @@ class Conn:
     def request_close(self, code: int, reason: str) -> None:
         """Ask the connection to close with ``code``."""
         raise NotImplementedError
+
+    def close_decided(self, code: int, reason: str) -> bool:
+        """Record why this socket closes (the first reason wins; counted once, by reason, in
+        ``refusals``, the moment it is decided). False if a reason was already recorded."""
+        if self.close_request is not None:
+            return False
+        self.close_request = (code, reason)
+        self.service.metrics.refusals.labels(reason=reason_label(code, reason)).inc()
+        return True
 
 
 class Shared:

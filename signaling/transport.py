@@ -131,7 +131,6 @@ class AsgiConn(Conn):
             return
         if self._busy:
             if len(self.outbox) >= self.service.settings.send_queue_size:
-                self.service.metrics.refusals.labels(reason="slow_consumer").inc()
                 self.request_close(CloseCode.SLOW_CONSUMER, "send queue full")
                 return
             self.outbox.append(text)
@@ -155,8 +154,7 @@ class AsgiConn(Conn):
 
     def request_close(self, code: int, reason: str) -> None:
         """Ask the connection to close with ``code`` (its writer sends the close)."""
-        if self.close_request is None:
-            self.close_request = (code, reason)
+        if self.close_decided(code, reason):
             self._stop_sending()
 
     def disconnected(self) -> None:
@@ -253,7 +251,6 @@ class DirectConn(Conn):
         tally.messages_out += 1
         tally.bytes_out += len(text)
         if not self.sock.send_text(text.encode()):
-            self.service.metrics.refusals.labels(reason="slow_consumer").inc()
             self.request_close(CloseCode.SLOW_CONSUMER, "send queue full")
 
     def send_shared(self, shared: Shared) -> None:
@@ -267,13 +264,11 @@ class DirectConn(Conn):
         tally.messages_out += 1
         tally.bytes_out += len(shared.text)
         if not self.sock.send_text(shared.data, frame):
-            self.service.metrics.refusals.labels(reason="slow_consumer").inc()
             self.request_close(CloseCode.SLOW_CONSUMER, "send queue full")
 
     def request_close(self, code: int, reason: str) -> None:
         """Ask the connection to close with ``code`` (its task sends the close)."""
-        if self.close_request is None:
-            self.close_request = (code, reason)
+        if self.close_decided(code, reason):
             self._wake.set()
 
     def disconnected(self) -> None:
@@ -301,6 +296,10 @@ class DirectConn(Conn):
             except StopIteration as done:
                 if done.value is not None:
                     self.request_close(*done.value)
+                return True
+            except Exception:  # a bug, not the peer's doing: this socket only (counted on close)
+                log.exception("signaling frame handler failed", extra={"socket": self.id})
+                self.request_close(CloseCode.INTERNAL_ERROR, "internal error")
                 return True
             self._stalled = _Resume(step, pending)
         else:  # over its rate (wait first), or a Redis round trip: the task handles it

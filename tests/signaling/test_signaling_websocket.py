@@ -289,3 +289,39 @@ async def test_a_read_full_of_tiny_frames_is_held_as_bytes_not_parsed_frames() -
             with anyio.fail_after(5):
                 await other.send('{"type":"ping"}')
                 assert await other.recv() == '{"type":"pong"}'
+
+
+@pytest.mark.anyio
+async def test_a_handler_bug_closes_that_socket_1011_logged_and_counted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Fault injection: the dispatch raises for one message. That socket is closed with 1011,
+    the traceback is logged, the close is counted; another socket goes on as before."""
+    from signaling.app import create_app
+    from signaling.settings import SignalingSettings
+
+    app = create_app(SignalingSettings())
+    service = app.state.signaling
+    handle = service.on_yjs_frame
+
+    async def buggy(conn: Any, data: str | bytes) -> Any:
+        if "boom" in str(data):
+            raise RuntimeError("injected fault")
+        return await handle(conn, data)
+
+    service.on_yjs_frame = buggy
+    async with (
+        serve(app) as srv,
+        connect(srv.url + "/signaling") as victim,
+        connect(srv.url + "/signaling") as other,
+    ):
+        await victim.send('{"type":"boom"}')
+        with pytest.raises(ConnectionClosed) as closed:
+            with anyio.fail_after(WAIT):
+                await victim.recv()
+        await other.send('{"type":"ping"}')
+        with anyio.fail_after(WAIT):
+            assert await other.recv() == '{"type":"pong"}'
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1011
+    assert "injected fault" in caplog.text
+    assert 'reason="internal_error"' in service.metrics.render().decode()
