@@ -28,25 +28,30 @@ C = TypeVar("C", bound=Callable[..., Any])
 class Observers(Generic[C]):
     """Callbacks by handle (see the module docstring)."""
 
-    __slots__ = ("_callbacks", "_next")
+    __slots__ = ("_callbacks", "_next", "_snapshot")
 
     def __init__(self) -> None:
         self._callbacks: dict[int, C] = {}
         self._next = 0
+        self._snapshot: tuple[C, ...] = ()
 
     def add(self, callback: C) -> int:
         """Register ``callback``; returns its handle."""
         handle = self._next
         self._next += 1
         self._callbacks[handle] = callback
+        self._snapshot = tuple(self._callbacks.values())
         return handle
 
     def remove(self, handle: int) -> None:
         """Unregister a handle (unknown handles are ignored)."""
-        self._callbacks.pop(handle, None)
+        if self._callbacks.pop(handle, None) is not None:
+            self._snapshot = tuple(self._callbacks.values())
 
     def __iter__(self) -> Iterator[C]:
-        return iter(list(self._callbacks.values()))
+        # the snapshot is rebuilt on add/remove, not per iteration: documents iterate their
+        # observers once per transaction
+        return iter(self._snapshot)
 
     def __bool__(self) -> bool:
         return bool(self._callbacks)
