@@ -62,6 +62,7 @@ __all__ = [
     "ParsedUpdate",
     "Struct",
     "decode_snapshot",
+    "decode_structs",
     "decode_update",
     "encode_delete_set",
     "read_state_vector",
@@ -168,19 +169,19 @@ def _check_clock(clock: int, length: int) -> None:
         raise ProtocolError("overflow", "struct clock above 2^53-1")
 
 
-def decode_update(update: bytes) -> ParsedUpdate:
-    """Decode a Yjs V1 update strictly (framing, lengths, UTF-8, content refs).
+def decode_structs(update: bytes) -> tuple[list[ClientStructs], int]:
+    """The client sections of a V1 update and the offset where its delete set starts, without
+    reading the delete set (a whole document's can be thousands of ranges).
 
-    Item contents are checked for framing (JSON/Any/Doc payloads are parsed with lib0 but not
-    kept); the result locates every struct so it can be re-sliced without copying.
+    Strict like :func:`decode_update` up to the delete set.
 
     Raises:
-        ProtocolError: on any malformed, truncated or unknown input.
+        ProtocolError: on malformed or truncated struct sections.
 
     Example:
-        >>> u = bytes.fromhex("01010500040101610161" "00")  # client 5 inserts "a" into root "a"
-        >>> [(s.clock, s.length) for s in decode_update(u).clients[0].structs]
-        [(0, 1)]
+        >>> sections, ds_start = decode_structs(bytes.fromhex("01010500040101610161" "00"))
+        >>> [(s.client, s.start_clock, s.end_clock) for s in sections], ds_start
+        ([(5, 0, 1)], 10)
     """
     data = bytes(update)
     r = Decoder(data)
@@ -204,7 +205,26 @@ def decode_update(update: bytes) -> ParsedUpdate:
         except IndexError:
             raise ProtocolError("truncated", "update ends inside a struct") from None
         clients.append(section)
-    ds_start = r.pos
+    return clients, r.pos
+
+
+def decode_update(update: bytes) -> ParsedUpdate:
+    """Decode a Yjs V1 update strictly (framing, lengths, UTF-8, content refs).
+
+    Item contents are checked for framing (JSON/Any/Doc payloads are parsed with lib0 but not
+    kept); the result locates every struct so it can be re-sliced without copying.
+
+    Raises:
+        ProtocolError: on any malformed, truncated or unknown input.
+
+    Example:
+        >>> u = bytes.fromhex("01010500040101610161" "00")  # client 5 inserts "a" into root "a"
+        >>> [(s.clock, s.length) for s in decode_update(u).clients[0].structs]
+        [(0, 1)]
+    """
+    data = bytes(update)
+    clients, ds_start = decode_structs(data)
+    r = Decoder(data, ds_start)
     delete_set = _read_delete_set(r)
     if not r.done:
         raise ProtocolError("trailing-bytes", f"{r.remaining} bytes after the delete set")
