@@ -19,7 +19,8 @@ server and generator CPU), the saturation rate and the p99 there with ratios aga
 the server CPU per publish at the highest rate every server was run at — robust on a busy box, where
 saturation is not.
 
-    .venv/bin/python bench/signaling_load.py                   # 1000 sockets, 3 s per step
+    .venv/bin/python bench/signaling_load.py                   # collab serve vs Node, 1000 sockets
+    .venv/bin/python bench/signaling_load.py --servers serve,ours   # + collab signaling alone
     .venv/bin/python bench/signaling_load.py --sockets 200 --duration 1   # quick run
     .venv/bin/python bench/signaling_load.py --cmd "cand=python cand.py {port}"  # a candidate too
 """
@@ -37,6 +38,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -64,17 +66,22 @@ OURS_ENV = {  # the benchmark measures throughput, not the per-socket abuse limi
 }
 
 
-def server_command(kind: str, port: int) -> tuple[list[str], dict[str, str]]:
-    """``node`` = y-webrtc's bin/server.js (the anchor); ``ours`` = ``collab signaling`` (the
-    engine ``collab serve`` mounts); anything else = ``collab signaling --engine <kind>``."""
+def server_command(kind: str, port: int, data: Path) -> tuple[list[str], dict[str, str], str]:
+    """(command, environment, signaling path) of a server kind: ``node`` = y-webrtc's
+    bin/server.js (the anchor); ``serve`` = ``collab serve`` itself (page, API and replica on
+    the same port; ``--rooms none``: the replica joins none of the benchmark's rooms, which
+    carry no documents); ``ours`` = ``collab signaling`` (the same engine, alone)."""
     if kind == "node":
         node = shutil.which("node") or "/usr/bin/node"
-        return [node, str(ROOT / "node_modules/y-webrtc/bin/server.js")], {"PORT": str(port)}
-    cmd = [sys.executable, "-m", "collabd.cli", "signaling", "--host", "127.0.0.1"]
-    cmd += ["--port", str(port)]
-    if kind != "ours":
-        cmd += ["--engine", kind]
-    return cmd, OURS_ENV
+        return [node, str(ROOT / "node_modules/y-webrtc/bin/server.js")], {"PORT": str(port)}, "/"
+    collab = [sys.executable, "-m", "collabd.cli"]
+    where = ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    if kind == "serve":
+        cmd = [*collab, "serve", *where, "--data", str(data), "--rooms", "none"]
+        return cmd, OURS_ENV, "/signaling"
+    if kind == "ours":
+        return [*collab, "signaling", *where], OURS_ENV, "/"
+    raise SystemExit(f"unknown server kind {kind!r} (node, serve, ours; or --cmd NAME=COMMAND)")
 
 
 @contextlib.contextmanager
@@ -82,10 +89,11 @@ def start_server(kind: str, command: str | None = None) -> Iterator[tuple[str, i
     """Start one server on a free port; yields its URL and PID (ended by PID at the end).
     ``command`` (a shell-free template with ``{port}``) overrides the built-in ones."""
     port = free_port()
+    data = Path(tempfile.mkdtemp(prefix="collab-sigbench-"))
     if command is not None:
-        cmd, env = shlex.split(command.format(port=port)), OURS_ENV
+        cmd, env, path = shlex.split(command.format(port=port)), OURS_ENV, "/"
     else:
-        cmd, env = server_command(kind, port)
+        cmd, env, path = server_command(kind, port, data)
     proc = subprocess.Popen(
         cmd,
         cwd=ROOT,
@@ -103,10 +111,11 @@ def start_server(kind: str, command: str | None = None) -> Iterator[tuple[str, i
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise RuntimeError(f"{kind} server did not start") from None
                 time.sleep(0.05)
-        yield f"ws://127.0.0.1:{port}/", proc.pid
+        yield f"ws://127.0.0.1:{port}{path}", proc.pid
     finally:
         proc.kill()
         proc.wait(timeout=10)
+        shutil.rmtree(data, ignore_errors=True)
 
 
 def cpu_seconds(pid: int | None) -> float:
@@ -363,8 +372,8 @@ def main() -> None:
     parser.add_argument(
         "--servers",
         type=lambda s: [x for x in s.split(",") if x],
-        default=["ours"],
-        help="ours = collab signaling (the engine collab serve mounts); others: --engine names",
+        default=["serve"],
+        help="serve = collab serve (the default), ours = collab signaling (the same engine)",
     )
     parser.add_argument(
         "--cmd",
