@@ -172,14 +172,9 @@ class AsgiConn(Conn):
         send the close and return (also when the client is gone)."""
         send = self._asgi_send
         tally = self.service.metrics.tally
-        idle = self.service.settings.idle_timeout_seconds
         try:
             while self.close_request is None and not self.gone:
-                with anyio.move_on_after(self.last_frame + idle - time.monotonic()):
-                    await self._wake.wait()
-                self._wake = anyio.Event()
-                if time.monotonic() - self.last_frame >= idle:
-                    self.request_close(CloseCode.IDLE_TIMEOUT, "idle timeout")
+                await _woken(self)
                 stalled, self._stalled = self._stalled, None
                 with anyio.CancelScope() as self._sending:
                     if stalled is not None:
@@ -310,14 +305,9 @@ class DirectConn(Conn):
     async def run(self) -> None:
         """Handle held frames and resume reading; close an idle socket; when asked to close,
         send the close and return (also when the client is gone)."""
-        service = self.service
-        idle = service.settings.idle_timeout_seconds
         while self.close_request is None and not self.gone:
-            with anyio.move_on_after(self.last_frame + idle - time.monotonic()):
-                await self._wake.wait()
-            self._wake = anyio.Event()
-            if time.monotonic() - self.last_frame >= idle:
-                self.request_close(CloseCode.IDLE_TIMEOUT, "idle timeout")
+            await _woken(self)
+            if self.close_request is not None:
                 break
             stalled, self._stalled = self._stalled, None
             held, self._held = self._held, None
@@ -337,6 +327,17 @@ class DirectConn(Conn):
         if self.close_request is not None and not self.gone:
             with anyio.move_on_after(CLOSE_WAIT_SECONDS):
                 await _close_quietly(self._asgi_send, *self.close_request)
+
+
+async def _woken(conn: AsgiConn | DirectConn) -> None:
+    """Wait for a socket's wake-up (work, a close, a disconnect); a socket that has sent
+    nothing for ``idle_timeout_seconds`` is asked to close instead."""
+    idle = conn.service.settings.idle_timeout_seconds
+    with anyio.move_on_after(conn.last_frame + idle - time.monotonic()):
+        await conn._wake.wait()
+    conn._wake = anyio.Event()
+    if time.monotonic() - conn.last_frame >= idle:
+        conn.request_close(CloseCode.IDLE_TIMEOUT, "idle timeout")
 
 
 async def _close_quietly(send: Send, code: int, reason: str) -> None:
