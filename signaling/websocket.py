@@ -218,8 +218,11 @@ class SignalingWebSocket(asyncio.Protocol):
         return None
 
     def pause_writing(self) -> None:
+        """The client does not read what we write: stop reading what it writes (pings and
+        closes would otherwise queue answers in our buffer without bound)."""
         self.write_paused = True
         self.writable.clear()
+        self._pause_reading()
 
     def resume_writing(self) -> None:
         self.write_paused = False
@@ -228,6 +231,7 @@ class SignalingWebSocket(asyncio.Protocol):
         while outbox and not self.write_paused and self.sending:
             ws.send_text(outbox.popleft())
             self._flush()
+        self._resume_reading()
 
     def data_received(self, data: bytes) -> None:
         if self.held is not None or self.unread:  # (in flight when reading paused)
@@ -332,9 +336,20 @@ class SignalingWebSocket(asyncio.Protocol):
             self.transport.pause_reading()
 
     def _resume_reading(self) -> None:
-        if not self.reading and self.transport is not None and not self.lost:
-            self.reading = True
-            self.transport.resume_reading()
+        """Read again, unless another reason to pause still holds (input held by the app,
+        a message the app has not taken, output the client has not taken)."""
+        if (
+            self.reading
+            or self.held is not None
+            or self.unread
+            or self.queue_paused
+            or self.write_paused
+            or self.transport is None
+            or self.lost
+        ):
+            return
+        self.reading = True
+        self.transport.resume_reading()
 
     def _handshake(self, request: Request) -> None:
         response = self.ws.accept(request)
@@ -506,8 +521,7 @@ class SignalingWebSocket(asyncio.Protocol):
         message = await self.queue.get()
         if self.queue_paused and self.queue.empty():
             self.queue_paused = False
-            if self.held is None:
-                self._resume_reading()
+            self._resume_reading()
         return message
 
     async def _send(self, message: dict[str, Any]) -> None:
@@ -630,8 +644,7 @@ class SignalingWebSocket(asyncio.Protocol):
         if self.held is None and self.unread:
             unread, self.unread = self.unread, b""
             self._feed(unread)
-        if self.held is None and not self.unread:
-            self._resume_reading()
+        self._resume_reading()
 
     def send_text(self, data: bytes, frame: bytes | None = None) -> bool:
         """See :class:`DirectSocket`."""

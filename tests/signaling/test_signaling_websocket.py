@@ -5,7 +5,9 @@ path (the signaling service) is covered by the rest of tests/signaling, which ru
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import socket
 import struct
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -325,3 +327,34 @@ async def test_a_handler_bug_closes_that_socket_1011_logged_and_counted(
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1011
     assert "injected fault" in caplog.text
     assert 'reason="internal_error"' in service.metrics.render().decode()
+
+
+@pytest.mark.anyio
+async def test_a_ping_flood_from_a_client_that_never_reads_leaves_our_buffer_bounded() -> None:
+    """Pings are answered by the protocol (no rate limit applies to control frames): a client
+    sending ~20 MB of them and reading nothing is no longer read once it stops taking our
+    answers — not answered into an ever-growing write buffer; others are served meanwhile."""
+    loop = asyncio.get_running_loop()
+    async with serve(EchoApp()) as srv:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # takes (almost) nothing
+        sock.setblocking(False)
+        try:
+            await loop.sock_connect(sock, ("127.0.0.1", srv.port))
+            await loop.sock_sendall(sock, HANDSHAKE.format(path="/x").encode())
+            reply = b""
+            with anyio.fail_after(WAIT):
+                while b"\r\n\r\n" not in reply:
+                    reply += await loop.sock_recv(sock, 1024)
+            assert reply.startswith(b"HTTP/1.1 101")
+            with anyio.move_on_after(5):  # blocks once the server stops reading: expected
+                await loop.sock_sendall(sock, masked(Opcode.PING, b"p" * 125) * 160_000)
+            flooded = [c for c in srv.server.server_state.connections if c.accepted]
+            assert len(flooded) == 1
+            assert flooded[0].transport.get_write_buffer_size() < 2 * 1024 * 1024
+            async with connect(srv.url + "/y") as other:
+                await other.send("still served")
+                with anyio.fail_after(WAIT):
+                    assert await other.recv() == "still served"
+        finally:
+            sock.close()
