@@ -151,6 +151,7 @@ class SignalingWebSocket(asyncio.Protocol):
         self.batch = _batch_for(self.loop)
         # timers
         self.close_timer: asyncio.TimerHandle | None = None
+        self.abort_timer: asyncio.TimerHandle | None = None  # a close waiting on unsent output
         self.ping_timer: asyncio.TimerHandle | None = None
         self.pong_timer: asyncio.TimerHandle | None = None
         self.ping_payload: bytes | None = None
@@ -198,9 +199,10 @@ class SignalingWebSocket(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.connections.discard(self)
         self._stop_keepalive()
-        if self.close_timer is not None:
-            self.close_timer.cancel()
-            self.close_timer = None
+        for timer in (self.close_timer, self.abort_timer):
+            if timer is not None:
+                timer.cancel()
+        self.close_timer = self.abort_timer = None
         if not self.lost:
             self.lost = True
             self.queue.put_nowait({"type": "websocket.disconnect", "code": 1006})
@@ -274,7 +276,7 @@ class SignalingWebSocket(asyncio.Protocol):
             self._flush()
         elif not self.accepted:
             self._respond(HTTPStatus.INTERNAL_SERVER_ERROR)
-        transport.close()
+        self._close_transport()
 
     # ------------------------------------------------------------------ input
     def _process(self, events: deque[Event]) -> None:
@@ -357,8 +359,7 @@ class SignalingWebSocket(asyncio.Protocol):
             self.ws.send_response(response)
             self.accepted = self.close_sent = True
             self._flush()
-            if self.transport is not None:
-                self.transport.close()
+            self._close_transport()
             return
         self.response = response
         raw_path, _, query = request.path.partition("?")
@@ -425,11 +426,23 @@ class SignalingWebSocket(asyncio.Protocol):
             sent = self.ws.close_sent
             code = sent.code if sent is not None else 1006
             self._disconnect_event(code, "")
-            if self.transport is not None:
-                self.transport.close()
+            self._close_transport()
             return
         if self.close_timer is None and self.transport is not None:
-            self.close_timer = self.loop.call_later(CLOSE_TIMEOUT, self.transport.close)
+            self.close_timer = self.loop.call_later(CLOSE_TIMEOUT, self._close_transport)
+
+    def _close_transport(self) -> None:
+        """End the TCP connection: once the output buffered so far is written, or after
+        :data:`CLOSE_TIMEOUT` at the latest. ``transport.close()`` alone waits for the write
+        buffer to drain, forever when the client takes nothing: its fd, our buffer and its
+        queued frames would stay (a slow consumer closed 1013 kept ~1 MB and its fd)."""
+        transport = self.transport
+        if transport is None:
+            return
+        self.outbox.clear()  # frames behind a close: never sent
+        transport.close()
+        if self.abort_timer is None and transport.get_write_buffer_size():
+            self.abort_timer = self.loop.call_later(CLOSE_TIMEOUT, transport.abort)
 
     def _respond(self, status: HTTPStatus) -> None:
         """Answer the upgrade request with an HTTP error (before any 101)."""
@@ -491,7 +504,7 @@ class SignalingWebSocket(asyncio.Protocol):
         self.close_sent = True
         self._disconnect_event(code, reason)
         self._flush()
-        self.transport.close()
+        self._close_transport()
 
     # ------------------------------------------------------------------ ASGI
     async def _run_asgi(self) -> None:
@@ -500,22 +513,20 @@ class SignalingWebSocket(asyncio.Protocol):
         except ClientDisconnected:
             pass
         except asyncio.CancelledError:  # the server is stopping: not the app's failure
-            if self.transport is not None:
-                self.transport.close()
+            self._close_transport()
             raise
         except BaseException:
             log.exception("Exception in ASGI application\n")
             if not self.accepted and self.transport is not None:
                 self._respond(HTTPStatus.INTERNAL_SERVER_ERROR)
-            if self.transport is not None:
-                self.transport.close()
+            self._close_transport()
             raise
         else:
             if not self.accepted:
                 log.error("ASGI callable returned without completing handshake.")
                 self._respond(HTTPStatus.INTERNAL_SERVER_ERROR)
-        if self.close_timer is None and self.transport is not None:
-            self.transport.close()
+        if self.close_timer is None:
+            self._close_transport()
 
     async def _receive(self) -> dict[str, Any]:
         message = await self.queue.get()
@@ -537,8 +548,7 @@ class SignalingWebSocket(asyncio.Protocol):
                 self._disconnect_event(1006, "")
                 log.info('%s - "WebSocket %s" 403', *self._request_line())
                 self._respond(HTTPStatus.FORBIDDEN)
-                if self.transport is not None:
-                    self.transport.close()
+                self._close_transport()
             else:
                 raise RuntimeError(
                     f"Expected 'websocket.accept' or 'websocket.close', but got {kind!r}."
@@ -565,7 +575,7 @@ class SignalingWebSocket(asyncio.Protocol):
                 self.on_message = None  # read on (discarding) until the client's answer
                 self.resume()  # (held input too: the answer may be in it)
                 if self.close_timer is None and self.transport is not None:
-                    self.close_timer = self.loop.call_later(CLOSE_TIMEOUT, self.transport.close)
+                    self.close_timer = self.loop.call_later(CLOSE_TIMEOUT, self._close_transport)
             else:
                 raise RuntimeError(
                     f"Expected 'websocket.send' or 'websocket.close', but got {kind!r}."

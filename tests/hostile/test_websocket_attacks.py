@@ -1,0 +1,124 @@
+"""Attacks on the WebSocket engine itself (``signaling.websocket.SignalingWebSocket`` and the
+direct path of ``signaling.transport``), as an outsider with raw sockets: what a peer can do
+with frames (not with signaling JSON) to the sockets, memory and loop others share.
+
+Each test runs the signaling app on real uvicorn in-process (``serve`` of
+tests/signaling/test_signaling_websocket.py), attacks it with raw TCP, and judges from the
+victim's view: another client's ping is answered promptly, the attacker's socket (its fd, our
+write buffer, its queued frames) is released, the attacker gets a coded close where it reads.
+Figures are printed (``-s``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import socket
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.frames import Opcode
+
+from signaling import websocket
+from signaling.app import create_app
+from signaling.settings import SignalingSettings
+from signaling.websocket import SignalingWebSocket
+from tests.signaling.test_signaling_websocket import HANDSHAKE, Running, masked, serve
+
+pytestmark = pytest.mark.anyio
+
+WAIT = 15.0
+VICTIM_MS = 2000.0
+"""A victim's ping must be answered within this (generous: a loaded 2-core box)."""
+
+
+@asynccontextmanager
+async def raw_socket(port: int, rcvbuf: int | None = None) -> AsyncIterator[socket.socket]:
+    """An upgraded signaling socket as a plain non-blocking socket (``rcvbuf``: a receive
+    buffer so small that a client which stops reading takes (almost) nothing)."""
+    loop = asyncio.get_running_loop()
+    sock = socket.socket()
+    if rcvbuf is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.setblocking(False)
+    try:
+        await loop.sock_connect(sock, ("127.0.0.1", port))
+        await loop.sock_sendall(sock, HANDSHAKE.format(path="/signaling").encode())
+        reply = b""
+        with anyio.fail_after(WAIT):
+            while b"\r\n\r\n" not in reply:
+                reply += await loop.sock_recv(sock, 1024)
+        assert reply.startswith(b"HTTP/1.1 101"), reply
+        yield sock
+    finally:
+        sock.close()
+
+
+async def ping_ms(ws: ClientConnection) -> float:
+    """The victim's view: one signaling ping's round trip, in ms."""
+    start = time.monotonic()
+    await ws.send('{"type":"ping"}')
+    with anyio.fail_after(WAIT):
+        while json.loads(await ws.recv()).get("type") != "pong":
+            pass
+    return (time.monotonic() - start) * 1000
+
+
+def accepted(srv: Running) -> list[SignalingWebSocket]:
+    return [
+        c
+        for c in srv.server.server_state.connections
+        if isinstance(c, SignalingWebSocket) and c.accepted
+    ]
+
+
+async def test_a_slow_consumer_closed_1013_releases_its_fd_and_buffers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A subscriber that never reads while its topic is flooded is closed 1013 (slow
+    consumer); its connection must then END: fd closed, write buffer and queued frames freed.
+
+    Before the fix ``transport.close()`` waited for the write buffer to drain — forever, as
+    the client takes nothing: the socket stayed (fd, ~190 KB write buffer, 4 queued frames of
+    200 KB) until the server stopped. Now it is aborted :data:`~signaling.websocket.
+    CLOSE_TIMEOUT` after the close."""
+    monkeypatch.setattr(websocket, "CLOSE_TIMEOUT", 1.0)
+    settings = SignalingSettings(send_queue_size=4, rate_limit_burst=1000, max_frame_bytes=300_000)
+    loop = asyncio.get_running_loop()
+    app = create_app(settings)
+    async with (
+        serve(app) as srv,
+        raw_socket(srv.port, rcvbuf=4096) as sock,
+        connect(srv.url + "/signaling", max_size=None) as publisher,
+    ):
+        await loop.sock_sendall(sock, masked(Opcode.TEXT, b'{"type":"subscribe","topics":["t"]}'))
+        await loop.sock_sendall(sock, masked(Opcode.TEXT, b'{"type":"ping"}'))
+        with anyio.fail_after(WAIT):  # subscribed once the pong is here; then never read again
+            assert b"pong" in await loop.sock_recv(sock, 1024)
+        (attacker,) = [c for c in accepted(srv) if c.client == sock.getsockname()]
+        publish = json.dumps(
+            {"type": "publish", "topic": "t", "data": secrets.token_urlsafe(150_000)}
+        )
+        worst, buffered, published, start = 0.0, 0, 0, time.monotonic()
+        with anyio.fail_after(WAIT):
+            while attacker in srv.server.server_state.connections:
+                if published < 40:
+                    await publisher.send(publish)  # ~200 KB each
+                    published += 1
+                if attacker.transport is not None:
+                    buffered = max(buffered, attacker.transport.get_write_buffer_size())
+                worst = max(worst, await ping_ms(publisher))
+        print(
+            f"\n[slow consumer] released after {time.monotonic() - start:.1f} s, "
+            f"{published} publishes; write buffer <= {buffered} B; victim ping <= {worst:.0f} ms"
+        )
+        assert attacker.lost and not attacker.outbox
+        assert buffered < 2 * 1024 * 1024
+        assert worst < VICTIM_MS
+        metrics = app.state.signaling.metrics.render().decode()
+        assert 'reason="slow_consumer"' in metrics
