@@ -388,7 +388,8 @@ class Document:
         receiver. The result is the document's own structs from the run's first clock on
         (what a sync step 2 would send for them: items deleted since carry no content) plus
         exactly the run's delete set. It is returned only when ``merged`` holds structs of
-        this client alone and the re-encoding is smaller; else ``merged`` comes back as is.
+        this client alone, no transaction is open and the re-encoding is smaller; else
+        ``merged`` comes back as is.
 
         Raises:
             ProtocolError: ``bad-update`` if ``merged`` is malformed.
@@ -405,8 +406,8 @@ class Document:
             (True, 'hello', 40, 24)
         """
         start = _own_start(merged, self.client_id)
-        if start is None:
-            return merged
+        if start is None or self._ydoc._txn is not None:
+            return merged  # not ours alone, or a transaction is open (its state is not final)
         state = self.state_vector()
         clocks = read_state_vector(Decoder(state))
         if len(clocks) > _COMPACT_MAX_CLIENTS:

@@ -108,6 +108,14 @@ def test_updates_that_are_not_ours_alone_stay_merged() -> None:
     del ours.text()[0:2]
     (only_deletes,) = updates
     assert ours.compact_own(only_deletes) is only_deletes  # no structs: nothing to squash
+    updates.clear()
+    for i in range(20):
+        ours.text().insert(i, "k")
+    typed = pycrdt.merge_updates(*updates)
+    assert len(ours.compact_own(typed)) < len(typed)
+    with ours.transaction():
+        ours.text().insert(0, "open")
+        assert ours.compact_own(typed) is typed  # a transaction is open: its state is not final
 
 
 @pytest.mark.anyio
