@@ -53,9 +53,16 @@ DIRECT = "collab.direct"
 :class:`DirectSocket` (only on sockets this protocol serves)."""
 
 CLOSE_TIMEOUT = 10.0
+"""Seconds a closing socket waits for the client's side of the close handshake (and for a
+client to take what we wrote before the close, see ``_close_transport``)."""
 PARSE_SLICE = 8192
 """Input is parsed this many bytes at a time, so held input stays raw bytes (see ``_feed``)."""
-"""Seconds a closing socket waits for the client's side of the close handshake."""
+MAX_FRAGMENTS = 1024
+"""Frames one message may come in (past it: 1009). Fragments are not messages: the rate
+limit never sees them, so without a cap a client streams empty continuation frames at line
+speed (a million of them held 8 MB of list and stalled others' pings ~1 s), or 1-byte ones
+(~40 B of memory each, up to ``ws_max_size``: ~11 MB per socket). Browsers do not fragment;
+a proxy that re-fragments a 256 KiB message stays far below (256 B per frame)."""
 
 log = logging.getLogger("uvicorn.error")  # uvicorn's own logger: its handlers and filters apply
 _DATA = (Opcode.TEXT, Opcode.BINARY, Opcode.CONT)
@@ -137,7 +144,8 @@ class SignalingWebSocket(asyncio.Protocol):
         self.reading = True
         self.queue_paused = False  # reading paused until the app takes the queued message
         # message assembly
-        self.fragments: list[bytes] = []
+        self.fragments = bytearray()  # the message so far (its size: websockets' max_size)
+        self.fragment_count = 0
         self.fragments_text = False
         # direct path
         self.on_message: Callable[[str | bytes], bool] | None = None
@@ -291,13 +299,18 @@ class SignalingWebSocket(asyncio.Protocol):
             if opcode in _DATA:
                 if opcode is not Opcode.CONT:
                     self.fragments_text = opcode is Opcode.TEXT
-                    self.fragments = []
+                    self.fragments, self.fragment_count = bytearray(), 0
                 if not event.fin:
-                    self.fragments.append(bytes(event.data))
+                    self.fragment_count += 1
+                    if self.fragment_count > MAX_FRAGMENTS:
+                        self._fail(1009, "message in too many fragments")
+                        return
+                    self.fragments += event.data
                     continue
-                if self.fragments:
-                    self.fragments.append(bytes(event.data))
-                    message, self.fragments = b"".join(self.fragments), []
+                if self.fragment_count:
+                    self.fragments += event.data
+                    message = bytes(self.fragments)
+                    self.fragments, self.fragment_count = bytearray(), 0
                 else:
                     message = bytes(event.data)
                 text: str | None = None
@@ -497,6 +510,7 @@ class SignalingWebSocket(asyncio.Protocol):
     def _fail(self, code: int, reason: str) -> None:
         """Close with ``code`` at once (no closing handshake): a broken or silent client."""
         self.held, self.unread = None, b""
+        self.fragments, self.fragment_count = bytearray(), 0
         self.on_message = None
         if self.transport is None or self.close_sent:
             return

@@ -28,7 +28,13 @@ from signaling import websocket
 from signaling.app import create_app
 from signaling.settings import SignalingSettings
 from signaling.websocket import SignalingWebSocket
-from tests.signaling.test_signaling_websocket import HANDSHAKE, Running, masked, serve
+from tests.signaling.test_signaling_websocket import (
+    HANDSHAKE,
+    Running,
+    masked,
+    raw_client,
+    serve,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -122,3 +128,31 @@ async def test_a_slow_consumer_closed_1013_releases_its_fd_and_buffers(
         assert worst < VICTIM_MS
         metrics = app.state.signaling.metrics.render().decode()
         assert 'reason="slow_consumer"' in metrics
+
+
+@pytest.mark.parametrize("piece", [b"", b"a"], ids=["empty", "one-byte"])
+async def test_a_message_that_never_ends_in_tiny_fragments_is_closed_1009(piece: bytes) -> None:
+    """A text message started and continued forever in tiny continuation frames: fragments
+    are not messages, so the rate limit never saw them. Before the fix 6 MB of empty ones
+    were a million list entries (8 MB) and stalled a victim's ping ~1.1 s; 1-byte ones cost
+    ~40 B each up to ``ws_max_size`` (~11 MB per socket, 256 sockets per address). Now the
+    message is closed 1009 at :data:`~signaling.websocket.MAX_FRAGMENTS` frames."""
+    async with (
+        serve(create_app(SignalingSettings())) as srv,
+        raw_client(srv.port, "/signaling") as raw,
+        connect(srv.url + "/signaling") as victim,
+    ):
+        (attacker,) = [
+            c
+            for c in accepted(srv)
+            if c.client == raw.stream.extra(anyio.abc.SocketAttribute.local_address)
+        ]
+        flood = masked(Opcode.TEXT, piece, fin=False) + masked(Opcode.CONT, piece, fin=False) * 4096
+        with anyio.move_on_after(5):  # may block once the server has closed: expected
+            await raw.stream.send(flood)
+        assert await raw.close_code() == 1009
+        held = len(attacker.fragments)  # bytes (list entries before the fix)
+        worst = await ping_ms(victim)
+        print(f"\n[fragments {piece!r}] closed 1009; victim ping {worst:.0f} ms")
+        assert held <= 1024
+        assert worst < VICTIM_MS
