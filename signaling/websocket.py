@@ -57,6 +57,13 @@ CLOSE_TIMEOUT = 10.0
 client to take what we wrote before the close, see ``_close_transport``)."""
 PARSE_SLICE = 8192
 """Input is parsed this many bytes at a time, so held input stays raw bytes (see ``_feed``)."""
+CONTROL_BURST = 100
+CONTROL_RATE = 10.0
+"""Pings and pongs a client may send: a burst of :data:`CONTROL_BURST`, then
+:data:`CONTROL_RATE` per second (past it, reading waits: shaped, not closed). Control frames
+are not messages, so the rate limit never saw them: one socket streaming empty pongs had
+~60 % of the event loop (600,000 in 1 s; a victim's ping waited 200-300 ms). Browsers send
+none but their answers to our keepalive pings (one per ``ws_ping_interval``)."""
 MAX_FRAGMENTS = 1024
 """Frames one message may come in (past it: 1009). Fragments are not messages: the rate
 limit never sees them, so without a cap a client streams empty continuation frames at line
@@ -146,6 +153,8 @@ class SignalingWebSocket(asyncio.Protocol):
         # message assembly
         self.fragments = bytearray()  # the message so far (its size: websockets' max_size)
         self.fragment_count = 0
+        self.control_tokens = float(CONTROL_BURST)
+        self.control_time = self.loop.time()
         self.fragments_text = False
         # direct path
         self.on_message: Callable[[str | bytes], bool] | None = None
@@ -160,6 +169,7 @@ class SignalingWebSocket(asyncio.Protocol):
         # timers
         self.close_timer: asyncio.TimerHandle | None = None
         self.abort_timer: asyncio.TimerHandle | None = None  # a close waiting on unsent output
+        self.control_timer: asyncio.TimerHandle | None = None  # input held: control frame rate
         self.ping_timer: asyncio.TimerHandle | None = None
         self.pong_timer: asyncio.TimerHandle | None = None
         self.ping_payload: bytes | None = None
@@ -207,10 +217,10 @@ class SignalingWebSocket(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.connections.discard(self)
         self._stop_keepalive()
-        for timer in (self.close_timer, self.abort_timer):
+        for timer in (self.close_timer, self.abort_timer, self.control_timer):
             if timer is not None:
                 timer.cancel()
-        self.close_timer = self.abort_timer = None
+        self.close_timer = self.abort_timer = self.control_timer = None
         if not self.lost:
             self.lost = True
             self.queue.put_nowait({"type": "websocket.disconnect", "code": 1006})
@@ -324,11 +334,35 @@ class SignalingWebSocket(asyncio.Protocol):
                     self.held = events
                     self._pause_reading()
                     return
-            elif opcode is Opcode.PONG:
-                self._pong(bytes(event.data))
             elif opcode is Opcode.CLOSE:
                 self._close_received()
-            # PING: the protocol queued the pong (written by _flush)
+            else:  # PING (the protocol queued the pong, written by _flush) or PONG
+                if opcode is Opcode.PONG:
+                    self._pong(bytes(event.data))
+                if self._control_over_rate():
+                    self.held = events  # read on once the client is within its rate again
+                    self._pause_reading()
+                    return
+
+    def _control_over_rate(self) -> bool:
+        """Take a ping's or pong's token; past :data:`CONTROL_RATE`, the rest of the input
+        waits (reading paused: TCP pushes back) until the client is within it again."""
+        now = self.loop.time()
+        tokens = min(self.control_tokens + (now - self.control_time) * CONTROL_RATE, CONTROL_BURST)
+        self.control_time = now
+        if tokens >= 1:
+            self.control_tokens = tokens - 1
+            return False
+        self.control_tokens = tokens
+        self.control_timer = self.loop.call_later(
+            (1 - tokens) / CONTROL_RATE, self._control_wait_over
+        )
+        return True
+
+    def _control_wait_over(self) -> None:
+        self.control_timer = None
+        if self.transport is not None and not self.lost:
+            self.resume()
 
     def _deliver(self, message: bytes, text: str | None) -> bool:
         on_message = self.on_message

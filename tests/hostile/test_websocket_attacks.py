@@ -156,3 +156,32 @@ async def test_a_message_that_never_ends_in_tiny_fragments_is_closed_1009(piece:
         print(f"\n[fragments {piece!r}] closed 1009; victim ping {worst:.0f} ms")
         assert held <= 1024
         assert worst < VICTIM_MS
+
+
+@pytest.mark.parametrize("opcode", [Opcode.PING, Opcode.PONG])
+async def test_a_control_frame_flood_is_shaped_to_its_rate(opcode: Opcode) -> None:
+    """Pings and unsolicited pongs from a client that reads everything: not messages, so the
+    rate limit never saw them. Before the fix one socket had ~60 % of the loop (600,000 empty
+    pongs a second, a victim's ping 200-300 ms); now past ``CONTROL_BURST`` the socket is
+    read at ``CONTROL_RATE`` frames a second (TCP pushes back on the rest)."""
+    async with (
+        serve(create_app(SignalingSettings())) as srv,
+        raw_client(srv.port, "/signaling") as raw,
+        connect(srv.url + "/signaling") as victim,
+    ):
+        (attacker,) = [
+            c
+            for c in accepted(srv)
+            if c.client == raw.stream.extra(anyio.abc.SocketAttribute.local_address)
+        ]
+        with anyio.move_on_after(2):  # blocks once the server reads no more: expected
+            await raw.stream.send(masked(opcode, b"") * 300_000)  # 1.8 MB
+        with anyio.fail_after(WAIT):
+            while attacker.control_timer is None:
+                await anyio.sleep(0.05)
+        worst = await ping_ms(victim)
+        parsed = websocket.CONTROL_BURST + 2 * websocket.CONTROL_RATE * 3 + websocket.PARSE_SLICE
+        print(f"\n[{opcode.name} flood] shaped; victim ping {worst:.0f} ms")
+        assert worst < VICTIM_MS
+        assert not attacker.reading and attacker.held is not None
+        assert len(attacker.held) <= parsed
