@@ -695,6 +695,8 @@ class SignalingWebSocket(asyncio.Protocol):
 
     def resume(self) -> None:
         """See :class:`DirectSocket`."""
+        if self.control_timer is not None:
+            return  # the input waits for the control-frame rate: its timer resumes it
         held, self.held = self.held, None
         if held is not None:
             self._process(held)
