@@ -16,12 +16,10 @@ import anyio
 import pytest
 
 from collab.awareness import RENEWALS, Awareness, AwarenessEvent
-from collab.peer import PeerConfig, WebrtcPeer
 from collab.protocol import AwarenessEntry
 from tests.support.marks import needs_netns
+from tests.support.peers import peers_through_replica
 from tests.support.servers import CollabServer
-
-NO_INITIATE = PeerConfig(ice_servers=[], max_conns=0)
 
 
 class Clock:
@@ -77,13 +75,7 @@ def test_no_hold_by_default_and_the_hold_is_bounded() -> None:
 @needs_netns
 async def test_awareness_through_the_replica_stays_live_past_30_s(server: CollabServer) -> None:
     room = "idle-awareness"
-    async with WebrtcPeer(room, server.signaling, config=PeerConfig(ice_servers=[])) as opener:
-        with anyio.fail_after(30):
-            await opener.wait_for_peers(1)  # the replica follows the room
-    async with (
-        WebrtcPeer(room, server.signaling, config=NO_INITIATE) as a,
-        WebrtcPeer(room, server.signaling, config=NO_INITIATE) as b,
-    ):
+    async with peers_through_replica(server.signaling, room) as (a, b):
         with anyio.fail_after(30):
             await a.wait_for_peers(1)
             await b.wait_for_peers(1)

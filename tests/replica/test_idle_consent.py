@@ -16,13 +16,13 @@ from typing import Any
 import anyio
 import pytest
 
-from collab.peer import PeerConfig, WebrtcPeer
+from collab.peer import WebrtcPeer
 from tests.support.marks import needs_netns
+from tests.support.peers import peers_through_replica
 from tests.support.servers import CollabServer
 
 pytestmark = [pytest.mark.anyio, needs_netns]
 
-NO_INITIATE = PeerConfig(ice_servers=[], max_conns=0)
 IDLE = 40.0
 """Seconds of silence watched: past the 30 s after which a browser (and aioice) gives up."""
 
@@ -38,13 +38,7 @@ async def test_replica_answers_checks_checks_rarely_and_drops_a_silent_peer(
     server: CollabServer,
 ) -> None:
     room = "idle-consent"
-    async with WebrtcPeer(room, server.signaling, config=PeerConfig(ice_servers=[])) as opener:
-        with anyio.fail_after(30):
-            await opener.wait_for_peers(1)  # the replica follows the room
-    async with (
-        WebrtcPeer(room, server.signaling, config=NO_INITIATE) as a,
-        WebrtcPeer(room, server.signaling, config=NO_INITIATE) as b,
-    ):
+    async with peers_through_replica(server.signaling, room) as (a, b):
         with anyio.fail_after(30):
             (replica_a,) = await a.wait_for_peers(1)
             (replica_b,) = await b.wait_for_peers(1)

@@ -9,14 +9,12 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from collab.peer import PeerConfig, WebrtcPeer
+from collab.peer import WebrtcPeer
 from tests.support.marks import needs_netns
-from tests.support.peers import wait_doc, wait_text
+from tests.support.peers import peers_through_replica, wait_doc, wait_text
 from tests.support.servers import CollabServer
 
 pytestmark = [pytest.mark.anyio, needs_netns]
-
-NO_INITIATE = PeerConfig(ice_servers=[], max_conns=0)
 
 
 async def test_peers_without_a_direct_link_converge_through_the_replica(
@@ -25,13 +23,7 @@ async def test_peers_without_a_direct_link_converge_through_the_replica(
     room = "relay"
     # the replica follows the room once it opens; A and B announce after it is there, so the
     # replica (already in the room) initiates towards them, as y-webrtc's rule says
-    async with WebrtcPeer(room, server.signaling, config=PeerConfig(ice_servers=[])) as opener:
-        with anyio.fail_after(30):
-            await opener.wait_for_peers(1)
-    async with (
-        WebrtcPeer(room, server.signaling, config=NO_INITIATE) as a,
-        WebrtcPeer(room, server.signaling, config=NO_INITIATE) as b,
-    ):
+    async with peers_through_replica(server.signaling, room) as (a, b):
         with anyio.fail_after(30):
             await a.wait_for_peers(1)
             await b.wait_for_peers(1)

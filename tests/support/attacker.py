@@ -86,6 +86,9 @@ class RawSignaling:
         if self._ws is not None:
             with anyio.move_on_after(5, shield=True):
                 await self._ws.close()
+            # a server may not answer in time (it stops reading a client that stopped reading
+            # it, as this one did above): never leave the socket behind
+            self._ws.transport.abort()
 
     async def _read(self) -> None:
         assert self._ws is not None

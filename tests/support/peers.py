@@ -21,6 +21,27 @@ async def peer(room: str, url: str, **kwargs: Any) -> AsyncIterator[WebrtcPeer]:
         yield p
 
 
+NO_INITIATE = PeerConfig(ice_servers=[], max_conns=0)
+"""A peer that never initiates (like a y-webrtc browser at its ``maxConns`` limit)."""
+
+
+@asynccontextmanager
+async def peers_through_replica(
+    url: str, room: str
+) -> AsyncIterator[tuple[WebrtcPeer, WebrtcPeer]]:
+    """Two peers of ``room`` linked only through the archival replica: an opener makes the
+    replica follow the room first, then two :data:`NO_INITIATE` peers join — the replica,
+    already there, initiates to both; they never connect to each other."""
+    async with peer(room, url) as opener:
+        with anyio.fail_after(30):
+            await opener.wait_for_peers(1)  # the replica follows the room
+    async with (
+        WebrtcPeer(room, url, config=NO_INITIATE) as a,
+        WebrtcPeer(room, url, config=NO_INITIATE) as b,
+    ):
+        yield a, b
+
+
 def replica_svs(p: WebrtcPeer) -> list[dict[int, int]]:
     """The durable state vectors every replica in the peer's awareness advertises (after a
     restart or takeover the dead replica's state lingers until it times out)."""
