@@ -26,7 +26,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from pycrdt import Doc
 
-from collab.errors import StorageError
+from collab.errors import NotFoundError, StorageError
 from collab.outage import Outage
 from collab.types import RoomName
 
@@ -409,6 +409,22 @@ def thin_versions(
         keep = [v for v in keep if v.id not in dropped]
     kept = {v.id for v in keep}
     return [v.id for v in versions if v.id not in kept]
+
+
+def read_end(room: str, last_seq: int, upto: int | None) -> int:
+    """The last seq a read of ``room`` up to ``upto`` (default: its end) covers.
+
+    Raises:
+        NotFoundError: ``seq-not-found`` when ``upto`` is past the room's log.
+
+    Example:
+        >>> read_end("r", 7, None), read_end("r", 7, 3)
+        (7, 3)
+    """
+    end = last_seq if upto is None else upto
+    if end > last_seq:
+        raise NotFoundError("seq-not-found", f"{room!r} has no update {end}")
+    return end
 
 
 def check_room(room: str) -> None:

@@ -20,7 +20,15 @@ from typing import Any
 
 from collab.errors import NotFoundError, StorageError
 from collab.storage._engine import BufferedStore, Pending
-from collab.storage.base import Author, RoomInfo, StoredDoc, StoreOptions, TimedLog, Version
+from collab.storage.base import (
+    Author,
+    RoomInfo,
+    StoredDoc,
+    StoreOptions,
+    TimedLog,
+    Version,
+    read_end,
+)
 from collab.types import RoomName
 
 __all__ = ["MemoryStore"]
@@ -76,9 +84,7 @@ class MemoryStore(BufferedStore):
         r = self._rooms.get(room)
         if r is None:
             return None
-        end = r.last_seq if upto is None else upto
-        if end > r.last_seq:
-            raise NotFoundError("seq-not-found", f"{room!r} has no update {end}")
+        end = read_end(room, r.last_seq, upto)
         bases = [s for s in r.snapshots if s <= end]
         base = max(bases) if bases else 0
         snap = r.snapshots[base][0] if bases else None
@@ -169,9 +175,7 @@ class MemoryStore(BufferedStore):
         r = self._rooms.get(room)
         if r is None:
             return None
-        end = r.last_seq if upto is None else upto
-        if end > r.last_seq:
-            raise NotFoundError("seq-not-found", f"{room!r} has no update {end}")
+        end = read_end(room, r.last_seq, upto)
         base, snap, at = 0, None, None
         if not (end <= max_updates and all(s in r.log for s in range(1, end + 1))):
             limit = end if start_by is None else min(end, start_by)

@@ -45,6 +45,7 @@ from collab.storage.base import (
     TimedLog,
     Version,
     check_room,
+    read_end,
 )
 from collab.types import RoomName
 
@@ -748,8 +749,4 @@ async def _room_end(conn: Conn, room: RoomName, upto: int | None) -> tuple[int, 
     ).fetchone()
     if row is None:
         return None
-    rid, last = int(row[0]), int(row[1])
-    end = last if upto is None else upto
-    if end > last:
-        raise NotFoundError("seq-not-found", f"{room!r} has no update {end}")
-    return rid, end
+    return int(row[0]), read_end(room, int(row[1]), upto)

@@ -41,7 +41,15 @@ import anyio
 
 from collab.errors import NotFoundError, StorageError
 from collab.storage._engine import BufferedStore, Pending
-from collab.storage.base import Author, RoomInfo, StoredDoc, StoreOptions, TimedLog, Version
+from collab.storage.base import (
+    Author,
+    RoomInfo,
+    StoredDoc,
+    StoreOptions,
+    TimedLog,
+    Version,
+    read_end,
+)
 from collab.types import RoomName
 
 __all__ = ["SQLiteStore", "map_sqlite_error"]
@@ -593,8 +601,4 @@ def _room_end(conn: sqlite3.Connection, room: RoomName, upto: int | None) -> tup
     row = conn.execute("SELECT id, last_seq FROM rooms WHERE name = ?", (room,)).fetchone()
     if row is None:
         return None
-    rid, last = int(row[0]), int(row[1])
-    end = last if upto is None else upto
-    if end > last:
-        raise NotFoundError("seq-not-found", f"{room!r} has no update {end}")
-    return rid, end
+    return int(row[0]), read_end(room, int(row[1]), upto)
