@@ -141,10 +141,9 @@ class SignalingWebSocket(asyncio.Protocol):
         self.response: Response | None = None
         # ASGI side
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self._accepted = False
-        self._close_sent = False
-        self._lost = False
-        self.sending = False  # accepted, no close sent, not lost: data frames may go out
+        self.accepted = False  # the 101 response went out (or an HTTP answer did)
+        self.close_sent = False  # a close frame went out (or the client's was answered)
+        self.lost = False  # the connection ended (or the app was told it did)
         self.writable = asyncio.Event()  # for ASGI sends (the direct path reads the flag)
         self.writable.set()
         self.write_paused = False
@@ -175,34 +174,9 @@ class SignalingWebSocket(asyncio.Protocol):
         self.ping_payload: bytes | None = None
 
     @property
-    def accepted(self) -> bool:
-        """The 101 response went out (or an HTTP answer did: no more handshake)."""
-        return self._accepted
-
-    @accepted.setter
-    def accepted(self, value: bool) -> None:
-        self._accepted = value
-        self.sending = value and not self._close_sent and not self._lost
-
-    @property
-    def close_sent(self) -> bool:
-        """A close frame went out (or the client's close was answered)."""
-        return self._close_sent
-
-    @close_sent.setter
-    def close_sent(self, value: bool) -> None:
-        self._close_sent = value
-        self.sending = self._accepted and not value and not self._lost
-
-    @property
-    def lost(self) -> bool:
-        """The connection ended (or its disconnect event was given to the app)."""
-        return self._lost
-
-    @lost.setter
-    def lost(self, value: bool) -> None:
-        self._lost = value
-        self.sending = self._accepted and not self._close_sent and not value
+    def sending(self) -> bool:
+        """Data frames may go out: accepted, no close sent, not lost."""
+        return self.accepted and not self.close_sent and not self.lost
 
     # ------------------------------------------------------------------ asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
