@@ -3,7 +3,7 @@ direct path of ``signaling.transport``), as an outsider with raw sockets: what a
 with frames (not with signaling JSON) to the sockets, memory and loop others share.
 
 Each test runs the signaling app on real uvicorn in-process (``serve`` of
-tests/signaling/test_signaling_websocket.py), attacks it with raw TCP, and judges from the
+tests/support/rawws.py), attacks it with raw TCP, and judges from the
 victim's view: another client's ping is answered promptly, the attacker's socket (its fd, our
 write buffer, its queued frames) is released, the attacker gets a coded close where it reads.
 Figures are printed (``-s``).
@@ -14,10 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-import socket
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import anyio
 import pytest
@@ -27,42 +24,13 @@ from websockets.frames import Opcode
 from signaling import websocket
 from signaling.app import create_app
 from signaling.settings import SignalingSettings
-from signaling.websocket import SignalingWebSocket
-from tests.signaling.test_signaling_websocket import (
-    HANDSHAKE,
-    Running,
-    masked,
-    raw_client,
-    serve,
-)
+from tests.support.rawws import accepted, masked, protocol_of, raw_client, raw_socket, serve
 
 pytestmark = pytest.mark.anyio
 
 WAIT = 15.0
 VICTIM_MS = 2000.0
 """A victim's ping must be answered within this (generous: a loaded 2-core box)."""
-
-
-@asynccontextmanager
-async def raw_socket(port: int, rcvbuf: int | None = None) -> AsyncIterator[socket.socket]:
-    """An upgraded signaling socket as a plain non-blocking socket (``rcvbuf``: a receive
-    buffer so small that a client which stops reading takes (almost) nothing)."""
-    loop = asyncio.get_running_loop()
-    sock = socket.socket()
-    if rcvbuf is not None:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-    sock.setblocking(False)
-    try:
-        await loop.sock_connect(sock, ("127.0.0.1", port))
-        await loop.sock_sendall(sock, HANDSHAKE.format(path="/signaling").encode())
-        reply = b""
-        with anyio.fail_after(WAIT):
-            while b"\r\n\r\n" not in reply:
-                reply += await loop.sock_recv(sock, 1024)
-        assert reply.startswith(b"HTTP/1.1 101"), reply
-        yield sock
-    finally:
-        sock.close()
 
 
 async def ping_ms(ws: ClientConnection) -> float:
@@ -73,14 +41,6 @@ async def ping_ms(ws: ClientConnection) -> float:
         while json.loads(await ws.recv()).get("type") != "pong":
             pass
     return (time.monotonic() - start) * 1000
-
-
-def accepted(srv: Running) -> list[SignalingWebSocket]:
-    return [
-        c
-        for c in srv.server.server_state.connections
-        if isinstance(c, SignalingWebSocket) and c.accepted
-    ]
 
 
 async def test_a_slow_consumer_closed_1013_releases_its_fd_and_buffers(
@@ -142,11 +102,7 @@ async def test_a_message_that_never_ends_in_tiny_fragments_is_closed_1009(piece:
         raw_client(srv.port, "/signaling") as raw,
         connect(srv.url + "/signaling") as victim,
     ):
-        (attacker,) = [
-            c
-            for c in accepted(srv)
-            if c.client == raw.stream.extra(anyio.abc.SocketAttribute.local_address)
-        ]
+        attacker = protocol_of(srv, raw)
         flood = masked(Opcode.TEXT, piece, fin=False) + masked(Opcode.CONT, piece, fin=False) * 4096
         with anyio.move_on_after(5):  # may block once the server has closed: expected
             await raw.stream.send(flood)
@@ -169,11 +125,7 @@ async def test_a_control_frame_flood_is_shaped_to_its_rate(opcode: Opcode) -> No
         raw_client(srv.port, "/signaling") as raw,
         connect(srv.url + "/signaling") as victim,
     ):
-        (attacker,) = [
-            c
-            for c in accepted(srv)
-            if c.client == raw.stream.extra(anyio.abc.SocketAttribute.local_address)
-        ]
+        attacker = protocol_of(srv, raw)
         with anyio.move_on_after(2):  # blocks once the server reads no more: expected
             await raw.stream.send(masked(opcode, b"") * 300_000)  # 1.8 MB
         with anyio.fail_after(WAIT):

@@ -6,24 +6,26 @@ path (the signaling service) is covered by the rest of tests/signaling, which ru
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
-import struct
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
 import pytest
-import uvicorn
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
-from websockets.frames import Frame, Opcode
+from websockets.frames import Opcode
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from signaling.websocket import DIRECT, SignalingWebSocket, text_frame
-from tests.support.ports import bound_socket
+from tests.support.rawws import (
+    Raw,
+    accepted,
+    masked,
+    raw_client,
+    raw_socket,
+    serve,
+)
 
 WAIT = 15.0
 
@@ -66,96 +68,6 @@ class EchoApp:
                 await send({"type": "websocket.send", "bytes": msg["bytes"]})
 
 
-@dataclass
-class Running:
-    port: int
-    server: uvicorn.Server
-
-    @property
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
-
-
-@contextlib.asynccontextmanager
-async def serve(app: Any, **config: Any) -> AsyncIterator[Running]:
-    sock = bound_socket()
-    server = uvicorn.Server(
-        uvicorn.Config(app, ws=SignalingWebSocket, log_level="warning", lifespan="off", **config)
-    )
-    try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(server.serve, [sock])
-            try:
-                yield Running(sock.getsockname()[1], server)
-            finally:
-                server.should_exit = True
-    finally:
-        sock.close()
-
-
-# --------------------------------------------------------------------------- raw client
-HANDSHAKE = (
-    "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-)
-
-
-class Raw:
-    """A raw TCP client: writes bytes as given, reads the server's frames (unmasked)."""
-
-    def __init__(self, stream: anyio.abc.SocketStream) -> None:
-        self.stream = stream
-        self.buf = b""
-
-    async def read_until(self, marker: bytes) -> bytes:
-        with anyio.fail_after(WAIT):
-            while marker not in self.buf:
-                self.buf += await self.stream.receive()
-        head, _, self.buf = self.buf.partition(marker)
-        return head
-
-    async def frame(self) -> tuple[int, bytes]:
-        """The next frame from the server: (opcode, payload); (-1, b"") at end of stream."""
-        with anyio.fail_after(WAIT):
-            while True:
-                if len(self.buf) >= 2:
-                    size = self.buf[1] & 0x7F
-                    start = 2
-                    if size == 126:
-                        size, start = struct.unpack("!H", self.buf[2:4])[0], 4
-                    if len(self.buf) >= start + size:
-                        opcode, payload = self.buf[0] & 0x0F, self.buf[start : start + size]
-                        self.buf = self.buf[start + size :]
-                        return opcode, payload
-                try:
-                    self.buf += await self.stream.receive()
-                except (anyio.EndOfStream, anyio.BrokenResourceError):
-                    return -1, b""
-
-    async def close_code(self) -> int:
-        """Read frames until the server's close frame; its code."""
-        while True:
-            opcode, payload = await self.frame()
-            if opcode == Opcode.CLOSE.value:
-                return int(struct.unpack("!H", payload[:2])[0])
-            assert opcode != -1, "the stream ended without a close frame"
-
-
-@contextlib.asynccontextmanager
-async def raw_client(port: int, path: str = "/raw") -> AsyncIterator[Raw]:
-    async with await anyio.connect_tcp("127.0.0.1", port) as stream:
-        raw = Raw(stream)
-        await stream.send(HANDSHAKE.format(path=path).encode())
-        status = await raw.read_until(b"\r\n\r\n")
-        assert status.startswith(b"HTTP/1.1 101"), status
-        yield raw
-
-
-def masked(opcode: Opcode, payload: bytes, fin: bool = True) -> bytes:
-    return Frame(opcode, payload, fin=fin).serialize(mask=True)
-
-
-# --------------------------------------------------------------------------- tests
 @pytest.mark.anyio
 async def test_any_asgi_app_echoes_text_binary_and_fragmented_messages() -> None:
     app = EchoApp()
@@ -335,26 +247,14 @@ async def test_a_ping_flood_from_a_client_that_never_reads_leaves_our_buffer_bou
     sending ~20 MB of them and reading nothing is no longer read once it stops taking our
     answers — not answered into an ever-growing write buffer; others are served meanwhile."""
     loop = asyncio.get_running_loop()
-    async with serve(EchoApp()) as srv:
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # takes (almost) nothing
-        sock.setblocking(False)
-        try:
-            await loop.sock_connect(sock, ("127.0.0.1", srv.port))
-            await loop.sock_sendall(sock, HANDSHAKE.format(path="/x").encode())
-            reply = b""
+    async with serve(EchoApp()) as srv, raw_socket(srv.port, rcvbuf=4096, path="/x") as sock:
+        with anyio.move_on_after(5):  # blocks once the server stops reading: expected
+            await loop.sock_sendall(sock, masked(Opcode.PING, b"p" * 125) * 160_000)
+        flooded = accepted(srv)
+        assert len(flooded) == 1
+        assert flooded[0].transport is not None
+        assert flooded[0].transport.get_write_buffer_size() < 2 * 1024 * 1024
+        async with connect(srv.url + "/y") as other:
+            await other.send("still served")
             with anyio.fail_after(WAIT):
-                while b"\r\n\r\n" not in reply:
-                    reply += await loop.sock_recv(sock, 1024)
-            assert reply.startswith(b"HTTP/1.1 101")
-            with anyio.move_on_after(5):  # blocks once the server stops reading: expected
-                await loop.sock_sendall(sock, masked(Opcode.PING, b"p" * 125) * 160_000)
-            flooded = [c for c in srv.server.server_state.connections if c.accepted]
-            assert len(flooded) == 1
-            assert flooded[0].transport.get_write_buffer_size() < 2 * 1024 * 1024
-            async with connect(srv.url + "/y") as other:
-                await other.send("still served")
-                with anyio.fail_after(WAIT):
-                    assert await other.recv() == "still served"
-        finally:
-            sock.close()
+                assert await other.recv() == "still served"
