@@ -240,16 +240,10 @@ class DirectConn(Conn):
 
     def enqueue(self, text: str) -> None:
         """Write a text frame now (queued inside the protocol while the client is slow)."""
-        if self.close_request is not None or self.gone:
-            return
-        tally = self.service.metrics.tally
-        tally.messages_out += 1
-        tally.bytes_out += len(text)
-        if not self.sock.send_text(text.encode()):
-            self.request_close(CloseCode.SLOW_CONSUMER, "send queue full")
+        self.send_shared(Shared(text))
 
     def send_shared(self, shared: Shared) -> None:
-        """Write a fan-out's frame, framed once for all its receivers."""
+        """Write a fan-out's frame, framed once for all its receivers (a full outbox: 1013)."""
         if self.close_request is not None or self.gone:
             return
         frame = shared.frame
