@@ -45,6 +45,7 @@ from collab.peer.datachannel import (
     watch_peer_connection,
 )
 from collab.peer.large_sync import per_client_requests
+from collab.peer.sctp_tuning import install as install_sctp_tuning
 from collab.peer.sdp import check_description, parse_candidate
 from collab.protocol import SyncStep1, decode_message, decode_state_vector
 
@@ -512,6 +513,7 @@ class RemotePeer:
 
     # ------------------------------------------------------------------ peer connection
     def _new_pc(self) -> RTCPeerConnection:
+        install_sctp_tuning()  # delayed, bundled SACKs (collab.peer.sctp_tuning), idempotent
         pc = RTCPeerConnection(rtc_configuration(self.config))
         self._pc = pc
         self._remote_set = False
