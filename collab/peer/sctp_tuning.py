@@ -122,11 +122,23 @@ class TunedSctpTransport(RTCSctpTransport):
 
     async def _handle_data(self, data: bytes) -> None:
         self._sack_packets_seen = False
+        # a packet that fills a gap is acknowledged at once too (the sender leaves fast
+        # recovery on it)
+        self._sack_immediate = bool(self._sack_misordered)
         try:
             await super()._handle_data(data)
         finally:
             self._sack_packets_seen = False
             self._sack_immediate = False
+
+    def _sack_now(self) -> bool:
+        """Whether the acknowledgement needed must go out at once (RFC 4960 §6.2, §6.7)."""
+        return (
+            self._sack_immediate
+            or bool(self._sack_misordered)
+            or bool(self._sack_duplicates)
+            or self._association_state != self.State.ESTABLISHED
+        )
 
     async def _send_sack(self) -> None:
         # aiortc calls this after handling any packet while a SACK is needed
@@ -136,15 +148,9 @@ class TunedSctpTransport(RTCSctpTransport):
             return
         if self._sack_packets_seen:
             self._sack_packets += 1
-        elif not self._sack_immediate:
+        elif not self._sack_now():
             return  # a packet without DATA: the acknowledgement pending still waits
-        if (
-            self._sack_immediate
-            or self._sack_misordered
-            or self._sack_duplicates
-            or self._sack_packets >= policy.every
-            or self._association_state != self.State.ESTABLISHED
-        ):
+        if self._sack_now() or self._sack_packets >= policy.every:
             await self._send_sack_now()
         elif self._sack_timer is None:
             self._sack_timer = asyncio.get_running_loop().call_later(
@@ -155,6 +161,11 @@ class TunedSctpTransport(RTCSctpTransport):
         self._sack_cancel()
         self.sacks_sent += 1
         await super()._send_sack()
+
+    async def _send_sack_if_needed(self) -> None:
+        # the timer's task: a packet handled since the timer fired may have sent it already
+        if self._sack_needed and self._association_state != self.State.CLOSED:
+            await self._send_sack_now()
 
     def _sack_cancel(self) -> None:
         self._sack_packets = 0
@@ -169,7 +180,7 @@ class TunedSctpTransport(RTCSctpTransport):
             return
         # a timer callback cannot await: the send runs in a task of its own, kept and
         # checked here (aiortc runs its own T1-T3 retransmissions the same way)
-        task = asyncio.get_running_loop().create_task(self._send_sack_now())
+        task = asyncio.get_running_loop().create_task(self._send_sack_if_needed())
         self._sack_task = task
         task.add_done_callback(self._sack_task_done)
 
@@ -187,10 +198,15 @@ class TunedSctpTransport(RTCSctpTransport):
     # --------------------------------------------------------------- sending
     async def _send_chunk(self, chunk: Chunk) -> None:
         capture = self._sack_capture
-        if capture is not None:  # building a SACK to bundle (see _bundle)
+        if capture is not None:  # building a SACK to bundle (see _take_sack)
             capture.append(chunk)
             return
-        if self._sack_timer is not None and isinstance(chunk, DataChunk) and self._sack_needed:
+        if (
+            self._sack_timer is not None  # a delayed acknowledgement is pending
+            and self._sack_needed
+            and isinstance(chunk, DataChunk)
+            and not self._sack_now()  # (a gap or duplicate report is sent on its own)
+        ):
             data = bytes(chunk)
             if SCTP_COMMON_HEADER_LENGTH + _SACK_LENGTH + len(data) <= SCTP_MAX_PACKET_LENGTH:
                 sack = await self._take_sack()
@@ -202,18 +218,34 @@ class TunedSctpTransport(RTCSctpTransport):
 
     async def _take_sack(self) -> bytes | None:
         """The pending SACK chunk, built by aiortc's own ``_send_sack`` (which then clears
-        what it acknowledged) with its send captured instead of transmitted."""
+        what it acknowledged) with its send captured instead of transmitted; None, with the
+        SACK sent on its own, if it is not the plain 16-byte chunk bundling expects."""
         captured: list[Chunk] = []
         self._sack_capture = captured
+        building = super()._send_sack()
         try:
-            await super()._send_sack()
+            # aiortc's _send_sack builds and "sends" (here: captures) without suspending;
+            # run it to completion here, so that no other task can send while we capture
+            building.send(None)
+        except StopIteration:
+            pass
+        else:  # not reached with aiortc 1.16 (tests/peer/test_sctp_tuning.py would say)
+            building.close()
+            raise RuntimeError("aiortc's _send_sack suspended while building a SACK")
         finally:
             self._sack_capture = None
         self._sack_cancel()
-        if len(captured) != 1 or not isinstance(captured[0], SackChunk):
-            return None  # not reached: aiortc's _send_sack sends exactly one SACK chunk
-        sack = bytes(captured[0])
-        return sack if len(sack) == _SACK_LENGTH else None
+        sack = [bytes(chunk) for chunk in captured]
+        if (
+            len(captured) == 1
+            and isinstance(captured[0], SackChunk)
+            and len(sack[0]) == _SACK_LENGTH
+        ):
+            return sack[0]
+        for chunk in captured:  # not reached (see _sack_now): send what was built, as is
+            self.sacks_sent += 1
+            await super()._send_chunk(chunk)
+        return None
 
     async def _send_packet(self, chunks: bytes) -> None:
         """One SCTP packet holding ``chunks`` (each already padded), as aiortc's
