@@ -147,11 +147,15 @@ class ReplicaOptions:
     "Display name in awareness."
     hidden: bool = False
     "Stay out of awareness entirely (pages then show no archive in the room's presence)."
-    awareness_renewal_hold: float = 3.0
+    awareness_renewal_hold: float = 6.0
     """Seconds a peer's awareness renewal (unchanged state, sent every 15–18 s to stay alive)
     is held, so the renewals of a room — and the replica's own — are relayed together in one
-    message per connection (:attr:`collab.awareness.Awareness.renewal_hold`; held 3–6 s, the
-    others still hear every peer well within y-protocols' 30 s). 0 relays each at once."""
+    message per connection (:attr:`collab.awareness.Awareness.renewal_hold`; the first held
+    6–9 s, the others with it: the others hear every peer at least every 18 + 9 = 27 s,
+    within y-protocols' 30 s; 6 is the most ``Awareness`` accepts). Each relayed message
+    costs every connection a DATA chunk, the peer's echo (y-webrtc re-broadcasts what it
+    hears) and their acknowledgements: 6 s relays ~1.3 messages per connection per 15 s
+    instead of ~1.9 at 3 s (4 peers). 0 relays each at once."""
     idle_unload_after: float = 30.0
     "Follow mode: unload a room after this many seconds with no connected peer."
     idle_check_interval: float = 2.0

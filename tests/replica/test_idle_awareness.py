@@ -1,7 +1,7 @@
 """Awareness renewals on an idle room, relayed by the replica together (issue 14).
 
 y-protocols peers re-send their unchanged state every 15–18 s so that the others do not expire
-it after 30 s. The replica holds such renewals 3–6 s (``Awareness.renewal_hold``) and relays a
+it after 30 s. The replica holds such renewals 6–9 s (``Awareness.renewal_hold``) and relays a
 room's renewals — with its own renewal — in one message per connection, instead of one
 message per renewal. A peer connected to the others only through the replica must still see
 them alive past 30 s.
@@ -121,5 +121,7 @@ async def test_awareness_through_the_replica_stays_live_past_30_s(server: Collab
         assert state == {"user": {"name": "alice"}}
         delays = [relayed[c] - renewed[c] for c in renewed if c in relayed]
         assert delays, (renewed, relayed)
-        # a renewal was held with the room's others (3–6 s), not relayed at once, yet in time
-        assert all(2.0 <= d <= 9.0 for d in delays), delays
+        # relayed in time: held at most 6–9 s (the first of a batch; one that joins a batch
+        # another renewal opened waits less — the holding itself is tested with a fake clock
+        # above), so B hears A at least every 18 + 9 = 27 s
+        assert all(d <= 12.0 for d in delays), delays
