@@ -14,7 +14,6 @@ from typing import Any
 
 import anyio
 import pytest
-from aiortc import RTCPeerConnection
 from hypothesis import given
 from hypothesis import strategies as st
 from websockets.asyncio.server import ServerConnection, serve
@@ -25,6 +24,7 @@ from collab.peer import DataChannel, IceServer, PeerConfig, SignalingClient
 from collab.peer.large_sync import per_client_requests
 from collab.peer.remote import parse_candidate, rtc_configuration
 from collab.protocol import SyncStep1, decode_message, decode_state_vector
+from tests.support.peers import channel_pair as aiortc_channel_pair
 
 # ------------------------------------------------------------------ candidates
 
@@ -315,33 +315,9 @@ async def test_signaling_client_not_connected_drops_publishes() -> None:
 @pytest.fixture
 async def channel_pair() -> AsyncIterator[tuple[DataChannel, DataChannel, Any]]:
     """Two real aiortc peer connections in this process, one data channel between them."""
-    cfg = rtc_configuration(PeerConfig())
-    pc1, pc2 = RTCPeerConnection(cfg), RTCPeerConnection(cfg)
-    try:
-        raw = pc1.createDataChannel("test")
-        left = DataChannel(raw, label="left", high_water=128 * 1024, low_water=32 * 1024)
-        right_box: list[DataChannel] = []
-        got_right = anyio.Event()
-
-        @pc2.on("datachannel")
-        def on_datachannel(channel: Any) -> None:
-            right_box.append(DataChannel(channel, label="right"))
-            got_right.set()
-
-        await pc1.setLocalDescription(await pc1.createOffer())
-        await pc2.setRemoteDescription(pc1.localDescription)
-        await pc2.setLocalDescription(await pc2.createAnswer())
-        await pc1.setRemoteDescription(pc2.localDescription)
-        with anyio.fail_after(20):
-            await left.wait_open()
-            await got_right.wait()
-            await right_box[0].wait_open()
-        yield left, right_box[0], raw
-        await left.close()
-        await right_box[0].close()
-    finally:
-        await pc1.close()
-        await pc2.close()
+    async with aiortc_channel_pair(high_water=128 * 1024, low_water=32 * 1024) as pair:
+        left, right, raw, _pc1, _pc2 = pair
+        yield left, right, raw
 
 
 @pytest.mark.anyio

@@ -20,9 +20,9 @@ from aiortc.rtcsctptransport import (
     serialize_packet,
 )
 
-from collab.peer import DataChannel, PeerConfig
-from collab.peer.remote import rtc_configuration
+from collab.peer import DataChannel
 from collab.peer.sctp_tuning import SackPolicy, TunedSctpTransport, install, sack_policy
+from tests.support.peers import channel_pair as aiortc_channel_pair
 
 # generous: a loaded 2-core box may stall a turn for longer than RFC 4960's 200 ms, and a
 # late timer only adds a SACK packet, which these tests count against a margin
@@ -33,34 +33,11 @@ POLICY = SackPolicy(delay=0.5, every=2)
 async def channel_pair(
     policy: SackPolicy | None,
 ) -> AsyncIterator[tuple[DataChannel, DataChannel, RTCPeerConnection, RTCPeerConnection]]:
+    """Two aiortc connections whose SCTP associations use ``policy``."""
     install()
-    cfg = rtc_configuration(PeerConfig())
-    with sack_policy(policy):
-        pc1, pc2 = RTCPeerConnection(cfg), RTCPeerConnection(cfg)
-        try:
-            left = DataChannel(pc1.createDataChannel("t"), label="left")
-            box: list[DataChannel] = []
-            got = anyio.Event()
-
-            @pc2.on("datachannel")
-            def on_datachannel(channel: Any) -> None:
-                box.append(DataChannel(channel, label="right"))
-                got.set()
-
-            await pc1.setLocalDescription(await pc1.createOffer())
-            await pc2.setRemoteDescription(pc1.localDescription)
-            await pc2.setLocalDescription(await pc2.createAnswer())
-            await pc1.setRemoteDescription(pc2.localDescription)
-            with anyio.fail_after(30):
-                await left.wait_open()
-                await got.wait()
-                await box[0].wait_open()
-            yield left, box[0], pc1, pc2
-            await left.close()
-            await box[0].close()
-        finally:
-            await pc1.close()
-            await pc2.close()
+    with sack_policy(policy):  # read when the associations are created, inside
+        async with aiortc_channel_pair() as (left, right, _raw, pc1, pc2):
+            yield left, right, pc1, pc2
 
 
 def packets_out(pc: RTCPeerConnection) -> int:

@@ -9,8 +9,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
+from aiortc import RTCDataChannel, RTCPeerConnection
 
-from collab.peer import PeerConfig, WebrtcPeer
+from collab.peer import DataChannel, PeerConfig, WebrtcPeer
+from collab.peer.remote import rtc_configuration
 from collab.protocol import decode_state_vector
 
 
@@ -99,3 +101,39 @@ async def wait_doc(p: WebrtcPeer, predicate: Callable[[], bool], timeout: float 
 async def wait_text(p: WebrtcPeer, expected: str, timeout: float = 30.0) -> None:
     """Wait until the peer's shared text equals ``expected``."""
     await wait_doc(p, lambda: str(p.document.text()) == expected, timeout)
+
+
+@asynccontextmanager
+async def channel_pair(
+    **left: Any,
+) -> AsyncIterator[tuple[DataChannel, DataChannel, RTCDataChannel, Any, Any]]:
+    """Two real aiortc peer connections in this process and one data channel between them:
+    ``(left, right, left's raw RTCDataChannel, pc1, pc2)``; ``left`` takes the
+    :class:`DataChannel` options given (``high_water=...``)."""
+    cfg = rtc_configuration(PeerConfig())
+    pc1, pc2 = RTCPeerConnection(cfg), RTCPeerConnection(cfg)
+    try:
+        raw = pc1.createDataChannel("test")
+        channel = DataChannel(raw, label="left", **left)
+        right: list[DataChannel] = []
+        got_right = anyio.Event()
+
+        @pc2.on("datachannel")
+        def on_datachannel(rtc_channel: RTCDataChannel) -> None:
+            right.append(DataChannel(rtc_channel, label="right"))
+            got_right.set()
+
+        await pc1.setLocalDescription(await pc1.createOffer())
+        await pc2.setRemoteDescription(pc1.localDescription)
+        await pc2.setLocalDescription(await pc2.createAnswer())
+        await pc1.setRemoteDescription(pc2.localDescription)
+        with anyio.fail_after(30):
+            await channel.wait_open()
+            await got_right.wait()
+            await right[0].wait_open()
+        yield channel, right[0], raw, pc1, pc2
+        await channel.close()
+        await right[0].close()
+    finally:
+        await pc1.close()
+        await pc2.close()
