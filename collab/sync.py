@@ -163,8 +163,8 @@ class SyncOptions:
     Every message costs the sender, each relay and each receiver a fixed amount of CPU
     (SCTP/DTLS in pure Python) that dwarfs merging, and a burst (a fast typist, a paste
     typed by a program, a replay) otherwise goes out as one message per round trip. An
-    update more than this long after the previous message, with nothing unacknowledged,
-    goes out at once (typing rates are 5-10 keystrokes/s). 0 disables pacing."""
+    update more than this long after the previous message, with nothing waiting in the
+    channel, goes out at once (typing rates are 5-10 keystrokes/s). 0 disables pacing."""
     max_incoming_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
     "Incoming messages larger than this close the connection (``too-large``)."
     echo_to_origin: bool = False
@@ -240,7 +240,7 @@ class Connection:
         self._outbox_size = room.options.outbox_size
         self._wakeup: anyio.Event | None = None
         self._scope = anyio.CancelScope()
-        # a channel that can send without waiting (aiortc's: nothing unacknowledged) takes
+        # a channel that can send without waiting (aiortc's: nothing waiting to go out) takes
         # an update straight from the document's event while the sender is idle: no task
         # switch per delivered message
         self._try_send: Callable[[bytes], bool] | None = getattr(channel, "try_send", None)
@@ -266,7 +266,7 @@ class Connection:
             and _now() >= self._paced_until
         ):
             message = encode_update(item[1])
-            if self._try_send(message):  # in order: nothing is queued, nothing in flight
+            if self._try_send(message):  # in order: nothing queued here or in the channel
                 self._sent(message)
                 self._paced_until = _now() + self.room.options.burst_interval
                 return

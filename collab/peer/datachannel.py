@@ -285,16 +285,28 @@ class DataChannel:
             finally:
                 channel.bufferedAmountLowThreshold = self._low_water
 
+    @property
+    def idle(self) -> bool:
+        """True when nothing sent earlier still waits to be transmitted: the data channel's
+        buffer and SCTP's outbound queue are empty (what is in flight may still be
+        unacknowledged: the remote acknowledges up to 200 ms late, as browsers and
+        :mod:`collab.peer.sctp_tuning` do)."""
+        if self._channel.bufferedAmount:
+            return False
+        return not getattr(self._channel.transport, "_outbound_queue", ())
+
     def try_send(self, message: bytes) -> bool:
         """Send ``message`` now if that needs no waiting at all — open, nobody queued in
-        :meth:`send`, nothing unacknowledged (:attr:`writable`), within the remote's size
-        limit — and return True; else return False and send nothing (the caller queues it).
-        Synchronous: the sync room calls it from a document event, saving its send loop a
-        task switch per delivered message."""
+        :meth:`send`, nothing waiting to be transmitted (:attr:`idle`), within the remote's
+        size limit — and return True; else return False and send nothing (the caller queues
+        it). Synchronous: the sync room calls it from a document event, saving its send loop
+        a task switch per delivered message. A message still unacknowledged does not stop
+        it: the remote delays its acknowledgement (≤ 200 ms), and a keystroke must not wait
+        for that; bursts are merged by the sync room's pacing and :meth:`wait_writable`."""
         if (
             self._send_lock.locked()
             or not self._opened.is_set()
-            or not self.writable
+            or not self.idle
             or self._closed.is_set()
             or len(message) > self.max_message_size
             or self._channel.readyState != "open"
