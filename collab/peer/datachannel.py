@@ -411,7 +411,11 @@ def selected_candidate_types(pc: RTCPeerConnection) -> tuple[str, str] | None:
 
 
 def sctp_rtt(pc: RTCPeerConnection) -> float | None:
-    """Smoothed SCTP round-trip time in seconds (from SACKs), or None before any sample."""
+    """Smoothed SCTP round-trip time in seconds (from SACKs), or None before any sample.
+
+    It includes the remote's acknowledgement delay: browsers and collab peers
+    (:mod:`collab.peer.sctp_tuning`) acknowledge every second packet or within 200 ms, so a
+    connection carrying one message at a time reads tens of milliseconds even on a LAN."""
     sctp = pc.sctp
     srtt = getattr(sctp, "_srtt", None) if sctp is not None else None
     if isinstance(srtt, float) and math.isfinite(srtt):
