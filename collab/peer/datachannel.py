@@ -261,10 +261,7 @@ class DataChannel:
         is empty and SCTP has no data in flight (read from aiortc's association)."""
         if self._closed.is_set():
             return True
-        if self._channel.bufferedAmount:
-            return False
-        sctp = self._channel.transport
-        return not getattr(sctp, "_flight_size", 0) and not getattr(sctp, "_outbound_queue", ())
+        return self.idle and not getattr(self._channel.transport, "_flight_size", 0)
 
     async def wait_writable(self) -> None:
         """Wait until :attr:`writable` (at once if it is, or once the channel closed).
@@ -273,8 +270,8 @@ class DataChannel:
         ``SyncOptions.coalesce_wait``) before taking queued updates, so that while a message
         is in flight the updates typed meanwhile are merged into the next one instead of
         each going out alone (every message costs a DATA chunk, a SACK and their DTLS
-        records and syscalls on both ends). At typing rates the previous message is long
-        acknowledged: no wait."""
+        records and syscalls on both ends). At typing rates updates do not come here:
+        :meth:`try_send` sends them as soon as nothing waits to be transmitted."""
         channel = self._channel
         while not self.writable:
             self.counters.writable_waits += 1
