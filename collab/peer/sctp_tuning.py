@@ -146,11 +146,12 @@ class TunedSctpTransport(RTCSctpTransport):
         if policy is None:
             await self._send_sack_now()
             return
+        now = self._sack_now()
         if self._sack_packets_seen:
             self._sack_packets += 1
-        elif not self._sack_now():
+        elif not now:
             return  # a packet without DATA: the acknowledgement pending still waits
-        if self._sack_now() or self._sack_packets >= policy.every:
+        if now or self._sack_packets >= policy.every:
             await self._send_sack_now()
         elif self._sack_timer is None:
             self._sack_timer = asyncio.get_running_loop().call_later(
